@@ -1,0 +1,3 @@
+from cachesync_cli.cli import main
+
+main()
