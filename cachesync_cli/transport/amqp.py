@@ -1,0 +1,226 @@
+"""`amqp://` and `amqps://`: AMQP 0-9-1 with pika (RabbitMQ).
+
+Messages go to exchange `amq.topic` (configurable) with the topic as routing key. A durable
+subscription is the durable queue `cachesync.<name>` bound to the topic; a transient one is an
+exclusive auto-delete queue (WIRE.md §1).
+
+A pika connection belongs to one thread: this transport starts an I/O thread that owns it,
+and every other thread hands it work through `add_callback_threadsafe`.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import ssl
+import threading
+from collections.abc import Callable, Mapping
+from typing import TypeVar
+
+import pika
+import pika.exceptions as pex
+
+from cachesync_cli.errors import (
+    AuthenticationFailed,
+    ConnectionFailed,
+    NotConfirmed,
+    PermissionDenied,
+    TransportError,
+)
+from cachesync_cli.transport.base import Delivery, SubscriptionSpec, Transport
+
+T = TypeVar("T")
+
+
+def durable_queue_name(name: str) -> str:
+    return f"cachesync.{name}"
+
+
+class AmqpTransport(Transport):
+    schemes = ("amqp", "amqps")
+
+    def connect(self) -> None:
+        ep, opts = self.endpoint, self.options
+        username = ep.username if ep.username is not None else (opts.username or "guest")
+        password = ep.password if ep.password is not None else (opts.password or "guest")
+        ssl_options = None
+        if ep.tls:
+            ssl_options = pika.SSLOptions(opts.tls.ssl_context(), server_hostname=ep.host)
+        params = pika.ConnectionParameters(
+            host=ep.host,
+            port=ep.port,
+            virtual_host=ep.path or "/",
+            credentials=pika.PlainCredentials(username, password),
+            heartbeat=opts.heartbeat,
+            blocked_connection_timeout=max(30, opts.heartbeat * 3),
+            socket_timeout=opts.connect_timeout,
+            stack_timeout=opts.connect_timeout + 5,
+            connection_attempts=1,
+            ssl_options=ssl_options,
+            client_properties={"connection_name": f"cachesync {opts.client_id or ''}".strip()},
+        )
+        self._exchange = ep.param("exchange", opts.exchange)
+        self._closing = False
+        try:
+            self._conn = pika.BlockingConnection(params)
+            self._publisher = self._conn.channel()
+            self._publisher.confirm_delivery()
+        except Exception as exc:  # pika raises many kinds; all become ours here
+            raise self._translate(exc, f"connect to {ep}") from None
+        props = getattr(self._conn._impl, "server_properties", None) or {}
+        product, version = props.get("product", b"AMQP"), props.get("version", b"")
+        self.server = f"{_text(product)}/{_text(version)}"
+        self._io_thread = threading.Thread(target=self._io_loop, daemon=True, name=f"amqp-io-{ep.host}")
+        self._io_thread.start()
+
+    # -- the I/O thread -------------------------------------------------------------------
+
+    def _io_loop(self) -> None:
+        try:
+            while not self._closing:
+                self._conn.process_data_events(time_limit=1)
+        except Exception as exc:
+            if not self._closing:
+                self._closing = True
+                self.connection_lost(self._translate(exc, f"connection to {self.endpoint}"))
+
+    def _call(self, fn: Callable[[], T], timeout: float) -> T:
+        """Run `fn` on the I/O thread and return its result."""
+        if threading.current_thread() is getattr(self, "_io_thread", None):
+            return fn()
+        future: concurrent.futures.Future = concurrent.futures.Future()
+
+        def run() -> None:
+            try:
+                future.set_result(fn())
+            except BaseException as exc:  # handed to the calling thread
+                future.set_exception(exc)
+
+        try:
+            self._conn.add_callback_threadsafe(run)
+        except Exception as exc:
+            raise ConnectionFailed(f"connection to {self.endpoint} is closed ({exc})") from None
+        try:
+            return future.result(timeout)
+        except concurrent.futures.TimeoutError:
+            raise NotConfirmed(f"{self.endpoint} did not answer within {timeout:g}s") from None
+
+    # -- Transport ------------------------------------------------------------------------
+
+    def publish(self, topic: str, body: bytes, headers: Mapping[str, str], *, confirm: bool,
+                timeout: float) -> None:
+        properties = pika.BasicProperties(
+            content_type=headers.get("content-type"),
+            delivery_mode=pika.DeliveryMode.Persistent,
+            headers={k: v for k, v in headers.items() if k != "content-type"} or None,
+        )
+
+        def send() -> None:
+            self._publisher.basic_publish(self._exchange, topic, body, properties)
+
+        try:
+            # The publishing channel is in confirm mode: basic_publish returns once the
+            # broker has confirmed, so `confirm` only changes how long we are willing to wait.
+            self._call(send, timeout if confirm else max(timeout, 30.0))
+        except TransportError:
+            raise
+        except (pex.NackError, pex.UnroutableError):
+            raise NotConfirmed(f"{self.endpoint} refused the message (negative confirm)") from None
+        except Exception as exc:
+            raise self._translate(exc, f"publish to {self._exchange}/{topic} on {self.endpoint}") from None
+
+    def subscribe(self, spec: SubscriptionSpec) -> None:
+        def setup() -> None:
+            channel = self._conn.channel()
+            channel.basic_qos(prefetch_count=self.options.prefetch)
+            if spec.durable_name is not None:
+                queue = channel.queue_declare(durable_queue_name(spec.durable_name), durable=True).method.queue
+            else:
+                queue = channel.queue_declare("", exclusive=True, auto_delete=True).method.queue
+            channel.queue_bind(queue, self._exchange, routing_key=spec.topic)
+            channel.basic_consume(queue, self._consumer(channel, spec), auto_ack=not spec.manual_ack)
+
+        try:
+            self._call(setup, self.options.connect_timeout)
+        except TransportError:
+            raise
+        except Exception as exc:
+            raise self._translate(exc, f"subscribe to {spec.topic} on {self.endpoint}") from None
+
+    def _consumer(self, channel, spec: SubscriptionSpec):
+        def on_message(_channel, method, properties, body: bytes) -> None:
+            headers = {k: _text(v) for k, v in (properties.headers or {}).items()}
+            if properties.content_type:
+                headers["content-type"] = properties.content_type
+            settle = None
+            if spec.manual_ack:
+                settle = self._settler(channel, method.delivery_tag)
+            spec.deliver(Delivery(body=body, headers=headers, destination=method.routing_key,
+                                  redelivered=bool(method.redelivered), _settle=settle))
+
+        return on_message
+
+    def _settler(self, channel, tag: int) -> Callable[[bool], None]:
+        def settle(ok: bool) -> None:
+            def run() -> None:
+                if channel.is_open:
+                    (channel.basic_ack if ok else channel.basic_nack)(tag)
+
+            try:
+                self._conn.add_callback_threadsafe(run)
+            except Exception:
+                pass  # connection gone: the broker redelivers the message, which is what we want
+
+        return settle
+
+    def close(self) -> None:
+        if getattr(self, "_closing", True):
+            return
+        self._closing = True
+        try:
+            self._conn.add_callback_threadsafe(lambda: None)  # wake the I/O loop so it sees _closing
+            self._io_thread.join(timeout=5)
+            self._conn.close()
+        except Exception:
+            pass  # already closed or dead; nothing to hand back
+
+    # -- errors ---------------------------------------------------------------------------
+
+    def _translate(self, exc: Exception, doing: str) -> TransportError:
+        user = self.endpoint.username or self.options.username or "guest"
+        if isinstance(exc, TransportError):
+            return exc
+        if isinstance(exc, (pex.ProbableAuthenticationError, pex.AuthenticationError)):
+            return AuthenticationFailed(
+                f"{self.endpoint} refused user {user!r}: wrong user name or password",
+                hint="check the credentials (URL, [broker] username, password_env/password_file)",
+            )
+        if isinstance(exc, pex.ProbableAccessDeniedError):
+            return PermissionDenied(
+                f"{self.endpoint} refused access to virtual host {self.endpoint.path or '/'!r} for {user!r}",
+                hint="grant the user permissions on the virtual host (rabbitmqctl set_permissions)",
+            )
+        if isinstance(exc, (pex.ChannelClosedByBroker, pex.ConnectionClosedByBroker)):
+            if exc.reply_code == 403:
+                return PermissionDenied(
+                    f"cannot {doing}: {exc.reply_text}",
+                    hint="grant the user configure/write/read permissions for the exchange and queue",
+                )
+            if exc.reply_code == 404:
+                return TransportError(f"cannot {doing}: {exc.reply_text}",
+                                      hint="check [broker] exchange: it must exist and be a topic exchange")
+        if isinstance(exc, ssl.SSLError) or "CERTIFICATE_VERIFY_FAILED" in repr(exc):
+            return ConnectionFailed(f"cannot {doing}: TLS handshake failed ({_cause(exc)})",
+                                    hint="check [broker.tls] ca_file and the broker's certificate")
+        return ConnectionFailed(f"cannot {doing}: {_cause(exc)}")
+
+
+def _cause(exc: BaseException) -> str:
+    """The most telling text of a pika error, which often wraps the real one."""
+    inner = exc.args[0] if exc.args and isinstance(exc.args[0], BaseException) else None
+    if inner is not None:
+        return _cause(inner)
+    return str(exc) or type(exc).__name__
+
+
+def _text(value) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)

@@ -1,0 +1,143 @@
+"""What every transport is: one connection to one broker endpoint, no retries.
+
+Retries, failover and resubscription live in `connection.BrokerConnection`, which drives a
+`Transport` through this small interface. A transport translates its driver's exceptions
+into the project's (`ConnectionFailed`, `AuthenticationFailed`, `PermissionDenied`,
+`NotConfirmed`) so the code above it never imports a driver.
+
+Threading: a transport may call `deliver` and `on_lost` from its driver's thread. Both
+callbacks must be short (put on a queue, set an event); `Delivery.ack()` is thread-safe.
+"""
+
+from __future__ import annotations
+
+import abc
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from cachesync_cli.transport.endpoint import Endpoint
+
+
+@dataclass(frozen=True)
+class TlsOptions:
+    """TLS settings for `amqps://`, `stomp+ssl://`, `mqtts://`. Verification is on by default."""
+
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+    verify: bool = True
+
+    def ssl_context(self, *, server_hostname: str | None = None):
+        """A client `ssl.SSLContext` built from these options."""
+        import ssl
+
+        context = ssl.create_default_context(cafile=self.ca_file)
+        if not self.verify:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        if self.cert_file:
+            context.load_cert_chain(self.cert_file, self.key_file)
+        return context
+
+
+@dataclass(frozen=True)
+class ConnectOptions:
+    """Everything a transport needs besides the endpoint. Credentials in the URL win."""
+
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    tls: TlsOptions = TlsOptions()
+    client_id: str | None = None  # STOMP/MQTT client id; needed for durable topic subscriptions
+    exchange: str = "amq.topic"  # AMQP only
+    heartbeat: int = 10  # seconds; how fast a dead connection is noticed
+    connect_timeout: float = 10.0
+    prefetch: int = 256  # unacknowledged deliveries a subscription may hold
+
+
+@dataclass
+class Delivery:
+    """One message received from the broker."""
+
+    body: bytes
+    headers: dict[str, str]
+    destination: str
+    redelivered: bool = False
+    _settle: Callable[[bool], None] | None = field(default=None, repr=False)
+    _settled: bool = field(default=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def needs_ack(self) -> bool:
+        return self._settle is not None
+
+    def ack(self) -> None:
+        """Tell the broker this message is done with (applied). Safe from any thread; idempotent."""
+        self._finish(True)
+
+    def nack(self) -> None:
+        """Hand the message back to the broker for redelivery."""
+        self._finish(False)
+
+    def _finish(self, ok: bool) -> None:
+        with self._lock:
+            if self._settled or self._settle is None:
+                return
+            self._settled = True
+        self._settle(ok)
+
+
+DeliverFn = Callable[[Delivery], None]
+LostFn = Callable[[Exception], None]
+
+
+@dataclass(frozen=True)
+class SubscriptionSpec:
+    """What to subscribe to. `durable_name` (normally the cluster id) makes it durable."""
+
+    topic: str
+    deliver: DeliverFn
+    durable_name: str | None = None
+    manual_ack: bool = False
+
+    @property
+    def durable(self) -> bool:
+        return self.durable_name is not None
+
+
+class Transport(abc.ABC):
+    """One connection to one broker endpoint."""
+
+    #: URL schemes this transport serves, e.g. ("amqp", "amqps").
+    schemes: tuple[str, ...] = ()
+    #: Whether messages carry headers (MQTT 3.1.1 does not).
+    supports_headers: bool = True
+
+    def __init__(self, endpoint: Endpoint, options: ConnectOptions, on_lost: LostFn) -> None:
+        self.endpoint = endpoint
+        self.options = options
+        self._on_lost = on_lost
+        self.server = ""  # e.g. "RabbitMQ/3.10.8", filled in by connect()
+
+    @abc.abstractmethod
+    def connect(self) -> None:
+        """Open the connection. Raises ConnectionFailed, AuthenticationFailed."""
+
+    @abc.abstractmethod
+    def publish(
+        self, topic: str, body: bytes, headers: Mapping[str, str], *, confirm: bool, timeout: float
+    ) -> None:
+        """Send one message to the topic. With `confirm`, return only once the broker has it
+        (publisher confirm, STOMP receipt); raise NotConfirmed when it does not say so in time."""
+
+    @abc.abstractmethod
+    def subscribe(self, spec: SubscriptionSpec) -> None:
+        """Start delivering the topic's messages to `spec.deliver`."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Close the connection; after this, `on_lost` is not called."""
+
+    def connection_lost(self, error: Exception) -> None:
+        """Called by the transport itself when the connection dies under it."""
+        self._on_lost(error)

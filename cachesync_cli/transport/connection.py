@@ -1,0 +1,278 @@
+"""`BrokerConnection`: the one place where failover, reconnection and resubscription live.
+
+It holds the broker URLs in failover order and a `Transport` connected to one of them. When
+the transport loses its connection, a supervisor thread reconnects with exponential backoff
+and full jitter, trying the URLs in turn, and subscribes again to everything that was
+subscribed. Authentication and permission errors stop it at once: retrying cannot fix them.
+
+Every change of state is reported to `on_event` (for stderr messages, logs, metrics), and a
+resubscription says whether the subscription was durable, because only a durable one
+kept the messages published while the connection was down.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from cachesync_cli.errors import (
+    FATAL_TRANSPORT_ERRORS,
+    ConnectionFailed,
+    TransportError,
+    UsageError,
+)
+from cachesync_cli.transport.base import ConnectOptions, SubscriptionSpec, Transport
+from cachesync_cli.transport.endpoint import Endpoint, parse_endpoint
+
+log = logging.getLogger("cachesync.transport")
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Exponential backoff with full jitter: attempt n waits random(0, min(cap, base * 2**n))."""
+
+    base: float = 0.2
+    cap: float = 30.0
+
+    def delay(self, attempt: int, rng: random.Random = random.Random()) -> float:
+        return rng.uniform(0, min(self.cap, self.base * (2 ** min(attempt, 30))))
+
+
+@dataclass(frozen=True)
+class ConnectionEvent:
+    """What happened to the connection: `connected`, `lost`, `retrying`, `failed`, `closed`."""
+
+    kind: str
+    endpoint: Endpoint | None
+    error: Exception | None = None
+    attempt: int = 0
+    delay: float = 0.0
+    #: on `connected` after a loss: whether every subscription was durable (nothing missed)
+    durable: bool = True
+    reconnect: bool = False
+
+    def describe(self) -> str:
+        where = f" {self.endpoint}" if self.endpoint else ""
+        if self.kind == "connected":
+            return ("reconnected to" if self.reconnect else "connected to") + where
+        if self.kind == "lost":
+            return f"lost connection to{where}: {self.error}"
+        if self.kind == "retrying":
+            return f"cannot reach{where} ({self.error}); retrying in {self.delay:.1f}s (attempt {self.attempt})"
+        if self.kind == "failed":
+            return f"giving up: {self.error}"
+        return f"{self.kind}{where}"
+
+
+EventFn = Callable[[ConnectionEvent], None]
+
+
+class BrokerConnection:
+    """A connection to the first reachable of several broker URLs that stays connected."""
+
+    def __init__(
+        self,
+        urls: Sequence[str],
+        options: ConnectOptions = ConnectOptions(),
+        *,
+        on_event: EventFn | None = None,
+        backoff: Backoff = Backoff(),
+        reconnect_timeout: float | None = None,
+    ) -> None:
+        if not urls:
+            raise UsageError("no broker URL configured", hint="pass --broker URL or set [broker] url")
+        self.endpoints = [parse_endpoint(url) for url in urls]
+        schemes = {ep.scheme.removesuffix("s").replace("+ssl", "") for ep in self.endpoints}
+        if len(schemes) > 1:
+            raise UsageError(f"failover URLs must use one protocol, got {', '.join(sorted(schemes))}")
+        self.options = options
+        self.backoff = backoff
+        self.reconnect_timeout = reconnect_timeout  # None: keep trying until closed
+        self._on_event = on_event or (lambda event: None)
+        self._lock = threading.RLock()
+        self._up = threading.Condition(self._lock)
+        self._transport: Transport | None = None
+        self._subscriptions: list[SubscriptionSpec] = []
+        self._closed = False
+        self._fatal: TransportError | None = None
+        self._next = 0  # index of the endpoint to try first
+
+    # -- state ------------------------------------------------------------------------------
+
+    @property
+    def connected(self) -> bool:
+        return self._transport is not None
+
+    @property
+    def endpoint(self) -> Endpoint | None:
+        transport = self._transport
+        return transport.endpoint if transport else None
+
+    @property
+    def server(self) -> str:
+        transport = self._transport
+        return transport.server if transport else ""
+
+    def _emit(self, event: ConnectionEvent) -> None:
+        log.info(event.describe())
+        try:
+            self._on_event(event)
+        except Exception:  # an observer must not break the connection
+            log.exception("connection event handler failed")
+
+    # -- connecting -------------------------------------------------------------------------
+
+    def open(self, timeout: float | None = None) -> BrokerConnection:
+        """Connect to the first endpoint that answers, retrying with backoff for up to
+        `timeout` seconds (None: one pass over the URLs). Raises the last error."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        self._connect_loop(deadline=deadline, single_pass=timeout is None, reconnect=False)
+        return self
+
+    def _connect_loop(self, *, deadline: float | None, single_pass: bool, reconnect: bool) -> None:
+        attempt = 0
+        last: Exception | None = None
+        while not self._closed:
+            for offset in range(len(self.endpoints)):
+                index = (self._next + offset) % len(self.endpoints)
+                try:
+                    self._connect_one(index, reconnect)
+                    return
+                except FATAL_TRANSPORT_ERRORS as exc:
+                    self._fatal = exc
+                    self._emit(ConnectionEvent("failed", self.endpoints[index], exc))
+                    raise
+                except TransportError as exc:
+                    last = exc
+                    log.debug("connect to %s failed: %s", self.endpoints[index], exc)
+            if single_pass and not reconnect:
+                break
+            delay = self.backoff.delay(attempt)
+            attempt += 1
+            if deadline is not None and time.monotonic() + delay > deadline:
+                break
+            self._emit(ConnectionEvent("retrying", self.endpoints[self._next], last, attempt, delay))
+            with self._lock:
+                self._up.wait_for(lambda: self._closed, timeout=delay)
+        if self._closed:
+            raise ConnectionFailed("connection closed")
+        error = last or ConnectionFailed("no broker reachable")
+        if len(self.endpoints) > 1 and isinstance(error, TransportError):
+            error = ConnectionFailed(
+                f"none of {len(self.endpoints)} broker URLs is reachable; last: {error}", hint=error.hint)
+        self._emit(ConnectionEvent("failed", None, error))
+        raise error
+
+    def _connect_one(self, index: int, reconnect: bool) -> None:
+        from cachesync_cli.transport import transport_class
+
+        endpoint = self.endpoints[index]
+        cell: list[Transport] = []
+        transport = transport_class(endpoint.scheme)(endpoint, self.options, self._lost_callback(cell))
+        cell.append(transport)
+        transport.connect()
+        try:
+            for spec in self._subscriptions:
+                transport.subscribe(spec)
+        except Exception:
+            transport.close()
+            raise
+        with self._lock:
+            self._transport = transport
+            self._next = index
+            self._up.notify_all()
+        durable = all(spec.durable for spec in self._subscriptions)
+        self._emit(ConnectionEvent("connected", endpoint, durable=durable, reconnect=reconnect))
+
+    def _lost_callback(self, cell: list[Transport]) -> Callable[[Exception], None]:
+        def lost(error: Exception) -> None:  # called on a driver thread: hand off at once
+            with self._lock:
+                if self._closed or not cell or self._transport is not cell[0]:
+                    return  # closed, or an old transport we already replaced
+                endpoint = cell[0].endpoint
+                self._transport = None
+            self._emit(ConnectionEvent("lost", endpoint, error))
+            threading.Thread(target=self._reconnect, daemon=True, name="cachesync-reconnect").start()
+
+        return lost
+
+    def _reconnect(self) -> None:
+        deadline = None if self.reconnect_timeout is None else time.monotonic() + self.reconnect_timeout
+        try:
+            self._connect_loop(deadline=deadline, single_pass=False, reconnect=True)
+        except TransportError as exc:
+            with self._lock:
+                self._fatal = exc
+                self._up.notify_all()
+
+    def wait_connected(self, timeout: float | None) -> Transport:
+        """The connected transport, waiting up to `timeout` for a reconnection."""
+        with self._lock:
+            ok = self._up.wait_for(lambda: self._transport or self._closed or self._fatal, timeout)
+            if self._transport is not None:
+                return self._transport
+            if self._fatal is not None:
+                raise self._fatal
+            if self._closed:
+                raise ConnectionFailed("connection closed")
+            raise ConnectionFailed(f"not connected to a broker after {timeout:g}s" if not ok
+                                   else "not connected")
+
+    # -- using it ---------------------------------------------------------------------------
+
+    def publish(self, topic: str, body: bytes, headers: Mapping[str, str] | None = None, *,
+                confirm: bool = False, timeout: float = 10.0) -> None:
+        """Publish, riding out a reconnection for up to `timeout` seconds.
+
+        A publish cut off by a lost connection is sent again after reconnecting: delivery
+        is at least once, and receivers drop duplicates by message id."""
+        deadline = time.monotonic() + timeout
+        while True:
+            transport = self.wait_connected(max(0.0, deadline - time.monotonic()))
+            try:
+                transport.publish(topic, body, headers or {}, confirm=confirm,
+                                  timeout=max(0.1, deadline - time.monotonic()))
+                return
+            except FATAL_TRANSPORT_ERRORS:
+                raise
+            except ConnectionFailed:
+                if time.monotonic() >= deadline:
+                    raise
+                self._drop(transport)
+
+    def _drop(self, transport: Transport) -> None:
+        """Treat the transport as lost (its driver may not have noticed yet)."""
+        with self._lock:
+            if self._transport is not transport:
+                return
+        transport.close()
+        transport.connection_lost(ConnectionFailed(f"publishing on {transport.endpoint} failed"))
+
+    def subscribe(self, spec: SubscriptionSpec) -> None:
+        """Subscribe now and again after every reconnection."""
+        with self._lock:
+            self._subscriptions.append(spec)
+            transport = self._transport
+        if transport is not None:
+            transport.subscribe(spec)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            transport, self._transport = self._transport, None
+            self._up.notify_all()
+        if transport is not None:
+            transport.close()
+        self._emit(ConnectionEvent("closed", transport.endpoint if transport else None))
+
+    def __enter__(self) -> BrokerConnection:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()

@@ -1,0 +1,254 @@
+"""`stomp://` and `stomp+ssl://`: STOMP 1.2 with stomp.py (ActiveMQ, RabbitMQ's STOMP plugin).
+
+Messages go to `/topic/<topic>`. SENDs carry no `content-length`, so ActiveMQ turns them into
+JMS TextMessages, as WSO2 Identity Server nodes expect (WIRE.md §3). Durable subscriptions use
+each broker's own headers: ActiveMQ a `client-id` on CONNECT plus `activemq.subscriptionName`;
+RabbitMQ `durable:true` and `auto-delete:false` with a stable subscription id (WIRE.md §1).
+The broker is recognised from the `server` header of its CONNECTED frame.
+"""
+
+from __future__ import annotations
+
+import itertools
+import socket
+import threading
+import uuid
+from collections.abc import Mapping
+
+import stomp
+import stomp.exception
+
+from cachesync_cli.errors import AuthenticationFailed, ConnectionFailed, NotConfirmed, PermissionDenied
+from cachesync_cli.transport.base import Delivery, SubscriptionSpec, Transport
+
+# Header names a STOMP broker sets on MESSAGE frames: not application headers.
+_FRAME_HEADERS = frozenset({
+    "destination", "message-id", "subscription", "ack", "content-length", "redelivered",
+    "expires", "priority", "timestamp", "persistent", "type", "correlation-id", "reply-to",
+    "receipt",
+})
+
+
+def topic_destination(topic: str) -> str:
+    return f"/topic/{topic}"
+
+
+class _Listener(stomp.ConnectionListener):
+    """Driver callbacks: each one short, handing off to the transport."""
+
+    def __init__(self, transport: StompTransport) -> None:
+        self.transport = transport
+
+    def on_connected(self, frame) -> None:
+        self.transport._on_connected(frame.headers)
+
+    def on_error(self, frame) -> None:
+        self.transport._on_error(frame.headers.get("message", ""), frame.body)
+
+    def on_receipt(self, frame) -> None:
+        self.transport._on_receipt(frame.headers.get("receipt-id", ""))
+
+    def on_message(self, frame) -> None:
+        self.transport._on_message(frame.headers, frame.body)
+
+    def on_disconnected(self) -> None:
+        self.transport._on_disconnected()
+
+    def on_heartbeat_timeout(self) -> None:
+        self.transport._on_disconnected("the broker's heart-beats stopped")
+
+
+class StompTransport(Transport):
+    schemes = ("stomp", "stomp+ssl")
+
+    def connect(self) -> None:
+        ep, opts = self.endpoint, self.options
+        self._connected = threading.Event()
+        self._receipts: dict[str, threading.Event] = {}
+        self._subscriptions: dict[str, SubscriptionSpec] = {}
+        self._ids = itertools.count(1)
+        self._error = ""
+        self._closing = False
+        self._lost = False
+        heartbeat_ms = max(1, opts.heartbeat) * 1000
+        self._conn = stomp.Connection12(
+            host_and_ports=[(ep.host, ep.port)],
+            reconnect_attempts_max=1,  # retries belong to BrokerConnection
+            heartbeats=(heartbeat_ms, heartbeat_ms),
+            timeout=opts.connect_timeout,
+            auto_decode=False,
+            auto_content_length=False,
+            # stomp.py would send the host name as `host`, which RabbitMQ reads as a vhost.
+            vhost=ep.path or "/",
+        )
+        if ep.tls:
+            self._conn.set_ssl(for_hosts=[(ep.host, ep.port)], ca_certs=opts.tls.ca_file,
+                               cert_file=opts.tls.cert_file, key_file=opts.tls.key_file,
+                               verify=opts.tls.verify)
+        self._conn.set_listener("cachesync", _Listener(self))
+        headers = {"client-id": opts.client_id} if opts.client_id else {}
+        username = ep.username if ep.username is not None else opts.username
+        password = ep.password if ep.password is not None else opts.password
+        try:
+            self._conn.connect(username, password, wait=False, headers=headers)
+        except stomp.exception.ConnectFailedException:
+            raise ConnectionFailed(f"cannot connect to {ep}: connection refused or timed out") from None
+        except Exception as exc:
+            raise ConnectionFailed(f"cannot connect to {ep}: {exc}") from None
+        if not self._connected.wait(opts.connect_timeout) or self._error:
+            self._close_quietly()
+            raise self._connect_error()
+        sock = getattr(self._conn.transport, "socket", None)
+        if sock is not None:  # receipts wait on small frames: do not let Nagle delay them
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def _connect_error(self):
+        ep, text = self.endpoint, self._error
+        user = ep.username or self.options.username
+        lowered = text.lower()
+        if any(word in lowered for word in ("login", "password", "auth", "credentials", "access refused")):
+            return AuthenticationFailed(f"{ep} refused user {user!r}: {text}",
+                                        hint="check the credentials (URL, [broker] username, password_env/password_file)")
+        if "client" in lowered and "id" in lowered:
+            return ConnectionFailed(f"{ep}: {text}",
+                                    hint="another process uses the same client id (one bridge per cluster)")
+        if text:
+            return ConnectionFailed(f"{ep} refused the connection: {text}")
+        return ConnectionFailed(f"cannot connect to {ep}: no STOMP CONNECTED frame within "
+                                f"{self.options.connect_timeout:g}s")
+
+    # -- driver callbacks (stomp.py's receiver thread) ----------------------------------
+
+    def _on_connected(self, headers: Mapping[str, str]) -> None:
+        self.server = headers.get("server", "STOMP")
+        self._connected.set()
+
+    def _on_error(self, message: str, body) -> None:
+        text = body.decode("utf-8", "replace") if isinstance(body, bytes) else str(body or "")
+        first_line = text.strip().splitlines()[0] if text.strip() else ""
+        self._error = ": ".join(part for part in (message.strip(), first_line) if part) or "ERROR frame"
+        self._connected.set()  # wake connect(); it checks _error
+
+    def _on_receipt(self, receipt_id: str) -> None:
+        event = self._receipts.get(receipt_id)
+        if event is not None:
+            event.set()
+
+    def _on_message(self, headers: Mapping[str, str], body) -> None:
+        spec = self._subscriptions.get(headers.get("subscription", ""))
+        if spec is None:
+            return
+        settle = None
+        if spec.manual_ack and "ack" in headers:
+            ack_id = headers["ack"]
+            settle = lambda ok: self._settle(ack_id, ok)  # noqa: E731
+        app_headers = {k: v for k, v in headers.items() if k not in _FRAME_HEADERS}
+        destination = headers.get("destination", "")
+        spec.deliver(Delivery(
+            body=body if isinstance(body, bytes) else (body or "").encode("utf-8"),
+            headers=app_headers,
+            destination=destination.removeprefix("/topic/"),
+            redelivered=headers.get("redelivered") == "true",
+            _settle=settle,
+        ))
+
+    def _on_disconnected(self, why: str = "") -> None:
+        for event in list(self._receipts.values()):
+            event.set()  # wake waiting publishers; they see the connection is gone
+        if self._closing or self._lost or not self._connected.is_set():
+            return
+        self._lost = True
+        reason = why or (f"the broker closed the connection: {self._error}" if self._error
+                         else "the connection was closed")
+        self.connection_lost(ConnectionFailed(f"{self.endpoint}: {reason}"))
+
+    # -- Transport ------------------------------------------------------------------------
+
+    def publish(self, topic: str, body: bytes, headers: Mapping[str, str], *, confirm: bool,
+                timeout: float) -> None:
+        frame_headers = dict(headers)
+        frame_headers["persistent"] = "true"
+        receipt = None
+        if confirm:
+            receipt = uuid.uuid4().hex
+            self._receipts[receipt] = threading.Event()
+            frame_headers["receipt"] = receipt
+        try:
+            self._conn.send(topic_destination(topic), body, headers=frame_headers)
+        except Exception as exc:
+            self._receipts.pop(receipt or "", None)
+            raise ConnectionFailed(f"cannot publish to {self.endpoint}: {exc or type(exc).__name__}") from None
+        if receipt is None:
+            return
+        event = self._receipts[receipt]
+        try:
+            got = event.wait(timeout)
+        finally:
+            self._receipts.pop(receipt, None)
+        if self._lost or self._error and not self._conn.is_connected():
+            raise ConnectionFailed(f"{self.endpoint}: connection lost before the receipt came"
+                                   + (f" ({self._error})" if self._error else ""))
+        if not got:
+            raise NotConfirmed(f"{self.endpoint} sent no receipt within {timeout:g}s")
+
+    def subscribe(self, spec: SubscriptionSpec) -> None:
+        headers: dict[str, str] = {}
+        is_activemq = "activemq" in self.server.lower()
+        prefetch = str(self.options.prefetch)
+        if is_activemq:
+            headers["activemq.prefetchSize"] = prefetch
+        else:
+            headers["prefetch-count"] = prefetch
+        if spec.durable_name is not None:
+            sub_id = f"cachesync.{spec.durable_name}"
+            if is_activemq:
+                if not self.options.client_id:
+                    raise PermissionDenied("a durable ActiveMQ subscription needs a client id",
+                                           hint="open the connection with a client_id")
+                headers["activemq.subscriptionName"] = sub_id
+            else:
+                headers.update({"durable": "true", "auto-delete": "false"})
+        else:
+            sub_id = f"cachesync-tail-{next(self._ids)}-{uuid.uuid4().hex[:8]}"
+        self._subscriptions[sub_id] = spec
+        ack = "client-individual" if spec.manual_ack else "auto"
+        # A receipt makes the broker's answer (or ERROR) to the SUBSCRIBE arrive before we go on.
+        receipt = uuid.uuid4().hex
+        self._receipts[receipt] = event = threading.Event()
+        headers["receipt"] = receipt
+        try:
+            self._conn.subscribe(topic_destination(spec.topic), id=sub_id, ack=ack, headers=headers)
+        except Exception as exc:
+            raise ConnectionFailed(f"cannot subscribe on {self.endpoint}: {exc}") from None
+        got = event.wait(self.options.connect_timeout)
+        self._receipts.pop(receipt, None)
+        if self._error and ("denied" in self._error.lower() or "refused" in self._error.lower()
+                            or "not authorized" in self._error.lower()):
+            raise PermissionDenied(f"{self.endpoint} refused the subscription to {spec.topic}: {self._error}")
+        if not got or self._lost:
+            raise ConnectionFailed(f"{self.endpoint} did not confirm the subscription to {spec.topic}"
+                                   + (f": {self._error}" if self._error else ""))
+
+    def _settle(self, ack_id: str, ok: bool) -> None:
+        try:
+            (self._conn.ack if ok else self._conn.nack)(ack_id)
+        except Exception:
+            pass  # connection gone: the broker redelivers the message, which is what we want
+
+    def close(self) -> None:
+        if getattr(self, "_closing", True):
+            return
+        self._closing = True
+        self._close_quietly()
+
+    def _close_quietly(self) -> None:
+        self._closing = True
+        try:
+            if self._conn.is_connected():
+                self._conn.disconnect()
+        except Exception:
+            pass
+        try:
+            self._conn.transport.stop()
+        except Exception:
+            pass
