@@ -1,0 +1,155 @@
+"""Find, read and validate `cachesync.toml`, then apply environment and command-line overrides.
+
+Precedence, highest first: command-line flag > environment variable > config file > default.
+Every value remembers where it came from, for `config show`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cachesync_cli.config.schema import BY_KEY, SECTIONS, SETTINGS
+from cachesync_cli.errors import ConfigError, UsageError
+
+CONFIG_ENV = "CACHESYNC_CONFIG"
+FILE_NAME = "cachesync.toml"
+
+
+def user_config_path() -> Path:
+    from platformdirs import user_config_dir
+
+    return Path(user_config_dir("cachesync")) / FILE_NAME
+
+
+def find_config_file(explicit: str | os.PathLike | None, environ: Mapping[str, str]) -> tuple[Path | None, str]:
+    """The config file to read and why: `--config`, then $CACHESYNC_CONFIG, then ./cachesync.toml,
+    then the user config dir. An explicitly named file must exist."""
+    if explicit:
+        path = Path(explicit).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"config file {path} (from --config) does not exist",
+                              hint="create one with `cachesync config init PATH`")
+        return path, "--config"
+    if environ.get(CONFIG_ENV):
+        path = Path(environ[CONFIG_ENV]).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"config file {path} (from ${CONFIG_ENV}) does not exist",
+                              hint=f"fix or unset {CONFIG_ENV}")
+        return path, f"${CONFIG_ENV}"
+    for path, why in ((Path.cwd() / FILE_NAME, "current directory"), (user_config_path(), "user config dir")):
+        if path.is_file():
+            return path, why
+    return None, "none found"
+
+
+@dataclass
+class Config:
+    """The effective configuration: a value and its source for every setting."""
+
+    values: dict[str, Any]
+    sources: dict[str, str]
+    path: Path | None = None
+    path_reason: str = ""
+    environ: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+    def __getitem__(self, key: str) -> Any:
+        return self.values[key]
+
+    def source(self, key: str) -> str:
+        return self.sources.get(key, "default")
+
+    def where(self, key: str) -> str:
+        """Where a setting is written, for error messages: `cachesync.toml: [broker] url`."""
+        setting = BY_KEY[key]
+        origin = self.source(key)
+        if origin.startswith("file") and self.path:
+            return f"{self.path}: [{setting.section}] {setting.name}"
+        return f"{key} (from {origin})"
+
+
+def _flatten(data: dict[str, Any], path: Path) -> dict[str, Any]:
+    """{"broker": {"tls": {"verify": true}}} -> {"broker.tls.verify": true}, rejecting unknown keys."""
+    flat: dict[str, Any] = {}
+
+    def walk(table: dict[str, Any], prefix: str) -> None:
+        for name, value in table.items():
+            key = f"{prefix}{name}"
+            if key in BY_KEY:
+                flat[key] = value
+            elif isinstance(value, dict) and key in SECTIONS:
+                walk(value, key + ".")
+            else:
+                section = prefix[:-1]
+                if section:
+                    known = [s.name for s in SETTINGS if s.section == section]
+                    known += [s.rsplit(".", 1)[1] for s in SECTIONS if s.startswith(section + ".")]
+                    where = f"[{section}]"
+                else:
+                    known = [s for s in SECTIONS if "." not in s]
+                    where = "the top level"
+                close = difflib.get_close_matches(name, known, n=1)
+                hint = f"did you mean {close[0]!r}? " if close else ""
+                raise ConfigError(f"{path}: unknown key {name!r} in {where}",
+                                  hint=f"{hint}allowed: {', '.join(known)}")
+
+    walk(data, "")
+    return flat
+
+
+def _check(key: str, value: Any, where: str) -> Any:
+    setting = BY_KEY[key]
+    try:
+        return setting.check(value)
+    except ValueError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    except UsageError as exc:
+        raise ConfigError(f"{where}: {exc.message}", hint=exc.hint) from None
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """The validated settings of one file, as dotted keys."""
+    try:
+        with path.open("rb") as handle:
+            data = tomllib.load(handle)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    flat = _flatten(data, path)
+    return {key: _check(key, value, f"{path}: [{BY_KEY[key].section}] {BY_KEY[key].name}")
+            for key, value in flat.items()}
+
+
+def load_config(
+    config_path: str | os.PathLike | None = None,
+    *,
+    overrides: Mapping[str, tuple[Any, str]] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Config:
+    """The effective configuration. `overrides` maps dotted keys to (value, flag) from the
+    command line; a value of None or [] means the flag was not given."""
+    environ = os.environ if environ is None else environ
+    path, reason = find_config_file(config_path, environ)
+    values = {s.key: s.default for s in SETTINGS}
+    sources = {s.key: "default" for s in SETTINGS}
+    if path is not None:
+        for key, value in read_config_file(path).items():
+            values[key], sources[key] = value, f"file {path}"
+    for setting in SETTINGS:
+        raw = environ.get(setting.env) if setting.env else None
+        if raw:
+            value = [u.strip() for u in raw.split(",") if u.strip()] if setting.key == "broker.url" else raw
+            values[setting.key] = _check(setting.key, value, f"${setting.env}")
+            sources[setting.key] = f"env ${setting.env}"
+    for key, (value, flag) in (overrides or {}).items():
+        if value is None or value == []:
+            continue
+        values[key] = _check(key, value, flag)
+        sources[key] = f"flag {flag}"
+    return Config(values=values, sources=sources, path=path, path_reason=reason, environ=environ)

@@ -1,0 +1,169 @@
+"""The configuration schema: every setting of `cachesync.toml`, its type, default and meaning.
+
+This table is the single source for validation, the environment overrides, the commented
+starter file (`config init`), `config show`, and the configuration reference in docs/.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+# A checker returns the normalised value or raises ValueError with what is allowed.
+Checker = Callable[[Any], Any]
+
+
+def _str(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError("must be a string")
+    return value
+
+
+def _nonempty_str(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("must be a non-empty string")
+    return value
+
+
+def _bool(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError("must be true or false")
+    return value
+
+
+def _positive_number(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise ValueError("must be a number greater than 0")
+    return float(value)
+
+
+def _positive_int(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError("must be a whole number greater than 0")
+    return value
+
+
+def _url_list(value: Any) -> list[str]:
+    """One URL, or a list of them in failover order."""
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) and v for v in value):
+        raise ValueError("must be a URL string or a non-empty list of URL strings")
+    from cachesync_cli.transport.endpoint import parse_endpoint
+
+    for url in value:
+        parse_endpoint(url)  # raises UsageError naming the scheme/host; loader adds file and key
+    return list(value)
+
+
+def _choice(*allowed: str) -> Checker:
+    def check(value: Any) -> str:
+        if value not in allowed:
+            raise ValueError(f"must be one of {', '.join(repr(a) for a in allowed)}")
+        return value
+
+    check.allowed = allowed  # type: ignore[attr-defined]
+    return check
+
+
+def _key_sources(value: Any) -> dict[str, str]:
+    """Key id -> where the key is: "env:NAME" or "file:PATH"."""
+    if not isinstance(value, dict):
+        raise ValueError('must be a table of key id = "env:NAME" or "file:PATH"')
+    for key_id, source in value.items():
+        if not isinstance(source, str) or not source.startswith(("env:", "file:")):
+            raise ValueError(f'key {key_id!r}: must be "env:NAME" or "file:PATH"')
+    return dict(value)
+
+
+@dataclass(frozen=True)
+class Setting:
+    key: str  # dotted, e.g. "broker.url"
+    check: Checker
+    default: Any
+    help: str
+    env: str | None = None  # environment variable that overrides the file
+    secret: bool = False  # redacted by `config show`
+    example: str | None = None  # TOML value shown in the starter file
+
+    @property
+    def section(self) -> str:
+        return self.key.rsplit(".", 1)[0]
+
+    @property
+    def name(self) -> str:
+        return self.key.rsplit(".", 1)[1]
+
+    @property
+    def allowed(self) -> tuple[str, ...] | None:
+        return getattr(self.check, "allowed", None)
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("cluster.id", _nonempty_str, None,
+            "This cluster's id: the `origin` of what it publishes. Unique per cluster.",
+            env="CACHESYNC_CLUSTER", example='"dc-east"'),
+    Setting("broker.url", _url_list, ["memory://default"],
+            "Broker URL, or a list of URLs tried in failover order. Schemes: amqp, amqps, stomp, "
+            "stomp+ssl, memory. Credentials may be in the URL.",
+            env="CACHESYNC_BROKER", example='["amqp://broker-1.example.com:5672/", "amqp://broker-2.example.com:5672/"]'),
+    Setting("broker.topic", _nonempty_str, "cachesync",
+            "Topic name shared by every cluster (WIRE.md §1).", env="CACHESYNC_TOPIC", example='"cachesync"'),
+    Setting("broker.username", _str, None, "User name, unless the URL has one.",
+            env="CACHESYNC_USERNAME", example='"cachesync"'),
+    Setting("broker.password_env", _nonempty_str, "CACHESYNC_PASSWORD",
+            "Name of the environment variable holding the password.", example='"CACHESYNC_PASSWORD"'),
+    Setting("broker.password_file", _nonempty_str, None,
+            "File holding the password (first line), instead of an environment variable.",
+            example='"/run/secrets/cachesync-broker-password"'),
+    Setting("broker.exchange", _nonempty_str, "amq.topic", "AMQP only: the topic exchange.",
+            example='"amq.topic"'),
+    Setting("broker.heartbeat", _positive_int, 10,
+            "Seconds between broker heart-beats; a dead connection is noticed in about twice this.",
+            example="10"),
+    Setting("broker.connect_timeout", _positive_number, 10.0,
+            "Seconds to wait for one connection attempt.", example="10"),
+    Setting("broker.reconnect_max_delay", _positive_number, 30.0,
+            "Longest pause between reconnection attempts (exponential backoff with jitter).",
+            example="30"),
+    Setting("broker.tls.ca_file", _nonempty_str, None,
+            "CA certificates (PEM) to verify the broker with; the system's store when unset.",
+            example='"/etc/cachesync/ca.pem"'),
+    Setting("broker.tls.cert_file", _nonempty_str, None, "Client certificate (PEM), for mutual TLS.",
+            example='"/etc/cachesync/client.pem"'),
+    Setting("broker.tls.key_file", _nonempty_str, None, "Client private key (PEM), for mutual TLS.",
+            example='"/etc/cachesync/client.key"'),
+    Setting("broker.tls.verify", _bool, True,
+            "Verify the broker's certificate and host name. Turn off only for a test broker.",
+            example="true"),
+    Setting("codec.name", _choice("native", "wso2"), "native",
+            "Wire format: native (cachesync/1 envelopes) or wso2 (WSO2 Identity Server's JMS cache-sync).",
+            env="CACHESYNC_CODEC", example='"native"'),
+    Setting("codec.producer", _nonempty_str, None,
+            "wso2 codec: the producer name sent in the `sender` header (IS nodes skip their own). "
+            "Defaults to the cluster id.", example='"cachesync-dc-east"'),
+    Setting("signing.key_id", _nonempty_str, None,
+            "Id of the key that signs outgoing messages. Unset: messages are not signed.",
+            example='"2026-11"'),
+    Setting("signing.key_env", _nonempty_str, "CACHESYNC_SIGNING_KEY",
+            "Environment variable holding the signing key.", example='"CACHESYNC_SIGNING_KEY"'),
+    Setting("signing.key_file", _nonempty_str, None, "File holding the signing key, instead of the environment.",
+            example='"/run/secrets/cachesync-signing-key"'),
+    Setting("signing.require", _bool, False,
+            "Reject incoming messages that are unsigned or signed with an unknown or wrong key.",
+            example="true"),
+    Setting("signing.previous", _key_sources, {},
+            'Older keys still accepted during a rotation: key id = "env:NAME" or "file:PATH".',
+            example='{ "2026-10" = "env:CACHESYNC_SIGNING_KEY_2026_10" }'),
+)
+
+BY_KEY: dict[str, Setting] = {s.key: s for s in SETTINGS}
+SECTIONS: tuple[str, ...] = tuple(dict.fromkeys(s.section for s in SETTINGS))
+SECTION_HELP: dict[str, str] = {
+    "cluster": "Who this cluster is.",
+    "broker": "The central broker every cluster's bridge connects to.",
+    "broker.tls": "TLS for amqps:// and stomp+ssl:// (verification is on by default).",
+    "codec": "How invalidations are written on the topic.",
+    "signing": "HMAC-SHA256 signatures (WIRE.md §2). Every cluster needs the same keys.",
+}
