@@ -1,0 +1,56 @@
+"""The `cachesync` command line: one module a command, errors turned into exit codes here.
+
+Importing this package must stay cheap: no broker driver is imported until a command
+opens a connection (`cachesync --help` and shell completion must not pay for pika & co).
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, Optional
+
+import typer
+
+from cachesync_cli import __version__
+from cachesync_cli.cli import config_cmd, output
+from cachesync_cli.errors import CachesyncError, ExitStatus
+
+app = typer.Typer(
+    name="cachesync",
+    help="Keep caches coherent across Active-Active clusters through a central broker topic.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,  # never print locals: they can hold passwords
+    pretty_exceptions_show_locals=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    rich_markup_mode="rich",
+)
+app.add_typer(config_cmd.app)
+
+
+def _version(value: bool) -> None:
+    if value:
+        output.write_line(f"cachesync {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: Annotated[Optional[bool], typer.Option("--version", callback=_version, is_eager=True,
+                                                    help="Print the version and exit.")] = None,
+) -> None:
+    """Keep caches coherent across Active-Active clusters through a central broker topic."""
+
+
+def main() -> None:
+    """Run the CLI; every cachesync error becomes a message on stderr and a documented exit code.
+
+    Typer itself turns usage errors into exit code 2 and `typer.Exit` into its code."""
+    try:
+        app(prog_name="cachesync")
+    except CachesyncError as error:
+        output.print_error(error)
+        sys.exit(int(error.exit_status))
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except BrokenPipeError:
+        sys.exit(ExitStatus.OK)

@@ -1,0 +1,41 @@
+"""What the commands share: loading the configuration from flags and opening the broker."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from cachesync_cli.cli import output
+from cachesync_cli.config import Config, load_config
+from cachesync_cli.config.resolve import connect_options
+from cachesync_cli.transport.connection import Backoff, BrokerConnection, ConnectionEvent
+
+
+def load(config: Path | None, broker: list[str] | None = None, topic: str | None = None,
+         **overrides: tuple[Any, str]) -> Config:
+    """The effective configuration for a command, its flags taking precedence."""
+    flags: dict[str, tuple[Any, str]] = {"broker.url": (broker, "--broker"), "broker.topic": (topic, "--topic")}
+    flags.update(overrides)
+    return load_config(config, overrides=flags)
+
+
+def report_event(event: ConnectionEvent) -> None:
+    """Connection changes on stderr, so an operator sees them; the first connect is quiet."""
+    if event.kind == "connected" and not event.reconnect:
+        return
+    if event.kind == "closed":
+        return
+    output.warn(event.describe()) if event.kind != "connected" else output.info(event.describe())
+
+
+def open_broker(config: Config, *, client_id: str | None = None, timeout: float | None = None,
+                reconnect_timeout: float | None = None, quiet: bool = False) -> BrokerConnection:
+    """A connected BrokerConnection for the configured URLs (failover in order)."""
+    connection = BrokerConnection(
+        config["broker.url"],
+        connect_options(config, client_id=client_id),
+        on_event=None if quiet else report_event,
+        backoff=Backoff(cap=config["broker.reconnect_max_delay"]),
+        reconnect_timeout=reconnect_timeout,
+    )
+    return connection.open(timeout=timeout)

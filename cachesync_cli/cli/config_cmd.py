@@ -1,0 +1,111 @@
+"""`cachesync config`: write a starter file, show the effective settings, validate, locate."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from cachesync_cli.cli import output
+from cachesync_cli.cli.options import ConfigOption
+from cachesync_cli.config import find_config_file, load_config, user_config_path
+from cachesync_cli.config.loader import CONFIG_ENV, FILE_NAME
+from cachesync_cli.config.resolve import broker_password, signing_keys
+from cachesync_cli.config.schema import SETTINGS
+from cachesync_cli.config.starter import starter_config
+from cachesync_cli.errors import ExitStatus, UsageError
+from cachesync_cli.transport.endpoint import redact_url
+
+app = typer.Typer(
+    name="config",
+    help="Write, show, validate and locate the configuration file (cachesync.toml).",
+    no_args_is_help=True,
+)
+
+
+@app.command("init")
+def init(
+    path: Annotated[Optional[Path], typer.Argument(help=f"Where to write it. Default: ./{FILE_NAME}")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+    cluster: Annotated[str, typer.Option(help="Cluster id to write.")] = "dc-east",
+    broker: Annotated[str, typer.Option(help="Broker URL to write (no password: use $CACHESYNC_PASSWORD).")]
+    = "amqp://localhost:5672/",
+) -> None:
+    """Write a commented starter config file.
+
+    Example: cachesync config init --cluster dc-east --broker amqp://broker.example.com:5672/
+    """
+    target = path or Path.cwd() / FILE_NAME
+    if target.exists() and not force:
+        raise UsageError(f"{target} already exists", hint="pass --force to overwrite it")
+    text = starter_config(cluster=cluster, broker=broker)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.chmod(0o640)
+    tmp.replace(target)
+    output.info(f"wrote {target}")
+
+
+def _display(key: str, value) -> object:
+    if key == "broker.url":
+        return [redact_url(url) for url in value]
+    setting = next(s for s in SETTINGS if s.key == key)
+    return "***" if setting.secret and value else value
+
+
+@app.command("show")
+def show(
+    config: ConfigOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON: {key: {value, source}}.")] = False,
+) -> None:
+    """Show the effective configuration and where each value came from (secrets redacted)."""
+    cfg = load_config(config)
+    rows = {s.key: {"value": _display(s.key, cfg[s.key]), "source": cfg.source(s.key)} for s in SETTINGS}
+    try:
+        password_set = broker_password(cfg) is not None
+    except UsageError:
+        password_set = False
+    rows["broker.password"] = {
+        "value": "***" if password_set else None,
+        "source": (f"file {cfg['broker.password_file']}" if cfg["broker.password_file"]
+                   else f"env ${cfg['broker.password_env']}") if password_set else "not set",
+    }
+    if as_json:
+        output.write_line(json.dumps({"file": str(cfg.path) if cfg.path else None, "settings": rows}, indent=2))
+        return
+    from rich.table import Table
+
+    table = Table(title=f"config file: {cfg.path or 'none'}", title_justify="left")
+    table.add_column("setting")
+    table.add_column("value")
+    table.add_column("source", style="dim")
+    for key, row in rows.items():
+        value = row["value"]
+        text = "-" if value is None else (json.dumps(value) if not isinstance(value, str) else value)
+        table.add_row(key, text, row["source"])
+    output.stdout().print(table)
+
+
+@app.command("validate")
+def validate(config: ConfigOption = None) -> None:
+    """Check the config file and the secrets it points to. Exit 0 when valid, 2 when not."""
+    cfg = load_config(config)
+    broker_password(cfg)
+    signing_keys(cfg)
+    output.info(f"ok: {cfg.path or 'no config file; defaults and environment'} is valid")
+
+
+@app.command("path")
+def path(config: ConfigOption = None) -> None:
+    """Print the config file cachesync would read (exit 1 when there is none)."""
+    import os
+
+    found, why = find_config_file(config, os.environ)
+    if found is None:
+        output.info(f"no config file found; looked at --config, ${CONFIG_ENV}, ./{FILE_NAME}, {user_config_path()}")
+        raise typer.Exit(ExitStatus.FAILURE)
+    output.write_line(str(found))
+    output.info(f"(from {why})")
