@@ -92,7 +92,7 @@ class BrokerConnection:
         self.options = options
         self.backoff = backoff
         self.reconnect_timeout = reconnect_timeout  # None: keep trying until closed
-        self._on_event = on_event or (lambda event: None)
+        self._on_event = on_event if on_event is not None else (lambda event: None)
         self._lock = threading.RLock()
         self._up = threading.Condition(self._lock)
         self._transport: Transport | None = None

@@ -1,0 +1,81 @@
+"""`cachesync config` and the CLI's basics, through the real command line."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from cachesync_cli import __version__
+
+from .run import cachesync
+
+
+def test_version():
+    result = cachesync("--version")
+    assert result.returncode == 0
+    assert result.stdout.strip() == f"cachesync {__version__}"
+
+
+def test_init_writes_a_valid_file_and_refuses_to_overwrite(tmp_path):
+    target = tmp_path / "cachesync.toml"
+    first = cachesync("config", "init", str(target), "--cluster", "dc-a", "--broker", "stomp://mq:61613")
+    assert first.returncode == 0, first.stderr
+    assert 'id = "dc-a"' in target.read_text()
+    assert oct(target.stat().st_mode & 0o777) == "0o640"
+    again = cachesync("config", "init", str(target))
+    assert again.returncode == 2
+    assert "already exists" in again.stderr and "--force" in again.stderr
+    forced = cachesync("config", "init", str(target), "--force")
+    assert forced.returncode == 0
+    assert 'id = "dc-east"' in target.read_text()
+    assert cachesync("config", "validate", "--config", str(target)).returncode == 0
+
+
+def test_init_defaults_to_the_current_directory(tmp_path):
+    result = cachesync("config", "init", cwd=tmp_path)
+    assert result.returncode == 0
+    assert (tmp_path / "cachesync.toml").is_file()
+    found = cachesync("config", "path", cwd=tmp_path)
+    assert found.stdout.strip() == str(tmp_path / "cachesync.toml")
+
+
+def test_path_without_a_file_exits_1(tmp_path):
+    result = cachesync("config", "path", cwd=tmp_path, env={"XDG_CONFIG_HOME": str(tmp_path / "x")})
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert "no config file found" in result.stderr
+
+
+def test_show_redacts_secrets_and_tells_sources(tmp_path):
+    config = tmp_path / "c.toml"
+    config.write_text('[broker]\nurl = "amqp://admin:file-pw-123@mq.example.com/"\n')
+    env = {"CACHESYNC_PASSWORD": "env-pw-456", "CACHESYNC_TOPIC": "t-env"}
+    result = cachesync("config", "show", "--config", str(config), "--json", env=env)
+    assert result.returncode == 0, result.stderr
+    assert "file-pw-123" not in result.stdout + result.stderr
+    assert "env-pw-456" not in result.stdout + result.stderr
+    shown = json.loads(result.stdout)["settings"]
+    assert shown["broker.url"] == {"value": ["amqp://admin:***@mq.example.com:5672"],
+                                   "source": f"file {config}"}
+    assert shown["broker.topic"] == {"value": "t-env", "source": "env $CACHESYNC_TOPIC"}
+    assert shown["broker.password"] == {"value": "***", "source": "env $CACHESYNC_PASSWORD"}
+    table = cachesync("config", "show", "--config", str(config), env=env)
+    assert "file-pw-123" not in table.stdout and "env-pw-456" not in table.stdout
+    assert "amqp://admin:***@mq.example.com:5672" in table.stdout
+
+
+def test_validate_reports_the_file_and_key(tmp_path):
+    config = tmp_path / "bad.toml"
+    config.write_text('[codec]\nname = "xml"\n')
+    result = cachesync("config", "validate", "--config", str(config))
+    assert result.returncode == 2
+    assert f"{config}: [codec] name: must be one of 'native', 'wso2'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_importing_the_cli_does_not_import_broker_drivers():
+    code = ("import sys, cachesync_cli.cli; "
+            "print(sorted(m for m in ('pika', 'stomp', 'paho', 'redis', 'pymemcache') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"

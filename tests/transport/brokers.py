@@ -1,0 +1,130 @@
+"""Test helpers around real brokers: collect deliveries, restart a broker, clean up queues."""
+
+from __future__ import annotations
+
+import os
+import queue
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+from cachesync_cli.transport.base import ConnectOptions, Delivery, SubscriptionSpec
+from cachesync_cli.transport.connection import Backoff, BrokerConnection, ConnectionEvent
+from cachesync_cli.transport.endpoint import parse_endpoint
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class Inbox:
+    """Deliveries from one subscription, in arrival order."""
+
+    def __init__(self) -> None:
+        self.queue: queue.Queue[Delivery] = queue.Queue()
+
+    def __call__(self, delivery: Delivery) -> None:
+        self.queue.put(delivery)
+
+    def take(self, count: int, timeout: float = 10.0, ack: bool = True) -> list[Delivery]:
+        got: list[Delivery] = []
+        deadline = time.monotonic() + timeout
+        while len(got) < count:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AssertionError(f"expected {count} messages, got {len(got)}: {[d.body for d in got]}")
+            try:
+                delivery = self.queue.get(timeout=remaining)
+            except queue.Empty:
+                continue
+            if ack:
+                delivery.ack()
+            got.append(delivery)
+        return got
+
+    def quiet(self, seconds: float) -> list[bytes]:
+        """Bodies of whatever arrives within `seconds` (expected: nothing)."""
+        bodies = []
+        deadline = time.monotonic() + seconds
+        while (remaining := deadline - time.monotonic()) > 0:
+            try:
+                bodies.append(self.queue.get(timeout=remaining).body)
+            except queue.Empty:
+                break
+        return bodies
+
+
+class Events(list):
+    def __call__(self, event: ConnectionEvent) -> None:
+        self.append(event)
+
+    def kinds(self) -> list[str]:
+        return [e.kind for e in self]
+
+
+def connect(url: str | list[str], *, client_id: str | None = None, events=None, **options) -> BrokerConnection:
+    urls = [url] if isinstance(url, str) else url
+    connection = BrokerConnection(urls, ConnectOptions(client_id=client_id, heartbeat=5, connect_timeout=5,
+                                                        **options),
+                                  on_event=events, backoff=Backoff(base=0.2, cap=2.0))
+    return connection.open()
+
+
+def subscribe(connection: BrokerConnection, topic: str, *, durable: str | None = None,
+              manual_ack: bool = False) -> Inbox:
+    inbox = Inbox()
+    connection.subscribe(SubscriptionSpec(topic, inbox, durable_name=durable, manual_ack=manual_ack))
+    return inbox
+
+
+def broker_kind(url: str) -> str:
+    if url.startswith("memory"):
+        return "memory"
+    if url.startswith("amqp"):
+        return "rabbitmq"
+    return "activemq" if parse_endpoint(url).port == int(os.environ.get("ACTIVEMQ_STOMP_PORT", "61623")) else "rabbitmq"
+
+
+def wait_port(url: str, timeout: float = 90.0) -> None:
+    endpoint = parse_endpoint(url)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((endpoint.host, endpoint.port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.3)
+    raise AssertionError(f"{endpoint} did not come back within {timeout}s")
+
+
+def restart_broker(url: str) -> None:
+    """Stop and start the broker behind `url` for real (memory: drop every connection)."""
+    kind = broker_kind(url)
+    if kind == "memory":
+        from cachesync_cli.transport.memory import memory_broker
+
+        memory_broker(parse_endpoint(url).host).drop_connections()
+        return
+    if kind == "rabbitmq":
+        subprocess.run(["rabbitmqctl", "-q", "stop_app"], check=True, capture_output=True, timeout=120)
+        subprocess.run(["rabbitmqctl", "-q", "start_app"], check=True, capture_output=True, timeout=120)
+    else:
+        subprocess.run([str(ROOT / "scripts" / "services"), "restart-activemq"], check=True,
+                       capture_output=True, timeout=180)
+    wait_port(url)
+    if url.startswith("stomp") and kind == "rabbitmq":
+        wait_port(url)
+
+
+def delete_amqp_queue(url: str, name: str) -> None:
+    """Remove a durable test queue so test runs leave nothing behind on the broker."""
+    import pika
+
+    endpoint = parse_endpoint(url)
+    params = pika.ConnectionParameters(endpoint.host, endpoint.port, endpoint.path or "/",
+                                       pika.PlainCredentials(endpoint.username or "guest",
+                                                             endpoint.password or "guest"))
+    connection = pika.BlockingConnection(params)
+    try:
+        connection.channel().queue_delete(name)
+    finally:
+        connection.close()
