@@ -8,6 +8,7 @@ from typing import Any
 from cachesync_cli.cli import output
 from cachesync_cli.config import Config, load_config
 from cachesync_cli.config.resolve import connect_options
+from cachesync_cli.errors import UsageError
 from cachesync_cli.transport.connection import Backoff, BrokerConnection, ConnectionEvent
 
 
@@ -31,6 +32,9 @@ def report_event(event: ConnectionEvent) -> None:
 def open_broker(config: Config, *, client_id: str | None = None, timeout: float | None = None,
                 reconnect_timeout: float | None = None, quiet: bool = False) -> BrokerConnection:
     """A connected BrokerConnection for the configured URLs (failover in order)."""
+    if not config["broker.url"]:
+        raise UsageError("no broker configured",
+                         hint="pass --broker URL, set $CACHESYNC_BROKER, or set [broker] url in cachesync.toml")
     connection = BrokerConnection(
         config["broker.url"],
         connect_options(config, client_id=client_id),

@@ -50,7 +50,7 @@ def init(
 
 
 def _display(key: str, value) -> object:
-    if key == "broker.url":
+    if key == "broker.url" and value:
         return [redact_url(url) for url in value]
     setting = next(s for s in SETTINGS if s.key == key)
     return "***" if setting.secret and value else value

@@ -104,7 +104,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("cluster.id", _nonempty_str, None,
             "This cluster's id: the `origin` of what it publishes. Unique per cluster.",
             env="CACHESYNC_CLUSTER", example='"dc-east"'),
-    Setting("broker.url", _url_list, ["memory://default"],
+    Setting("broker.url", _url_list, None,
             "Broker URL, or a list of URLs tried in failover order. Schemes: amqp, amqps, stomp, "
             "stomp+ssl, memory. Credentials may be in the URL.",
             env="CACHESYNC_BROKER", example='["amqp://broker-1.example.com:5672/", "amqp://broker-2.example.com:5672/"]'),

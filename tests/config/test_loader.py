@@ -153,3 +153,10 @@ def test_require_signatures_without_keys_is_an_error(tmp_path):
     config = load_config(write(tmp_path, "[signing]\nrequire = true\n"), environ={})
     with pytest.raises(ConfigError, match="signatures are required but no key"):
         signing_keys(config)
+
+
+def test_docs_reference_matches_the_schema():
+    from cachesync_cli.config.reference import reference_markdown
+
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "configuration.md").read_text(encoding="utf-8")
+    assert reference_markdown() in docs, "regenerate: python -m cachesync_cli.config.reference"
