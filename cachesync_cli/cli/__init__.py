@@ -12,8 +12,9 @@ from typing import Annotated, Optional
 import typer
 
 from cachesync_cli import __version__
-from cachesync_cli.cli import config_cmd, output
+from cachesync_cli.cli import config_cmd, invalidate, output, tail
 from cachesync_cli.errors import CachesyncError, ExitStatus
+from cachesync_cli.logs import setup_logging
 
 app = typer.Typer(
     name="cachesync",
@@ -24,6 +25,8 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
     rich_markup_mode="rich",
 )
+app.command("invalidate", epilog=invalidate.EPILOG)(invalidate.command)
+app.command("tail", epilog=tail.EPILOG)(tail.command)
 app.add_typer(config_cmd.app)
 
 
@@ -37,8 +40,11 @@ def _version(value: bool) -> None:
 def root(
     version: Annotated[Optional[bool], typer.Option("--version", callback=_version, is_eager=True,
                                                     help="Print the version and exit.")] = None,
+    verbose: Annotated[int, typer.Option("--verbose", "-v", count=True,
+                                         help="More log output on stderr; -vv includes the broker drivers.")] = 0,
 ) -> None:
     """Keep caches coherent across Active-Active clusters through a central broker topic."""
+    setup_logging(verbose)
 
 
 def main() -> None:

@@ -19,12 +19,12 @@ BrokerOption = Annotated[
     Optional[list[str]],
     typer.Option("--broker", "-b", metavar="URL", show_default=False,
                  help="Broker URL, e.g. amqp://user:pw@host:5672/ or stomp://host:61613; "
-                      "repeat for failover. Overrides [broker] url and $CACHESYNC_BROKER.",
+                      "repeat for failover. Overrides \\[broker] url and $CACHESYNC_BROKER.",
                  rich_help_panel=BROKER_PANEL),
 ]
 TopicOption = Annotated[
     Optional[str],
     typer.Option("--topic", "-t", metavar="NAME", show_default=False,
-                 help="Topic name. Overrides [broker] topic and $CACHESYNC_TOPIC (default: cachesync).",
+                 help="Topic name. Overrides \\[broker] topic and $CACHESYNC_TOPIC (default: cachesync).",
                  rich_help_panel=BROKER_PANEL),
 ]

@@ -1,0 +1,177 @@
+"""`cachesync invalidate`: publish invalidations by hand or in bulk."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from cachesync_cli.cli import output
+from cachesync_cli.cli.common import load, open_broker
+from cachesync_cli.cli.options import BrokerOption, ConfigOption, TopicOption
+from cachesync_cli.config.resolve import cluster_id, signing_keys
+from cachesync_cli.errors import ExitStatus, NotConfirmed, UsageError
+from cachesync_cli.invalidations import INPUT_FORMATS, Batch, parse_tenant, read_invalidations
+from cachesync_cli.publisher import Outgoing, Publisher
+from cachesync_cli.wire import Item, Keyring
+
+INPUT_PANEL = "What to invalidate"
+SEND_PANEL = "How to send"
+
+EPILOG = """[b]Examples[/b]
+
+  cachesync invalidate AppInfoCache app-1 app-2 --broker amqp://mq:5672/
+  cachesync invalidate AuthorizationCache --all --confirm
+  cachesync invalidate OAuthCache --file revoked-tokens.txt --tenant wso2.com:3
+  cachesync invalidate AppInfoCache app-1 --codec wso2 --manager IdentityApplicationManagementCacheManager
+  cachesync tail --format ndjson --count 10 > seen.ndjson; cachesync invalidate --file seen.ndjson
+
+[b]Exit status[/b]: 0 sent (and confirmed when asked), 1 not confirmed, 2 usage or configuration
+error, 3 broker unreachable or credentials refused."""
+
+
+def command(
+    cache: Annotated[Optional[str], typer.Argument(help="Cache name, e.g. AppInfoCache.", show_default=False)]
+    = None,
+    keys: Annotated[Optional[list[str]], typer.Argument(help="Keys to drop from the cache.", show_default=False)]
+    = None,
+    all_keys: Annotated[bool, typer.Option("--all", help="Clear the whole cache.", rich_help_panel=INPUT_PANEL)]
+    = False,
+    file: Annotated[Optional[str], typer.Option("--file", "-f", metavar="PATH",
+                                                help="Read keys (one a line) or NDJSON from PATH; - is stdin.",
+                                                rich_help_panel=INPUT_PANEL)] = None,
+    input_format: Annotated[str, typer.Option("--input", metavar="FORMAT",
+                                              help="Format of --file: auto, keys or ndjson (tail's output).",
+                                              rich_help_panel=INPUT_PANEL)] = "auto",
+    manager: Annotated[Optional[str], typer.Option(help="Cache manager name (required by the wso2 codec).",
+                                                   rich_help_panel=INPUT_PANEL)] = None,
+    tenant: Annotated[Optional[str], typer.Option(metavar="DOMAIN[:ID]", help="Tenant, e.g. carbon.super:-1234.",
+                                                  rich_help_panel=INPUT_PANEL)] = None,
+    codec: Annotated[Optional[str], typer.Option(metavar="CODEC", help="native or wso2 (default: \\[codec] name).",
+                                                 rich_help_panel=SEND_PANEL)] = None,
+    sender: Annotated[Optional[str], typer.Option(metavar="NAME",
+                                                  help="wso2 codec: producer name (default: \\[codec] producer).",
+                                                  rich_help_panel=SEND_PANEL)] = None,
+    confirm: Annotated[bool, typer.Option("--confirm", help="Wait for the broker to confirm every message.",
+                                          rich_help_panel=SEND_PANEL)] = False,
+    timeout: Annotated[float, typer.Option(metavar="SECONDS", help="Give up connecting or confirming after this.",
+                                           rich_help_panel=SEND_PANEL)] = 30.0,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the messages instead of sending them.",
+                                          rich_help_panel=SEND_PANEL)] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a result object on stdout.",
+                                          rich_help_panel=SEND_PANEL)] = False,
+    config: ConfigOption = None,
+    broker: BrokerOption = None,
+    topic: TopicOption = None,
+) -> None:
+    """Publish invalidations: drop KEYs (or --all) of CACHE in every cluster."""
+    if input_format not in INPUT_FORMATS:
+        raise UsageError(f"--input {input_format!r}: must be one of {', '.join(INPUT_FORMATS)}")
+    cfg = load(config, broker, topic, **{"codec.name": (codec, "--codec"), "codec.producer": (sender, "--sender")})
+    tenant_value = parse_tenant(tenant) if tenant else None
+    batches = _batches(cache, keys or [], all_keys, file, input_format, manager, tenant_value)
+    key_id, key_map = signing_keys(cfg)
+    origin = cluster_id(cfg)
+    publisher = Publisher(cfg["broker.topic"], origin=origin, codec=cfg["codec.name"],
+                          producer=cfg["codec.producer"],
+                          keyring=Keyring(key_id, key_map) if key_map else None)
+    messages = [m for batch in batches for m in publisher.messages(batch.items, tenant=batch.tenant)]
+    if not messages:
+        raise UsageError("nothing to invalidate: the input holds no keys")
+    result = {"messages": len(messages), "items": sum(m.items for m in messages),
+              "keys": sum(m.keys for m in messages), "codec": publisher.codec, "topic": publisher.topic,
+              "dry_run": dry_run, "confirmed": None, "seconds": 0.0}
+    started = time.monotonic()
+    if dry_run and as_json:
+        result["bodies"] = [json.loads(message.body) for message in messages]
+    elif dry_run:
+        for message in messages:
+            output.write_line(message.body.decode("utf-8"))
+    else:
+        _send(cfg, publisher, messages, confirm=confirm, timeout=timeout, result=result)
+    result["seconds"] = round(time.monotonic() - started, 3)
+    _report(result, as_json)
+    if result.get("error"):
+        raise typer.Exit(ExitStatus.FAILURE)
+
+
+def _batches(cache, keys, all_keys, file, input_format, manager, tenant) -> list[Batch]:
+    if all_keys and (keys or file):
+        raise UsageError("--all clears the whole cache: give no KEYs and no --file with it")
+    if file is not None:
+        if keys:
+            raise UsageError("give keys either as arguments or with --file, not both")
+        if file == "-":
+            return list(read_invalidations(sys.stdin, name="<stdin>", input_format=input_format,
+                                           cache=cache, manager=manager, tenant=tenant))
+        path = Path(file)
+        try:
+            with path.open(encoding="utf-8") as stream:
+                return list(read_invalidations(stream, name=str(path), input_format=input_format,
+                                               cache=cache, manager=manager, tenant=tenant))
+        except OSError as exc:
+            raise UsageError(f"cannot read {path}: {exc.strerror}") from None
+        except UnicodeDecodeError:
+            raise UsageError(f"{path} is not UTF-8 text") from None
+    if cache is None:
+        raise UsageError("name the CACHE to invalidate", hint="cachesync invalidate CACHE KEY... or --all")
+    if not keys and not all_keys:
+        raise UsageError(f"no keys given for {cache!r}", hint="give KEYs, --file PATH, or --all")
+    return [Batch(tenant, (Item(cache=cache, keys=tuple(keys), all=all_keys, manager=manager),))]
+
+
+def _send(cfg, publisher: Publisher, messages: list[Outgoing], *, confirm: bool, timeout: float,
+          result: dict) -> None:
+    connection = open_broker(cfg, timeout=None)
+    result["broker"] = str(connection.endpoint)
+    try:
+        with _progress(len(messages), sum(m.keys for m in messages)) as advance:
+            for message in messages:
+                publisher.publish(connection, message, confirm=confirm, timeout=timeout)
+                advance(message.keys or 1)
+        result["confirmed"] = True if confirm else None
+    except NotConfirmed as exc:
+        result["confirmed"] = False
+        result["error"] = str(exc)
+    finally:
+        connection.close()
+
+
+class _progress:
+    """A rich progress bar on a terminal's stderr for bulk sends; nothing when piped."""
+
+    def __init__(self, messages: int, keys: int) -> None:
+        self.total = keys or messages
+        self.show = messages > 1 and output.stderr().is_terminal
+        self._progress = None
+
+    def __enter__(self):
+        if not self.show:
+            return lambda n: None
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+        self._progress = Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+                                  TimeRemainingColumn(), console=output.stderr(), transient=True)
+        self._progress.start()
+        task = self._progress.add_task("invalidating", total=self.total)
+        return lambda n: self._progress.advance(task, n)
+
+    def __exit__(self, *exc_info) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+
+def _report(result: dict, as_json: bool) -> None:
+    if as_json:
+        output.write_line(json.dumps(result))
+        return
+    verb = "would send" if result["dry_run"] else "sent"
+    confirmed = {True: ", confirmed", False: ", NOT confirmed", None: ""}[result["confirmed"]]
+    output.info(f"{verb} {result['messages']} message(s), {result['keys']} key(s) in {result['items']} item(s) "
+                f"to {result['topic']} ({result['codec']}){confirmed} in {result['seconds']:.2f}s")
+    if result.get("error"):
+        output.print_error(NotConfirmed(result["error"]))

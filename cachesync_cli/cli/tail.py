@@ -1,0 +1,153 @@
+"""`cachesync tail`: watch the topic without taking messages from any bridge."""
+
+from __future__ import annotations
+
+import json
+import queue
+import sys
+import time
+from typing import Annotated, Optional
+
+import typer
+
+from cachesync_cli.cli import output
+from cachesync_cli.cli.common import load, open_broker
+from cachesync_cli.cli.options import BrokerOption, ConfigOption, TopicOption
+from cachesync_cli.config.resolve import signing_keys
+from cachesync_cli.errors import ExitStatus, UsageError
+from cachesync_cli.observed import Observed, observe, pretty_line
+from cachesync_cli.transport.base import Delivery, SubscriptionSpec
+from cachesync_cli.wire import Keyring
+
+FORMATS = ("pretty", "ndjson", "raw")
+CODECS = ("auto", "native", "wso2")
+TYPES = ("invalidate", "heartbeat", "ack", "malformed")
+FILTER_PANEL = "Filters"
+OUTPUT_PANEL = "Output and exit"
+
+EPILOG = """[b]Examples[/b]
+
+  cachesync tail --broker amqp://mq:5672/
+  cachesync tail --format ndjson --count 3 --idle-timeout 30
+  cachesync tail --cache AppInfoCache --origin dc-west --heartbeats
+  cachesync tail --format ndjson --count 100 | cachesync invalidate --file -     (replay)
+
+[b]Exit status[/b]: 0 after --count messages, on --idle-timeout without --count, or on Ctrl-C;
+1 when --idle-timeout passes before --count messages came; 2 usage or configuration error;
+3 broker unreachable, credentials refused, or no reconnection within --timeout."""
+
+
+def command(
+    fmt: Annotated[str, typer.Option("--format", metavar="FORMAT", help="pretty, ndjson or raw.",
+                                     rich_help_panel=OUTPUT_PANEL)] = "pretty",
+    codec: Annotated[str, typer.Option(metavar="CODEC", help="auto, native or wso2.",
+                                       rich_help_panel=OUTPUT_PANEL)] = "auto",
+    cache: Annotated[Optional[list[str]], typer.Option(metavar="NAME", help="Only these caches (repeatable).",
+                                                       rich_help_panel=FILTER_PANEL)] = None,
+    origin: Annotated[Optional[list[str]], typer.Option(metavar="CLUSTER", help="Only from these origins.",
+                                                        rich_help_panel=FILTER_PANEL)] = None,
+    tenant: Annotated[Optional[list[str]], typer.Option(metavar="DOMAIN", help="Only these tenant domains.",
+                                                        rich_help_panel=FILTER_PANEL)] = None,
+    msg_type: Annotated[Optional[list[str]], typer.Option("--type", metavar="TYPE",
+                                                          help="Only these types: invalidate, heartbeat, ack, "
+                                                               "malformed.", rich_help_panel=FILTER_PANEL)] = None,
+    heartbeats: Annotated[bool, typer.Option("--heartbeats", help="Show heartbeats (hidden by default).",
+                                             rich_help_panel=FILTER_PANEL)] = False,
+    count: Annotated[Optional[int], typer.Option(metavar="N", help="Exit after N messages shown.",
+                                                 rich_help_panel=OUTPUT_PANEL)] = None,
+    idle_timeout: Annotated[Optional[float], typer.Option(metavar="SECONDS",
+                                                          help="Exit when nothing arrives for this long.",
+                                                          rich_help_panel=OUTPUT_PANEL)] = None,
+    timeout: Annotated[float, typer.Option(metavar="SECONDS",
+                                           help="Give up when the broker cannot be reached again for this long.",
+                                           rich_help_panel=OUTPUT_PANEL)] = 60.0,
+    config: ConfigOption = None,
+    broker: BrokerOption = None,
+    topic: TopicOption = None,
+) -> None:
+    """Print every message on the topic as it arrives (a transient subscription: bridges lose nothing)."""
+    _check_choice("--format", fmt, FORMATS)
+    _check_choice("--codec", codec, CODECS)
+    for value in msg_type or []:
+        _check_choice("--type", value, TYPES)
+    if count is not None and count < 1:
+        raise UsageError("--count must be 1 or more")
+    cfg = load(config, broker, topic)
+    key_id, keys = signing_keys(cfg)
+    keyring = Keyring(key_id, keys) if keys else None
+    wanted = _filter(cache, origin, tenant, msg_type, heartbeats)
+    inbox: queue.Queue[Delivery] = queue.Queue()
+    connection = open_broker(cfg, timeout=None, reconnect_timeout=timeout)
+    try:
+        connection.subscribe(SubscriptionSpec(cfg["broker.topic"], inbox.put))
+        output.info(f"listening on {cfg['broker.topic']} at {connection.endpoint} ({connection.server}); "
+                    f"Ctrl-C to stop")
+        shown = _watch(connection, inbox, fmt, codec, keyring, wanted, count, idle_timeout)
+    except KeyboardInterrupt:
+        return
+    finally:
+        connection.close()
+    if count is not None and shown < count:
+        output.info(f"idle for {idle_timeout:g}s after {shown} of {count} message(s)")
+        raise typer.Exit(ExitStatus.FAILURE)
+
+
+def _check_choice(flag: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise UsageError(f"{flag} {value!r}: must be one of {', '.join(allowed)}")
+
+
+def _filter(caches, origins, tenants, types, heartbeats):
+    types = set(types or ()) or ({"invalidate", "ack", "malformed"} | ({"heartbeat"} if heartbeats else set()))
+    from cachesync_cli.wire.wso2 import strip_local_prefix
+
+    caches = {strip_local_prefix(c) for c in caches or ()}
+
+    def wanted(seen: Observed) -> bool:
+        if seen.type not in types:
+            return False
+        if seen.error is not None:
+            return not (caches or origins or tenants)
+        if caches and not caches.intersection(seen.caches):
+            return False
+        if origins and seen.origin not in origins:
+            return False
+        return not tenants or seen.tenant_domain in tenants
+
+    return wanted
+
+
+def _watch(connection, inbox, fmt, codec, keyring, wanted, count, idle_timeout) -> int:
+    shown = 0
+    last = time.monotonic()
+    while count is None or shown < count:
+        if connection.failure is not None:
+            raise connection.failure
+        wait = 0.5 if idle_timeout is None else min(0.5, max(0.0, last + idle_timeout - time.monotonic()))
+        try:
+            delivery = inbox.get(timeout=wait)
+        except queue.Empty:
+            if idle_timeout is not None and time.monotonic() - last >= idle_timeout:
+                break
+            continue
+        last = time.monotonic()
+        seen = observe(delivery, codec=codec, keyring=keyring)
+        if not wanted(seen):
+            continue
+        _print(seen, fmt)
+        shown += 1
+    return shown
+
+
+def _print(seen: Observed, fmt: str) -> None:
+    if fmt == "ndjson":
+        output.write_line(json.dumps(seen.to_json(), ensure_ascii=False))
+    elif fmt == "raw":
+        sys.stdout.buffer.write(seen.delivery.body + b"\n")
+        sys.stdout.flush()
+    else:
+        output.stdout().print(pretty_line(seen))
+        sys.stdout.flush()
+
+
+
