@@ -1,0 +1,132 @@
+"""The WSO2 Identity Server cache-sync format (WIRE.md §3).
+
+One key per message: a JSON body naming tenant, cache manager and cache, with the key
+as a base64 Java serialization stream, and a `sender` header naming the producer.
+Cache names travel with the `$__local__$.` prefix and are shown without it; clearing
+a whole cache sends the key `$__clear__all__$.`. Only string keys can be published;
+other keys (e.g. `OAuthCacheKey` objects) are read for display via `javaser`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from cachesync_cli.errors import DecodeError
+from cachesync_cli.wire.envelope import INVALIDATE, dumps_compact
+from cachesync_cli.wire.javaser import JavaValue, describe, read_object, serialize_string
+from cachesync_cli.wire.strictjson import DEFAULT_MAX_BYTES, parse_json_object
+
+LOCAL_PREFIX = "$__local__$."
+CLEAR_ALL_KEY = "$__clear__all__$."
+SENDER_HEADER = "sender"
+DEFAULT_ORIGIN = "wso2"
+"""The origin shown for a WSO2 message without a `sender`."""
+
+
+@dataclass(frozen=True)
+class Wso2Message:
+    """One WSO2 invalidation. `cache` has no prefix; `key` is None when `clear_all`."""
+
+    tenant_domain: str
+    tenant_id: int
+    manager: str
+    cache: str
+    key: JavaValue = None
+    clear_all: bool = False
+    sender: str | None = None
+
+
+def add_local_prefix(cache: str) -> str:
+    """The cache name as IS nodes expect it (with `$__local__$.`)."""
+    return cache if cache.startswith(LOCAL_PREFIX) else LOCAL_PREFIX + cache
+
+
+def strip_local_prefix(cache: str) -> str:
+    """The cache name as shown and matched (without `$__local__$.`)."""
+    return cache[len(LOCAL_PREFIX):] if cache.startswith(LOCAL_PREFIX) else cache
+
+
+def encode_wso2(msg: Wso2Message) -> tuple[bytes, dict[str, str]]:
+    """Body and headers for one message. Raises `ValueError` for non-string keys or no sender."""
+    if msg.clear_all:
+        key = CLEAR_ALL_KEY
+    elif isinstance(msg.key, str):
+        key = msg.key
+    else:
+        raise ValueError(f"only string keys can be published to WSO2, not {type(msg.key).__name__}")
+    if not msg.sender:
+        raise ValueError("a WSO2 message needs a sender (the producer name)")
+    if isinstance(msg.tenant_id, bool) or not isinstance(msg.tenant_id, int):
+        raise ValueError("tenant_id must be an integer")
+    body = {
+        "tenantDomain": msg.tenant_domain,
+        "tenantId": msg.tenant_id,
+        "cacheManagerName": msg.manager,
+        "cacheName": add_local_prefix(msg.cache),
+        "cacheKeyBase64": base64.b64encode(serialize_string(key)).decode("ascii"),
+    }
+    return dumps_compact(body), {SENDER_HEADER: msg.sender}
+
+
+def decode_wso2(body: bytes, headers: Mapping[str, Any], *, max_bytes: int = DEFAULT_MAX_BYTES) -> Wso2Message:
+    """Decode one WSO2 message, or raise `DecodeError` ("oversized", "malformed", "invalid")."""
+    return wso2_from_object(parse_json_object(body, max_bytes=max_bytes), headers)
+
+
+def wso2_from_object(obj: Mapping[str, Any], headers: Mapping[str, Any]) -> Wso2Message:
+    """Validate an already parsed body as a WSO2 message (see `decode_wso2`)."""
+    domain = _field(obj, "tenantDomain", str)
+    tenant_id = _field(obj, "tenantId", int)
+    manager = _field(obj, "cacheManagerName", str)
+    cache = _field(obj, "cacheName", str)
+    encoded = _field(obj, "cacheKeyBase64", str)
+    try:
+        stream = base64.b64decode(encoded.encode("ascii"), validate=True)
+    except (binascii.Error, UnicodeEncodeError, ValueError):
+        raise DecodeError("cacheKeyBase64 is not valid base64", reason="invalid") from None
+    key = read_object(stream)
+    clear_all = key == CLEAR_ALL_KEY
+    return Wso2Message(
+        tenant_domain=domain, tenant_id=tenant_id, manager=manager, cache=strip_local_prefix(cache),
+        key=None if clear_all else key, clear_all=clear_all, sender=_sender(headers),
+    )
+
+
+def _field(obj: Mapping[str, Any], name: str, kind: type) -> Any:
+    if name not in obj:
+        raise DecodeError(f"WSO2 message has no {name!r}", reason="invalid")
+    value = obj[name]
+    if isinstance(value, bool) or not isinstance(value, kind):
+        raise DecodeError(f"WSO2 field {name!r} must be a {kind.__name__}", reason="invalid")
+    return value
+
+
+def _sender(headers: Mapping[str, Any]) -> str | None:
+    headers = headers or {}
+    value = headers.get(SENDER_HEADER)
+    if value is None:
+        value = next((v for k, v in headers.items() if isinstance(k, str) and k.lower() == SENDER_HEADER), None)
+    if isinstance(value, (bytes, bytearray)):
+        value = bytes(value).decode("utf-8", "replace")
+    if value is not None and not isinstance(value, str):
+        raise DecodeError("WSO2 header 'sender' must be a string", reason="invalid")
+    return value or None
+
+
+def wso2_to_envelope_dict(msg: Wso2Message) -> dict[str, Any]:
+    """A WIRE.md §2-shaped dict for display (`tail`); non-string keys via `describe`."""
+    item: dict[str, Any] = {"manager": msg.manager, "cache": msg.cache}
+    if msg.clear_all:
+        item["all"] = True
+    else:
+        item["keys"] = [msg.key if isinstance(msg.key, str) else describe(msg.key)]
+    return {
+        "type": INVALIDATE,
+        "origin": msg.sender or DEFAULT_ORIGIN,
+        "tenant": {"domain": msg.tenant_domain, "id": msg.tenant_id},
+        "items": [item],
+    }
