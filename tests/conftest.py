@@ -1,0 +1,146 @@
+"""Where the services of the test suite are, and whether they answer.
+
+`scripts/test` starts the services (`scripts/services start`) and exports the
+CACHESYNC_TEST_* variables; without them each fixture falls back to the local
+default. A fixture whose service does not accept a TCP connection skips the
+test, or fails it when CI=true, so that a broken CI machine can't pass by
+skipping everything.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import pytest
+
+CONNECT_TIMEOUT = 1.0
+
+
+@dataclass(frozen=True)
+class Service:
+    """One service a fixture gives the address of."""
+
+    title: str
+    env_var: str
+    default: str
+    default_port: int
+    marker: str
+
+    def value(self) -> str:
+        return os.environ.get(self.env_var) or self.default
+
+    def host_port(self, value: str) -> tuple[str, int]:
+        if "://" in value:
+            parts = urlsplit(value)
+            return parts.hostname or "127.0.0.1", parts.port or self.default_port
+        host, _, port = value.rpartition(":")
+        return host or "127.0.0.1", int(port) if port else self.default_port
+
+
+SERVICES = {
+    "amqp_url": Service(
+        "RabbitMQ (AMQP)", "CACHESYNC_TEST_AMQP_URL",
+        "amqp://guest:guest@127.0.0.1:5672/", 5672, "rabbitmq",
+    ),
+    "rabbit_stomp_url": Service(
+        "RabbitMQ (STOMP plugin)", "CACHESYNC_TEST_RABBIT_STOMP_URL",
+        "stomp://guest:guest@127.0.0.1:61613", 61613, "rabbitmq",
+    ),
+    "activemq_stomp_url": Service(
+        "ActiveMQ (STOMP)", "CACHESYNC_TEST_ACTIVEMQ_STOMP_URL",
+        "stomp://127.0.0.1:61623", 61623, "activemq",
+    ),
+    "redis_url": Service(
+        "Redis", "CACHESYNC_TEST_REDIS_URL", "redis://127.0.0.1:6379", 6379, "redis",
+    ),
+    "memcached_address": Service(
+        "memcached", "CACHESYNC_TEST_MEMCACHED", "127.0.0.1:11211", 11211, "memcached",
+    ),
+}
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in ("true", "1")
+
+
+def reachable(service: Service) -> str:
+    """The service's address from its variable; skips (fails in CI) when nothing listens."""
+    value = service.value()
+    host, port = service.host_port(value)
+    try:
+        with socket.create_connection((host, port), timeout=CONNECT_TIMEOUT):
+            pass
+    except OSError as exc:
+        message = (
+            f"{service.title} is not reachable at {host}:{port} "
+            f"({service.env_var}={value!r}): {exc}. Start it with `scripts/services start`."
+        )
+        if in_ci():
+            pytest.fail(f"CI=true: {message}", pytrace=False)
+        pytest.skip(message)
+    return value
+
+
+@pytest.fixture(scope="session")
+def amqp_url() -> str:
+    """amqp://user:password@host:port/vhost of RabbitMQ."""
+    return reachable(SERVICES["amqp_url"])
+
+
+@pytest.fixture(scope="session")
+def rabbit_stomp_url() -> str:
+    """stomp://user:password@host:port of RabbitMQ's STOMP plugin."""
+    return reachable(SERVICES["rabbit_stomp_url"])
+
+
+@pytest.fixture(scope="session")
+def activemq_stomp_url() -> str:
+    """stomp://host:port of ActiveMQ's STOMP connector (no authentication)."""
+    return reachable(SERVICES["activemq_stomp_url"])
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """redis://host:port of Redis."""
+    return reachable(SERVICES["redis_url"])
+
+
+@pytest.fixture(scope="session")
+def memcached_address() -> str:
+    """host:port of memcached."""
+    return reachable(SERVICES["memcached_address"])
+
+
+BROKERS = [
+    pytest.param("memory", id="memory"),
+    pytest.param("amqp", id="amqp", marks=pytest.mark.rabbitmq),
+    pytest.param("rabbit_stomp", id="rabbit_stomp", marks=pytest.mark.rabbitmq),
+    pytest.param("activemq_stomp", id="activemq_stomp", marks=pytest.mark.activemq),
+]
+
+
+@pytest.fixture(params=BROKERS)
+def broker_url(request: pytest.FixtureRequest) -> str:
+    """Each broker in turn, for the transport contract tests: memory://, then the real ones."""
+    if request.param == "memory":
+        return "memory://"
+    return request.getfixturevalue(f"{request.param}_url")
+
+
+@pytest.fixture
+def topic_name() -> str:
+    """A topic no other test uses, so tests never see each other's messages."""
+    return f"cachesync.test.{secrets.token_hex(6)}"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark tests by the services they use, so `-m "not activemq"` deselects them."""
+    for item in items:
+        for fixture_name in getattr(item, "fixturenames", ()):
+            service = SERVICES.get(fixture_name)
+            if service is not None:
+                item.add_marker(service.marker)
