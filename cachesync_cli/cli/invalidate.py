@@ -84,7 +84,8 @@ def command(
         raise UsageError("nothing to invalidate: the input holds no keys")
     result = {"messages": len(messages), "items": sum(m.items for m in messages),
               "keys": sum(m.keys for m in messages), "codec": publisher.codec, "topic": publisher.topic,
-              "dry_run": dry_run, "confirmed": None, "seconds": 0.0}
+              "dry_run": dry_run, "confirmed": None, "seconds": 0.0,
+              "ids": [m.envelope.id for m in messages if m.envelope is not None]}
     started = time.monotonic()
     if dry_run and as_json:
         result["bodies"] = [json.loads(message.body) for message in messages]

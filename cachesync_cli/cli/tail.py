@@ -141,7 +141,7 @@ def _watch(connection, inbox, fmt, codec, keyring, wanted, count, idle_timeout) 
 
 def _print(seen: Observed, fmt: str) -> None:
     if fmt == "ndjson":
-        output.write_line(json.dumps(seen.to_json(), ensure_ascii=False))
+        output.write_line(json.dumps(seen.to_json(), ensure_ascii=False, separators=(",", ":")))
     elif fmt == "raw":
         sys.stdout.buffer.write(seen.delivery.body + b"\n")
         sys.stdout.flush()

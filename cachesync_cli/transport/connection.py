@@ -113,6 +113,11 @@ class BrokerConnection:
         return transport.endpoint if transport else None
 
     @property
+    def failure(self) -> TransportError | None:
+        """Why reconnecting was given up (auth refused, reconnect_timeout passed), if it was."""
+        return self._fatal
+
+    @property
     def server(self) -> str:
         transport = self._transport
         return transport.server if transport else ""
