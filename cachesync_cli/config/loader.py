@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from cachesync_cli.config.schema import BY_KEY, SECTIONS, SETTINGS
+from cachesync_cli.local.registry import ENTRY_ARRAYS, validate_entry
 from cachesync_cli.errors import ConfigError, UsageError
 
 CONFIG_ENV = "CACHESYNC_CONFIG"
@@ -74,13 +75,16 @@ class Config:
 
 
 def _flatten(data: dict[str, Any], path: Path) -> dict[str, Any]:
-    """{"broker": {"tls": {"verify": true}}} -> {"broker.tls.verify": true}, rejecting unknown keys."""
+    """{"broker": {"tls": {"verify": true}}} -> {"broker.tls.verify": true}, rejecting unknown keys.
+    Arrays of tables ([[sources]], [[targets]]) are kept whole under their name."""
     flat: dict[str, Any] = {}
 
     def walk(table: dict[str, Any], prefix: str) -> None:
         for name, value in table.items():
             key = f"{prefix}{name}"
-            if key in BY_KEY:
+            if not prefix and name in ENTRY_ARRAYS:
+                flat[key] = value
+            elif key in BY_KEY:
                 flat[key] = value
             elif isinstance(value, dict) and key in SECTIONS:
                 walk(value, key + ".")
@@ -91,7 +95,7 @@ def _flatten(data: dict[str, Any], path: Path) -> dict[str, Any]:
                     known += [s.rsplit(".", 1)[1] for s in SECTIONS if s.startswith(section + ".")]
                     where = f"[{section}]"
                 else:
-                    known = [s for s in SECTIONS if "." not in s]
+                    known = [s for s in SECTIONS if "." not in s] + list(ENTRY_ARRAYS)
                     where = "the top level"
                 close = difflib.get_close_matches(name, known, n=1)
                 hint = f"did you mean {close[0]!r}? " if close else ""
@@ -122,8 +126,15 @@ def read_config_file(path: Path) -> dict[str, Any]:
     except OSError as exc:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
     flat = _flatten(data, path)
-    return {key: _check(key, value, f"{path}: [{BY_KEY[key].section}] {BY_KEY[key].name}")
-            for key, value in flat.items()}
+    result = {}
+    for key, value in flat.items():
+        if key in ENTRY_ARRAYS:
+            if not isinstance(value, list):
+                raise ConfigError(f"{path}: {key} must be an array of tables: write [[{key}]]")
+            result[key] = [validate_entry(key, index, entry, str(path)) for index, entry in enumerate(value)]
+        else:
+            result[key] = _check(key, value, f"{path}: [{BY_KEY[key].section}] {BY_KEY[key].name}")
+    return result
 
 
 def load_config(
@@ -136,8 +147,9 @@ def load_config(
     command line; a value of None or [] means the flag was not given."""
     environ = os.environ if environ is None else environ
     path, reason = find_config_file(config_path, environ)
-    values = {s.key: s.default for s in SETTINGS}
-    sources = {s.key: "default" for s in SETTINGS}
+    values: dict[str, Any] = {s.key: s.default for s in SETTINGS}
+    values.update({name: [] for name in ENTRY_ARRAYS})
+    sources = {key: "default" for key in values}
     if path is not None:
         for key, value in read_config_file(path).items():
             values[key], sources[key] = value, f"file {path}"

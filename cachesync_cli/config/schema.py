@@ -14,37 +14,37 @@ from typing import Any
 Checker = Callable[[Any], Any]
 
 
-def _str(value: Any) -> str:
+def text(value: Any) -> str:
     if not isinstance(value, str):
         raise ValueError("must be a string")
     return value
 
 
-def _nonempty_str(value: Any) -> str:
+def nonempty_text(value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ValueError("must be a non-empty string")
     return value
 
 
-def _bool(value: Any) -> bool:
+def boolean(value: Any) -> bool:
     if not isinstance(value, bool):
         raise ValueError("must be true or false")
     return value
 
 
-def _positive_number(value: Any) -> float:
+def positive_number(value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
         raise ValueError("must be a number greater than 0")
     return float(value)
 
 
-def _positive_int(value: Any) -> int:
+def positive_int(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise ValueError("must be a whole number greater than 0")
     return value
 
 
-def _url_list(value: Any) -> list[str]:
+def broker_urls(value: Any) -> list[str]:
     """One URL, or a list of them in failover order."""
     if isinstance(value, str):
         value = [value]
@@ -57,7 +57,7 @@ def _url_list(value: Any) -> list[str]:
     return list(value)
 
 
-def _choice(*allowed: str) -> Checker:
+def choice(*allowed: str) -> Checker:
     def check(value: Any) -> str:
         if value not in allowed:
             raise ValueError(f"must be one of {', '.join(repr(a) for a in allowed)}")
@@ -67,7 +67,7 @@ def _choice(*allowed: str) -> Checker:
     return check
 
 
-def _key_sources(value: Any) -> dict[str, str]:
+def key_sources(value: Any) -> dict[str, str]:
     """Key id -> where the key is: "env:NAME" or "file:PATH"."""
     if not isinstance(value, dict):
         raise ValueError('must be a table of key id = "env:NAME" or "file:PATH"')
@@ -75,6 +75,74 @@ def _key_sources(value: Any) -> dict[str, str]:
         if not isinstance(source, str) or not source.startswith(("env:", "file:")):
             raise ValueError(f'key {key_id!r}: must be "env:NAME" or "file:PATH"')
     return dict(value)
+
+
+def text_list(value: Any) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise ValueError("must be a list of non-empty strings")
+    return list(value)
+
+
+def nonempty_text_list(value: Any) -> list[str]:
+    if not text_list(value):
+        raise ValueError("must be a non-empty list of non-empty strings")
+    return list(value)
+
+
+def secret_source(value: Any) -> str:
+    """Where a secret is: "env:NAME" or "file:PATH"."""
+    if not isinstance(value, str) or not value.startswith(("env:", "file:")) or len(value) < 5:
+        raise ValueError('must be "env:NAME" or "file:PATH"')
+    return value
+
+
+def listen_address(value: Any) -> str:
+    """HOST:PORT to listen on."""
+    if not isinstance(value, str) or value.count(":") < 1:
+        raise ValueError('must be "HOST:PORT", e.g. "127.0.0.1:8765"')
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError('must be "HOST:PORT", e.g. "127.0.0.1:8765"')
+    return value
+
+
+def key_template(value: Any) -> str:
+    """A key template such as "{cache}:{key}": must contain {key}."""
+    if not isinstance(value, str) or "{key}" not in value:
+        raise ValueError('must be a string containing {key}, e.g. "{cache}:{key}"')
+    try:
+        value.format(cache="c", key="k", tenant="t", manager="m")
+    except (KeyError, IndexError, ValueError) as exc:
+        raise ValueError(f"may use only {{cache}}, {{key}}, {{tenant}}, {{manager}} ({exc})") from None
+    return value
+
+
+def non_negative_number(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise ValueError("must be a number, 0 or more")
+    return float(value)
+
+
+@dataclass(frozen=True)
+class Field:
+    """One key of an entry in an array of tables ([[sources]], [[targets]], ...)."""
+
+    name: str
+    check: Checker
+    default: Any = None
+    help: str = ""
+    required: bool = False
+    example: str | None = None
+
+
+@dataclass(frozen=True)
+class EntryType:
+    """One `type = "..."` of an array of tables: its class (imported lazily) and its fields."""
+
+    name: str
+    target: str  # "module:Class"
+    help: str
+    fields: tuple[Field, ...]
 
 
 @dataclass(frozen=True)
@@ -101,59 +169,59 @@ class Setting:
 
 
 SETTINGS: tuple[Setting, ...] = (
-    Setting("cluster.id", _nonempty_str, None,
+    Setting("cluster.id", nonempty_text, None,
             "This cluster's id: the `origin` of what it publishes. Unique per cluster.",
             env="CACHESYNC_CLUSTER", example='"dc-east"'),
-    Setting("broker.url", _url_list, None,
+    Setting("broker.url", broker_urls, None,
             "Broker URL, or a list of URLs tried in failover order. Schemes: amqp, amqps, stomp, "
             "stomp+ssl, memory. Credentials may be in the URL.",
             env="CACHESYNC_BROKER", example='["amqp://broker-1.example.com:5672/", "amqp://broker-2.example.com:5672/"]'),
-    Setting("broker.topic", _nonempty_str, "cachesync",
+    Setting("broker.topic", nonempty_text, "cachesync",
             "Topic name shared by every cluster (WIRE.md §1).", env="CACHESYNC_TOPIC", example='"cachesync"'),
-    Setting("broker.username", _str, None, "User name, unless the URL has one.",
+    Setting("broker.username", text, None, "User name, unless the URL has one.",
             env="CACHESYNC_USERNAME", example='"cachesync"'),
-    Setting("broker.password_env", _nonempty_str, "CACHESYNC_PASSWORD",
+    Setting("broker.password_env", nonempty_text, "CACHESYNC_PASSWORD",
             "Name of the environment variable holding the password.", example='"CACHESYNC_PASSWORD"'),
-    Setting("broker.password_file", _nonempty_str, None,
+    Setting("broker.password_file", nonempty_text, None,
             "File holding the password (first line), instead of an environment variable.",
             example='"/run/secrets/cachesync-broker-password"'),
-    Setting("broker.exchange", _nonempty_str, "amq.topic", "AMQP only: the topic exchange.",
+    Setting("broker.exchange", nonempty_text, "amq.topic", "AMQP only: the topic exchange.",
             example='"amq.topic"'),
-    Setting("broker.heartbeat", _positive_int, 10,
+    Setting("broker.heartbeat", positive_int, 10,
             "Seconds between broker heart-beats; a dead connection is noticed in about twice this.",
             example="10"),
-    Setting("broker.connect_timeout", _positive_number, 10.0,
+    Setting("broker.connect_timeout", positive_number, 10.0,
             "Seconds to wait for one connection attempt.", example="10"),
-    Setting("broker.reconnect_max_delay", _positive_number, 30.0,
+    Setting("broker.reconnect_max_delay", positive_number, 30.0,
             "Longest pause between reconnection attempts (exponential backoff with jitter).",
             example="30"),
-    Setting("broker.tls.ca_file", _nonempty_str, None,
+    Setting("broker.tls.ca_file", nonempty_text, None,
             "CA certificates (PEM) to verify the broker with; the system's store when unset.",
             example='"/etc/cachesync/ca.pem"'),
-    Setting("broker.tls.cert_file", _nonempty_str, None, "Client certificate (PEM), for mutual TLS.",
+    Setting("broker.tls.cert_file", nonempty_text, None, "Client certificate (PEM), for mutual TLS.",
             example='"/etc/cachesync/client.pem"'),
-    Setting("broker.tls.key_file", _nonempty_str, None, "Client private key (PEM), for mutual TLS.",
+    Setting("broker.tls.key_file", nonempty_text, None, "Client private key (PEM), for mutual TLS.",
             example='"/etc/cachesync/client.key"'),
-    Setting("broker.tls.verify", _bool, True,
+    Setting("broker.tls.verify", boolean, True,
             "Verify the broker's certificate and host name. Turn off only for a test broker.",
             example="true"),
-    Setting("codec.name", _choice("native", "wso2"), "native",
+    Setting("codec.name", choice("native", "wso2"), "native",
             "Wire format: native (cachesync/1 envelopes) or wso2 (WSO2 Identity Server's JMS cache-sync).",
             env="CACHESYNC_CODEC", example='"native"'),
-    Setting("codec.producer", _nonempty_str, None,
+    Setting("codec.producer", nonempty_text, None,
             "wso2 codec: the producer name sent in the `sender` header (IS nodes skip their own). "
             "Defaults to the cluster id.", example='"cachesync-dc-east"'),
-    Setting("signing.key_id", _nonempty_str, None,
+    Setting("signing.key_id", nonempty_text, None,
             "Id of the key that signs outgoing messages. Unset: messages are not signed.",
             example='"2026-11"'),
-    Setting("signing.key_env", _nonempty_str, "CACHESYNC_SIGNING_KEY",
+    Setting("signing.key_env", nonempty_text, "CACHESYNC_SIGNING_KEY",
             "Environment variable holding the signing key.", example='"CACHESYNC_SIGNING_KEY"'),
-    Setting("signing.key_file", _nonempty_str, None, "File holding the signing key, instead of the environment.",
+    Setting("signing.key_file", nonempty_text, None, "File holding the signing key, instead of the environment.",
             example='"/run/secrets/cachesync-signing-key"'),
-    Setting("signing.require", _bool, False,
+    Setting("signing.require", boolean, False,
             "Reject incoming messages that are unsigned or signed with an unknown or wrong key.",
             example="true"),
-    Setting("signing.previous", _key_sources, {},
+    Setting("signing.previous", key_sources, {},
             'Older keys still accepted during a rotation: key id = "env:NAME" or "file:PATH".',
             example='{ "2026-10" = "env:CACHESYNC_SIGNING_KEY_2026_10" }'),
 )

@@ -1,0 +1,136 @@
+"""The local side of a bridge: sources of this cluster's invalidations, targets for the others'.
+
+A `Source` watches something in this cluster (a Redis channel, an HTTP endpoint, Redis
+keyspace notifications) and hands each `LocalMessage` to the bridge. A `Target` applies
+an `Invalidation` from another cluster (delete keys in Redis or memcached, call a webhook,
+run a command, delete files). Both are built from one `[[sources]]`/`[[targets]]` entry of
+the config; their drivers (redis, pymemcache) are imported inside their own modules.
+
+Threading: a source runs its own thread(s) and calls `emit` from them; `emit` is short
+(it queues). A target's `apply` is called from the bridge's apply thread, one at a time.
+"""
+
+from __future__ import annotations
+
+import abc
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from cachesync_cli.errors import CachesyncError
+from cachesync_cli.wire.envelope import Item, Tenant
+from cachesync_cli.wire.local import LocalMessage
+
+
+class TargetError(CachesyncError):
+    """A target could not apply an invalidation (unreachable, refused). The bridge retries."""
+
+
+class SourceError(CachesyncError):
+    """A source cannot run (bad address, unreachable service)."""
+
+
+@dataclass(frozen=True)
+class Invalidation:
+    """What a target applies: the items of one message from another cluster, or a flush."""
+
+    origin: str
+    items: tuple[Item, ...]
+    tenant: Tenant | None = None
+    id: str = ""  # the envelope id, for logs; "flush-..." for a gap flush
+    reason: str = "remote"  # "remote" or "gap-flush"
+
+
+EmitFn = Callable[[LocalMessage], None]
+RejectFn = Callable[[str, str], None]  # (reason, detail): bad local input, counted and logged
+
+
+class EchoGuard:
+    """Keys a target deleted a moment ago, so a keyspace source does not mirror them back.
+
+    A remote invalidation applied to Redis makes Redis announce the deletes; without this
+    guard the bridge would publish them again as its own (a loop between clusters)."""
+
+    def __init__(self, window: float = 10.0) -> None:
+        self.window = window
+        self._lock = threading.Lock()
+        self._until: dict[tuple[str, str], float] = {}
+
+    def note(self, namespace: str, keys: list[str] | tuple[str, ...]) -> None:
+        """`keys` of `namespace` (e.g. a Redis URL) are being deleted by a target now."""
+        until = time.monotonic() + self.window
+        with self._lock:
+            for key in keys:
+                self._until[(namespace, key)] = until
+            if len(self._until) > 100_000:
+                self._expire()
+
+    def is_echo(self, namespace: str, key: str) -> bool:
+        with self._lock:
+            until = self._until.pop((namespace, key), None)
+        return until is not None and until >= time.monotonic()
+
+    def _expire(self) -> None:
+        now = time.monotonic()
+        for entry in [e for e, until in self._until.items() if until < now]:
+            del self._until[entry]
+
+
+@dataclass(frozen=True)
+class LocalContext:
+    """What sources and targets may share, handed to their constructors."""
+
+    cluster: str
+    echo_guard: EchoGuard
+    environ: Mapping[str, str]
+
+
+class Target(abc.ABC):
+    type: ClassVar[str]
+
+    def __init__(self, name: str, options: Mapping[str, Any], context: LocalContext) -> None:
+        self.name = name
+        self.options = options
+        self.context = context
+
+    @abc.abstractmethod
+    def apply(self, invalidation: Invalidation) -> None:
+        """Apply it; idempotent (may be called again for the same invalidation). Raise
+        TargetError when it could not be applied (the bridge retries and reports)."""
+
+    @abc.abstractmethod
+    def check(self) -> None:
+        """Raise TargetError when the target is not reachable now (health, doctor)."""
+
+    def close(self) -> None:
+        """Release connections. Targets holding none need not override this."""
+
+    def describe(self) -> str:
+        return f"{self.type} target {self.name!r}"
+
+
+class Source(abc.ABC):
+    type: ClassVar[str]
+
+    def __init__(self, name: str, options: Mapping[str, Any], context: LocalContext) -> None:
+        self.name = name
+        self.options = options
+        self.context = context
+
+    @abc.abstractmethod
+    def start(self, emit: EmitFn, reject: RejectFn) -> None:
+        """Start watching (in threads of its own): `emit` each valid local message, `reject`
+        each invalid one with a reason. Raise SourceError when it cannot start."""
+
+    @abc.abstractmethod
+    def stop(self) -> None:
+        """Stop taking input; return once no more `emit` calls will be made."""
+
+    @abc.abstractmethod
+    def check(self) -> None:
+        """Raise SourceError when what the source watches is not reachable now."""
+
+    def describe(self) -> str:
+        return f"{self.type} source {self.name!r}"
