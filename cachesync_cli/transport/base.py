@@ -63,6 +63,9 @@ class Delivery:
     headers: dict[str, str]
     destination: str
     redelivered: bool = False
+    #: When the broker took the message, in ms since the epoch, where the protocol says
+    #: (STOMP `timestamp` on ActiveMQ); None otherwise. Used by `doctor` to estimate clock skew.
+    broker_timestamp: int | None = None
     _settle: Callable[[bool], None] | None = field(default=None, repr=False)
     _settled: bool = field(default=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)

@@ -92,7 +92,7 @@ class StompTransport(Transport):
         try:
             self._conn.connect(username, password, wait=False, headers=headers)
         except stomp.exception.ConnectFailedException:
-            raise ConnectionFailed(f"cannot connect to {ep}: connection refused or timed out") from None
+            raise self._unreachable() from None
         except Exception as exc:
             raise ConnectionFailed(f"cannot connect to {ep}: {exc}") from None
         if not self._connected.wait(opts.connect_timeout) or self._error:
@@ -101,6 +101,25 @@ class StompTransport(Transport):
         sock = getattr(self._conn.transport, "socket", None)
         if sock is not None:  # receipts wait on small frames: do not let Nagle delay them
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def _unreachable(self) -> ConnectionFailed:
+        """Why stomp.py could not connect. It only logs the cause, so for a TLS endpoint the
+        handshake is tried once more here, with the same settings, to report a TLS failure."""
+        ep, tls = self.endpoint, self.options.tls
+        if ep.tls:
+            import ssl
+
+            try:
+                context = tls.ssl_context()
+                with socket.create_connection((ep.host, ep.port), timeout=self.options.connect_timeout) as raw:
+                    with context.wrap_socket(raw, server_hostname=ep.host):
+                        pass
+            except ssl.SSLError as exc:
+                return ConnectionFailed(f"cannot connect to {ep}: TLS handshake failed ({exc})",
+                                        hint="check [broker.tls] ca_file and the broker's certificate")
+            except (OSError, ValueError):
+                pass
+        return ConnectionFailed(f"cannot connect to {ep}: connection refused or timed out")
 
     def _connect_error(self):
         ep, text = self.endpoint, self._error
@@ -144,11 +163,13 @@ class StompTransport(Transport):
             settle = lambda ok: self._settle(ack_id, ok)  # noqa: E731
         app_headers = {k: v for k, v in headers.items() if k not in _FRAME_HEADERS}
         destination = headers.get("destination", "")
+        timestamp = headers.get("timestamp", "")
         spec.deliver(Delivery(
             body=body if isinstance(body, bytes) else (body or "").encode("utf-8"),
             headers=app_headers,
             destination=destination.removeprefix("/topic/"),
             redelivered=headers.get("redelivered") == "true",
+            broker_timestamp=int(timestamp) if timestamp.isdigit() else None,
             _settle=settle,
         ))
 
