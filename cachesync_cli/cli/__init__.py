@@ -12,7 +12,7 @@ from typing import Annotated, Optional
 import typer
 
 from cachesync_cli import __version__
-from cachesync_cli.cli import config_cmd, invalidate, output, tail
+from cachesync_cli.cli import config_cmd, invalidate, output, run, tail
 from cachesync_cli.errors import CachesyncError, ExitStatus
 from cachesync_cli.logs import setup_logging
 
@@ -25,6 +25,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
     rich_markup_mode="rich",
 )
+app.command("run", epilog=run.EPILOG)(run.command)
 app.command("invalidate", epilog=invalidate.EPILOG)(invalidate.command)
 app.command("tail", epilog=tail.EPILOG)(tail.command)
 app.add_typer(config_cmd.app)

@@ -224,6 +224,27 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("signing.previous", key_sources, {},
             'Older keys still accepted during a rotation: key id = "env:NAME" or "file:PATH".',
             example='{ "2026-10" = "env:CACHESYNC_SIGNING_KEY_2026_10" }'),
+    Setting("sync.allow", text_list, [],
+            "Caches synced, as `cache` or `manager/cache` patterns with * wildcards. Empty: every cache. "
+            "Applied to what is published and to what is applied.",
+            example='["IdentityApplicationManagementCacheManager/*", "OAuthCache"]'),
+    Setting("sync.block", text_list, [],
+            "Caches never synced (WSO2's sync_block_list), same patterns; wins over allow.",
+            example='["*/LocalOnlyCache"]'),
+    Setting("sync.gap_flush", text_list, [],
+            "Caches to flush when messages from another cluster may have been missed. "
+            "Empty: every cache of every target (the safe default).",
+            example='["AppInfoCache", "OAuthCache"]'),
+    Setting("sync.heartbeat_interval", positive_number, 5.0,
+            "Seconds between this bridge's heartbeats.", example="5"),
+    Setting("sync.spool_path", nonempty_text, None,
+            "SQLite file holding invalidations while the broker is unreachable. "
+            "Default: <user state dir>/spool-<cluster>.sqlite.", example='"/var/lib/cachesync/spool.sqlite"'),
+    Setting("sync.spool_max_keys", positive_int, 1_000_000,
+            "Keys the spool holds before it collapses them to `all` per cache (nothing is dropped).",
+            example="1000000"),
+    Setting("sync.retry_max_delay", positive_number, 30.0,
+            "Longest pause between attempts to apply to a failing target.", example="30"),
 )
 
 BY_KEY: dict[str, Setting] = {s.key: s for s in SETTINGS}
@@ -234,4 +255,5 @@ SECTION_HELP: dict[str, str] = {
     "broker.tls": "TLS for amqps:// and stomp+ssl:// (verification is on by default).",
     "codec": "How invalidations are written on the topic.",
     "signing": "HMAC-SHA256 signatures (WIRE.md §2). Every cluster needs the same keys.",
+    "sync": "What the bridge (`cachesync run`) syncs, and how it guarantees nothing is silently lost.",
 }

@@ -1,0 +1,153 @@
+"""`Bridge`: one cluster's connection between its local caches and the shared topic.
+
+It assembles the parts from the configuration: a `BrokerConnection` with a durable
+per-cluster subscription, the `Outgoing` thread (sources -> topic), the `Incoming` thread
+(topic -> targets), the spool, and the sources and targets. See docs/architecture.md for
+the threads and why each callback only queues.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+
+from cachesync_cli.bridge.incoming import Incoming
+from cachesync_cli.bridge.outgoing import Outgoing
+from cachesync_cli.bridge.rules import SyncRules
+from cachesync_cli.bridge.spool import Spool
+from cachesync_cli.bridge.stats import BridgeStats
+from cachesync_cli.config import Config
+from cachesync_cli.config.resolve import cluster_id, connect_options, signing_keys
+from cachesync_cli.errors import TransportError, UsageError
+from cachesync_cli.local.base import EchoGuard, LocalContext, Source, SourceError, Target
+from cachesync_cli.local.registry import build_source, build_target
+from cachesync_cli.publisher import Publisher
+from cachesync_cli.transport.base import SubscriptionSpec
+from cachesync_cli.transport.connection import Backoff, BrokerConnection, ConnectionEvent
+from cachesync_cli.wire import Keyring
+
+log = logging.getLogger("cachesync.bridge")
+
+
+def default_spool_path(cluster: str) -> Path:
+    from platformdirs import user_state_dir
+
+    return Path(user_state_dir("cachesync")) / f"spool-{cluster}.sqlite"
+
+
+class Bridge:
+    def __init__(self, config: Config) -> None:
+        if not config["broker.url"]:
+            raise UsageError("no broker configured", hint="pass --broker URL or set [broker] url")
+        if not config["cluster.id"]:
+            raise UsageError("a bridge needs its cluster id",
+                             hint="set [cluster] id in cachesync.toml, $CACHESYNC_CLUSTER, or pass --cluster")
+        self.config = config
+        self.cluster = cluster_id(config)
+        self.stats = BridgeStats()
+        key_id, keys = signing_keys(config)
+        keyring = Keyring(key_id, keys) if keys else None
+        self.codec = config["codec.name"]
+        self.publisher = Publisher(config["broker.topic"], origin=self.cluster, codec=self.codec,
+                                   producer=config["codec.producer"], keyring=keyring)
+        self.rules = SyncRules(tuple(config["sync.allow"]), tuple(config["sync.block"]))
+        context = LocalContext(cluster=self.cluster, echo_guard=EchoGuard(), environ=config.environ)
+        self.targets: list[Target] = [build_target(entry, context) for entry in config["targets"]]
+        self.sources: list[Source] = [build_source(entry, context) for entry in config["sources"]]
+        spool_path = Path(config["sync.spool_path"] or default_spool_path(self.cluster)).expanduser()
+        self.spool = Spool(spool_path, max_keys=config["sync.spool_max_keys"])
+        self._applied: dict[str, int] = {}
+        self._applied_lock = threading.Lock()
+        self.state = "starting"
+        self.connection = BrokerConnection(
+            config["broker.url"],
+            connect_options(config, client_id=f"cachesync-{self.cluster}"),
+            on_event=self._on_connection_event,
+            backoff=Backoff(cap=config["broker.reconnect_max_delay"]),
+        )
+        self.incoming = Incoming(
+            cluster=self.cluster, targets=self.targets, rules=self.rules, stats=self.stats, keyring=keyring,
+            require_signatures=config["signing.require"], own_producer=self.publisher.producer,
+            gap_flush=config["sync.gap_flush"], retry_max_delay=config["sync.retry_max_delay"],
+            on_applied=self._note_applied,
+        )
+        self.outgoing = Outgoing(
+            connection=self.connection, publisher=self.publisher, spool=self.spool, rules=self.rules,
+            stats=self.stats, heartbeat_interval=config["sync.heartbeat_interval"], applied=self.applied,
+            heartbeats=self.codec == "native",  # WSO2 nodes read every message on the topic as theirs
+        )
+
+    # -- state for heartbeats and status ------------------------------------------------------
+
+    def _note_applied(self, origin: str, node: str, seq: int) -> None:
+        with self._applied_lock:
+            self._applied[origin] = seq
+
+    def applied(self) -> dict[str, int]:
+        with self._applied_lock:
+            return dict(self._applied)
+
+    @property
+    def failure(self) -> TransportError | None:
+        """Why the bridge cannot go on (credentials refused...), if it cannot."""
+        return self.connection.failure or self.outgoing.fatal
+
+    def _on_connection_event(self, event: ConnectionEvent) -> None:
+        log.warning(event.describe()) if event.kind in ("lost", "retrying", "failed") else log.info(event.describe())
+        if event.kind == "lost":
+            self.state = "reconnecting"
+        elif event.kind == "connected":
+            self.state = "running"
+            if event.reconnect:
+                self.stats.inc("reconnects")
+                if not event.durable:
+                    self.incoming.flush(self.cluster)
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def start(self, connect_timeout: float | None = 30.0) -> None:
+        """Connect, subscribe, start the threads and the sources."""
+        for target in self.targets:
+            try:
+                target.check()
+            except Exception as exc:
+                log.warning("%s is not reachable yet: %s (invalidations wait for it)", target.describe(), exc)
+        self.connection.subscribe(SubscriptionSpec(self.config["broker.topic"], self.incoming.deliver,
+                                                   durable_name=self.cluster, manual_ack=True))
+        self.connection.open(timeout=connect_timeout)
+        self.state = "running"
+        self.incoming.start()
+        self.outgoing.start()
+        for source in self.sources:
+            try:
+                source.start(self.outgoing.submit, self._reject_local)
+            except SourceError:
+                self.stop()
+                raise
+        log.info("bridge %s running on %s (%s): %d source(s), %d target(s), spool %s",
+                 self.cluster, self.connection.endpoint, self.connection.server, len(self.sources),
+                 len(self.targets), self.spool.path)
+
+    def _reject_local(self, reason: str, detail: str) -> None:
+        self.stats.inc("local_rejected", label=reason)
+        log.warning("rejected a local message (%s): %s", reason, detail)
+
+    def stop(self) -> None:
+        """Stop taking input, publish or spool what is queued, close cleanly."""
+        self.state = "stopping"
+        for source in self.sources:
+            try:
+                source.stop()
+            except Exception:
+                log.exception("%s did not stop cleanly", source.describe())
+        self.outgoing.stop()
+        self.incoming.stop()
+        self.connection.close()
+        for target in self.targets:
+            try:
+                target.close()
+            except Exception:
+                log.exception("%s did not close cleanly", target.describe())
+        self.spool.close()
+        self.state = "stopped"

@@ -1,0 +1,222 @@
+"""Incoming: every other cluster's invalidations, applied to this cluster's targets.
+
+One thread takes deliveries from the broker (the driver thread only queues them) and, for
+each: decodes it (native or WSO2), verifies its signature when keys are configured, skips
+this cluster's own messages, drops duplicates by id, checks the sender's sequence for gaps,
+keeps the items the sync rules allow, and applies them to every target. A target that
+fails is retried with backoff until it succeeds; only then is the message acknowledged to
+the broker, so nothing is lost while a target is down. Bad input is rejected, counted and
+logged, acknowledged (it can never succeed), and never stops the thread.
+
+A gap (a sequence number skipped, or a heartbeat ahead of the last message that arrived)
+means messages were lost where we cannot get them back: the bridge flushes the caches of
+the gap policy in every target, logs and counts it. Applied, or flushed: never silently stale.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import random
+import threading
+import time
+from collections.abc import Callable, Sequence
+
+from cachesync_cli.bridge.rules import SyncRules
+from cachesync_cli.bridge.sequence import RecentIds, SequenceTracker
+from cachesync_cli.bridge.stats import BridgeStats
+from cachesync_cli.errors import DecodeError
+from cachesync_cli.local.base import Invalidation, Target, TargetError
+from cachesync_cli.transport.base import Delivery
+from cachesync_cli.wire import HEARTBEAT, INVALIDATE, Item, Keyring, Tenant, decode_message, new_envelope_id
+
+log = logging.getLogger("cachesync.bridge.incoming")
+
+ALL_CACHES = "*"
+"""Cache name of a gap-flush item that means every cache the target holds."""
+
+
+class Incoming:
+    def __init__(
+        self,
+        *,
+        cluster: str,
+        targets: Sequence[Target],
+        rules: SyncRules,
+        stats: BridgeStats,
+        keyring: Keyring | None = None,
+        require_signatures: bool = False,
+        own_producer: str | None = None,
+        gap_flush: Sequence[str] = (),
+        retry_max_delay: float = 30.0,
+        on_applied: Callable[[str, str, int], None] | None = None,
+    ) -> None:
+        self.cluster = cluster
+        self.targets = list(targets)
+        self.rules = rules
+        self.stats = stats
+        self.keyring = keyring
+        self.require_signatures = require_signatures
+        self.own_producer = own_producer
+        self.gap_flush = tuple(gap_flush)
+        self.retry_max_delay = retry_max_delay
+        self.on_applied = on_applied or (lambda origin, node, seq: None)
+        self.queue: queue.Queue[Delivery] = queue.Queue()
+        self.sequences = SequenceTracker()
+        self.recent = RecentIds()
+        self.failing: dict[str, str] = {}  # target name -> last error, while it fails
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True, name="cachesync-incoming")
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def deliver(self, delivery: Delivery) -> None:
+        """The transport's callback: queue and return."""
+        self.queue.put(delivery)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                delivery = self.queue.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            try:
+                self.handle(delivery)
+            except Exception:  # a bug must not stop the bridge; the message comes back later
+                log.exception("unexpected error handling a message; it will be redelivered")
+                delivery.nack()
+
+    # -- one message --------------------------------------------------------------------------
+
+    def handle(self, delivery: Delivery) -> None:
+        self.stats.inc("received")
+        try:
+            decoded = decode_message(delivery.body, delivery.headers, "auto")
+            if decoded.envelope is not None and (self.keyring is not None or self.require_signatures):
+                if self.keyring is None:
+                    raise DecodeError("signatures are required but no key is configured", reason="unsigned")
+                self.keyring.verify_envelope(decoded.envelope)
+            elif decoded.wso2 is not None and self.require_signatures:
+                raise DecodeError("WSO2 messages carry no signature and signatures are required",
+                                  reason="unsigned")
+        except DecodeError as exc:
+            self._reject(delivery, exc.reason, str(exc))
+            return
+        if decoded.envelope is not None:
+            self._native(delivery, decoded.envelope)
+        else:
+            self._wso2(delivery, decoded.wso2)
+
+    def _reject(self, delivery: Delivery, reason: str, detail: str) -> None:
+        self.stats.inc("rejected", label=reason)
+        log.warning("rejected a message on %s (%s): %s", delivery.destination, reason, detail)
+        delivery.ack()
+
+    def _native(self, delivery: Delivery, env) -> None:
+        if env.origin == self.cluster:
+            self.stats.inc("echoes_skipped")
+            delivery.ack()
+            return
+        if self.recent.seen(env.id):
+            self.stats.inc("duplicates")
+            delivery.ack()
+            return
+        missed = self.sequences.observe(env.node, env.seq)
+        self.stats.peer_seen(env.origin, env.node, env.seq)
+        if missed:
+            self._gap_flush(env.origin, env.node, missed)
+        if env.type == INVALIDATE:
+            if not self._apply(env.origin, env.id, env.tenant, env.items, delivery):
+                return  # stopping: left unacknowledged, the broker redelivers it
+            self.on_applied(env.origin, env.node, env.seq)
+        elif env.type == HEARTBEAT:
+            self.on_applied(env.origin, env.node, env.seq)
+        self.recent.add(env.id)
+        delivery.ack()
+
+    def _wso2(self, delivery: Delivery, message) -> None:
+        if message.sender and message.sender in (self.own_producer, self.cluster):
+            self.stats.inc("echoes_skipped")
+            delivery.ack()
+            return
+        if not message.clear_all and not isinstance(message.key, str):
+            self._reject(delivery, "unsupported_key", f"a {type(message.key).__name__} key cannot be applied "
+                                                      f"to {message.cache}: only string keys map to local caches")
+            return
+        item = Item(cache=message.cache, manager=message.manager, all=message.clear_all,
+                    keys=() if message.clear_all else (message.key,))
+        tenant = Tenant(message.tenant_domain, message.tenant_id)
+        if self._apply(message.sender or "wso2", "", tenant, (item,), delivery):
+            delivery.ack()
+
+    # -- applying -----------------------------------------------------------------------------
+
+    def _apply(self, origin: str, message_id: str, tenant, items, delivery: Delivery | None) -> bool:
+        kept, dropped = self.rules.filter(items)
+        if dropped:
+            self.stats.inc("filtered", dropped)
+        if not kept:
+            return True
+        invalidation = Invalidation(origin=origin, items=kept, tenant=tenant, id=message_id)
+        started = time.monotonic()
+        if not self._apply_everywhere(invalidation):
+            return False
+        self.stats.observe_apply(time.monotonic() - started)
+        self.stats.inc("applied")
+        self.stats.inc("applied_keys", sum(len(item.keys) for item in kept))
+        return True
+
+    def _apply_everywhere(self, invalidation: Invalidation) -> bool:
+        """Apply to every target, retrying failing ones with backoff. False only when stopping."""
+        pending = list(self.targets)
+        attempt = 0
+        while pending:
+            for target in list(pending):
+                try:
+                    target.apply(invalidation)
+                except TargetError as exc:
+                    self._target_failed(target, exc, invalidation)
+                    continue
+                except Exception as exc:  # a target bug is a failure of that target, not of the bridge
+                    log.exception("%s raised an unexpected error", target.describe())
+                    self._target_failed(target, TargetError(repr(exc)), invalidation)
+                    continue
+                pending.remove(target)
+                if self.failing.pop(target.name, None) is not None:
+                    log.warning("%s works again", target.describe())
+            if not pending:
+                return True
+            delay = random.uniform(0, min(self.retry_max_delay, 0.1 * 2 ** min(attempt, 20)))
+            attempt += 1
+            if self._stop.wait(delay):
+                return False
+        return True
+
+    def _target_failed(self, target: Target, error: Exception, invalidation: Invalidation) -> None:
+        self.stats.inc("apply_failures", label=target.name)
+        if target.name not in self.failing:
+            log.error("%s failed to apply %s from %s: %s (retrying until it works)",
+                      target.describe(), invalidation.id or invalidation.reason, invalidation.origin, error)
+        self.failing[target.name] = str(error)
+
+    def _gap_flush(self, origin: str, node: str, missed: int) -> None:
+        log.error("gap: %d message(s) from %s (node %s) were missed", missed, origin, node)
+        self.flush(origin)
+
+    def flush(self, origin: str) -> None:
+        """Flush the gap policy's caches in every target, because messages from `origin` may
+        have been missed (`origin` is this cluster's id when the subscription itself lapsed)."""
+        self.stats.gap(origin)
+        caches = self.gap_flush or (ALL_CACHES,)
+        log.error("flushing %s in every target (messages from %s may be missing)", ", ".join(caches), origin)
+        items = tuple(Item(cache=cache, all=True) for cache in caches)
+        flush = Invalidation(origin=origin, items=items, id=f"flush-{new_envelope_id()}", reason="gap-flush")
+        if self._apply_everywhere(flush):
+            self.stats.inc("flushes", label=origin)
