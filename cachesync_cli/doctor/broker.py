@@ -1,0 +1,157 @@
+"""Checks through the broker protocol: log in, subscribe and publish, a real round trip,
+signatures, and the broker's clock.
+
+The probe is a real `cachesync/1` envelope on the topic, of type `heartbeat`, from a node
+id of its own (`<cluster>/doctor-<hex>`) with `applied: {}`: bridges treat it as harmless.
+The subscription is transient, so doctor takes no message away from any bridge.
+"""
+
+from __future__ import annotations
+
+from cachesync_cli.doctor.context import DoctorContext
+from cachesync_cli.doctor.model import Detail, Outcome, Status, fail, not_applicable, ok, warn
+from cachesync_cli.errors import (
+    AuthenticationFailed,
+    CachesyncError,
+    ConnectionFailed,
+    NotConfirmed,
+    PermissionDenied,
+    SignatureError,
+)
+
+CLOCK_WARN_MS = 1000.0
+CLOCK_FAIL_MS = 30000.0
+
+
+def check_auth(ctx: DoctorContext) -> Outcome:
+    try:
+        connection, elapsed = ctx.broker()
+    except AuthenticationFailed as error:
+        return fail(error.message, error.hint)
+    except PermissionDenied as error:  # e.g. no access to the virtual host at all
+        return fail(error.message, error.hint)
+    except CachesyncError as error:
+        return fail(f"cannot log in: {error.message}", error.hint)
+    endpoint = connection.endpoint
+    user = (endpoint.username or ctx.connect_options().username) if endpoint else None
+    who = f"as {user!r}" if user else "without a user name"
+    return ok(f"logged in to {endpoint} {who} ({connection.server}) in {elapsed:.0f} ms",
+              metrics={"login_ms": elapsed})
+
+
+def check_permissions(ctx: DoctorContext) -> Outcome:
+    topic = ctx.cfg["broker.topic"]
+    details, errors = [], []
+    try:
+        ctx.subscription()
+        details.append(Detail("subscribe", Status.OK, f"subscribed to {topic!r} (transient)"))
+    except CachesyncError as error:
+        errors.append(error)
+        details.append(Detail("subscribe", Status.FAIL, error.message))
+    try:
+        probe = ctx.probe()
+        details.append(Detail("publish", Status.OK,
+                              f"published to {topic!r}, confirmed in {probe.published_ms:.1f} ms"))
+    except CachesyncError as error:
+        errors.append(error)
+        message = error.message
+        if errors[:-1] and (isinstance(error, ConnectionFailed) or "subscription" in message):
+            message = "not tried: the broker closed the connection when it refused the subscription"
+        details.append(Detail("publish", Status.FAIL, message))
+    if not errors:
+        exchange = f" on exchange {ctx.cfg['broker.exchange']!r}" if _is_amqp(ctx) else ""
+        return ok(f"may subscribe to and publish on topic {topic!r}{exchange} "
+                  f"(publish confirmed in {ctx.probe().published_ms:.1f} ms)")
+    refused = [d.name for d in details if d.status is Status.FAIL]
+    message = "; ".join(f"{d.name}: {d.message}" for d in details if d.status is Status.FAIL)
+    if len(refused) > 1:
+        message = f"{' and '.join(refused)} failed on topic {topic!r}"
+    if any(isinstance(e, PermissionDenied) for e in errors):
+        return fail(message, "grant the broker user write permission on the exchange and configure/write/read "
+                             "on its own queues (RabbitMQ: rabbitmqctl set_permissions -p VHOST USER CONF WRITE "
+                             "READ; ActiveMQ: an authorizationEntry for the topic)",
+                    details=tuple(details))
+    if any(isinstance(e, NotConfirmed) for e in errors):
+        return fail(message, "the broker did not confirm the publish in time: is it overloaded or "
+                             "blocking publishers (disk or memory alarm)?", details=tuple(details))
+    return fail(message, details=tuple(details))
+
+
+def _is_amqp(ctx: DoctorContext) -> bool:
+    return ctx.endpoints()[0].scheme in ("amqp", "amqps")
+
+
+def check_roundtrip(ctx: DoctorContext) -> Outcome:
+    probe = ctx.probe()
+    received = ctx.probe_delivery()
+    timeout = ctx.settings.timeout
+    if received is None:
+        return fail(f"the probe {probe.envelope.id} was published (and confirmed) but did not come back "
+                    f"on the subscription within {timeout:g}s",
+                    "the broker accepts messages but does not route them to subscribers: check the "
+                    "exchange ([broker] exchange), the topic name, and broker-side policies")
+    elapsed = (received.monotonic - probe.sent_monotonic) * 1000
+    thresholds = ctx.settings.thresholds
+    status = thresholds.judge(elapsed)
+    message = f"probe published and received back in {elapsed:.1f} ms"
+    metrics = {"roundtrip_ms": elapsed}
+    if status is Status.OK:
+        return ok(message, metrics=metrics)
+    limit = thresholds.crit_ms if status is Status.FAIL else thresholds.warn_ms
+    hint = "the broker or the network is slow: invalidations will lag behind"
+    if status is Status.WARN:
+        return warn(f"{message}, above {limit:g} ms", hint, metrics=metrics)
+    return fail(f"{message}, above {limit:g} ms", hint, metrics=metrics, blocking=False)
+
+
+def check_signature(ctx: DoctorContext) -> Outcome:
+    keyring = ctx.keyring()
+    if keyring is None:
+        return not_applicable("signing is off ([signing] key_id unset): messages are neither signed nor checked")
+    if keyring.signing_key_id is None:
+        return warn("signatures are checked but this cluster signs nothing ([signing] key_id unset)",
+                    "set [signing] key_id and its key, the same on every cluster")
+    received = ctx.probe_delivery()
+    if received is None:
+        return fail("the probe did not come back, so its signature could not be checked")
+    from cachesync_cli.errors import DecodeError
+    from cachesync_cli.wire import decode_message
+
+    try:
+        decode_message(received.delivery.body, received.delivery.headers, "native", keyring=keyring)
+    except SignatureError as error:
+        return fail(f"the signed probe does not verify: {error.message}",
+                    "the signing key changed between publishing and receiving? check [signing]")
+    except DecodeError as error:
+        return fail(f"the probe came back altered: {error.message}")
+    required = "required" if ctx.cfg["signing.require"] else "not required of others ([signing] require = false)"
+    return ok(f"the probe signed with key {keyring.signing_key_id!r} verifies; signatures {required}")
+
+
+def check_clock(ctx: DoctorContext) -> Outcome:
+    received = ctx.probe_delivery()
+    if received is None:
+        return fail("the probe did not come back, so the broker's clock could not be read")
+    broker_ms = received.delivery.broker_timestamp
+    if broker_ms is None:
+        scheme = ctx.endpoints()[0].scheme
+        server = ctx.broker()[0].server or "the broker"
+        if scheme in ("amqp", "amqps"):
+            why = "AMQP 0-9-1 deliveries carry no broker timestamp"
+        elif scheme == "memory":
+            why = "the in-process broker has no clock of its own"
+        else:
+            why = f"{server} sets no timestamp on STOMP messages"
+        return not_applicable(f"{why}; the clock cannot be compared")
+    probe = ctx.probe()
+    roundtrip = (received.monotonic - probe.sent_monotonic) * 1000
+    skew = broker_ms - (received.wall_ms - roundtrip / 2)
+    metrics = {"clock_skew_ms": skew}
+    message = (f"the broker's clock is {abs(skew):.0f} ms {'ahead of' if skew > 0 else 'behind'} this "
+               f"host's (+/- {roundtrip / 2:.0f} ms)")
+    hint = "synchronise clocks with NTP (chrony, systemd-timesyncd) on this host and the broker"
+    if abs(skew) > CLOCK_FAIL_MS:
+        return fail(message, hint, metrics=metrics, blocking=False)
+    if abs(skew) > CLOCK_WARN_MS:
+        return warn(message, hint, metrics=metrics)
+    return ok(message, metrics=metrics)
