@@ -86,3 +86,12 @@ class Tail:
             self.returncode = self.process.wait()
         self._err_thread.join(timeout=5)
         self.stderr = "".join(self._err)
+
+    def process_output(self) -> list[str]:
+        """Every stdout line not yet taken with `lines()`; call after the `with` block."""
+        remaining = []
+        while not self._out.empty():
+            line = self._out.get_nowait()
+            if line is not None:
+                remaining.append(line)
+        return remaining

@@ -1,0 +1,124 @@
+"""Bridges as a user runs them: `cachesync run --config FILE` in a subprocess."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+
+def bridge_config(tmp: Path, cluster: str, broker: str, topic: str, *, redis_db: int, redis_url: str,
+                  extra: str = "", sources: str | None = None, heartbeat: float = 1.0) -> Path:
+    """A config file for cluster `cluster`: a Redis channel source and a Redis target on its own db."""
+    base = redis_url.rstrip("/")
+    default_sources = f'''
+[[sources]]
+type = "redis-channel"
+url = "{base}/{redis_db}"
+channel = "local.{cluster}"
+'''
+    path = tmp / f"{cluster}.toml"
+    path.write_text(f'''
+[cluster]
+id = "{cluster}"
+
+[broker]
+url = "{broker}"
+topic = "{topic}"
+heartbeat = 5
+connect_timeout = 5
+reconnect_max_delay = 2
+
+[sync]
+spool_path = "{tmp}/spool-{cluster}.sqlite"
+heartbeat_interval = {heartbeat}
+retry_max_delay = 1
+{sources if sources is not None else default_sources}
+[[targets]]
+type = "redis"
+name = "redis-{cluster}"
+url = "{base}/{redis_db}"
+{extra}
+''')
+    return path
+
+
+class BridgeProcess:
+    """A running `cachesync run`; its log is kept for assertions."""
+
+    def __init__(self, config: Path, *, env: dict[str, str] | None = None) -> None:
+        self.config = config
+        self.env = env or {}
+        self.log: list[str] = []
+        self.process: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 30.0) -> "BridgeProcess":
+        environ = {k: v for k, v in os.environ.items() if not k.startswith("CACHESYNC_")}
+        environ.update({"NO_COLOR": "1", **self.env})
+        self.log = []
+        self.process = subprocess.Popen([sys.executable, "-m", "cachesync_cli", "run", "--config", str(self.config)],
+                                        env=environ, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        ready = threading.Event()
+
+        def pump(process=self.process) -> None:
+            for line in process.stdout:
+                self.log.append(line)
+                if " running on " in line:
+                    ready.set()
+            ready.set()
+
+        threading.Thread(target=pump, daemon=True).start()
+        if not ready.wait(timeout) or self.process.poll() is not None:
+            self.kill()
+            raise AssertionError(f"bridge did not start:\n{self.text}")
+        return self
+
+    @property
+    def text(self) -> str:
+        return "".join(self.log)
+
+    def wait_for_log(self, needle: str, timeout: float = 20.0) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for line in list(self.log):
+                if needle in line:
+                    return line
+            time.sleep(0.1)
+        raise AssertionError(f"{needle!r} not in the bridge log:\n{self.text}")
+
+    def stop(self, timeout: float = 30.0) -> int:
+        """SIGTERM, as a service manager would; the exit code."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise AssertionError(f"bridge did not stop on SIGTERM:\n{self.text}")
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+    def __enter__(self) -> "BridgeProcess":
+        return self.start()
+
+    def __exit__(self, *exc_info) -> None:
+        if self.process is not None and self.process.poll() is None:
+            code = self.stop()
+            if exc_info[0] is None:
+                assert code == 0, f"bridge exited {code}:\n{self.text}"
+
+
+def wait_until(predicate, timeout: float = 20.0, interval: float = 0.1, message: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {message}")
