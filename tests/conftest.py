@@ -144,3 +144,76 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             service = SERVICES.get(fixture_name)
             if service is not None:
                 item.add_marker(service.marker)
+
+
+# -- RabbitMQ's TLS listeners and a user without permissions (tests of `cachesync doctor`) --------
+# `scripts/services start` makes a test CA in .run/tls/, TLS listeners for AMQP (5671) and STOMP
+# (61614) with a certificate for localhost and 127.0.0.1, and the user cachesync-restricted.
+
+RUN_TLS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), ".run", "tls")
+
+SERVICES.update({
+    "amqps_url": Service(
+        "RabbitMQ (AMQP over TLS)", "CACHESYNC_TEST_AMQPS_URL",
+        "amqps://guest:guest@localhost:5671/", 5671, "rabbitmq",
+    ),
+    "rabbit_stomps_url": Service(
+        "RabbitMQ (STOMP over TLS)", "CACHESYNC_TEST_RABBIT_STOMPS_URL",
+        "stomp+ssl://guest:guest@localhost:61614", 61614, "rabbitmq",
+    ),
+    "restricted_amqp_url": Service(
+        "RabbitMQ (AMQP, user without permissions)", "CACHESYNC_TEST_RESTRICTED_AMQP_URL",
+        "amqp://cachesync-restricted:restricted-test-password@127.0.0.1:5672/", 5672, "rabbitmq",
+    ),
+    "restricted_stomp_url": Service(
+        "RabbitMQ (STOMP, user without permissions)", "CACHESYNC_TEST_RESTRICTED_STOMP_URL",
+        "stomp://cachesync-restricted:restricted-test-password@127.0.0.1:61613", 61613, "rabbitmq",
+    ),
+})
+
+
+def harness_file(env_var: str, default: str, what: str) -> str:
+    """A file the harness makes, from its variable; skips (fails in CI) when it is missing."""
+    path = os.environ.get(env_var) or default
+    if not os.path.isfile(path):
+        message = f"{what} not found at {path} ({env_var}). Make it with `scripts/services start`."
+        if in_ci():
+            pytest.fail(f"CI=true: {message}", pytrace=False)
+        pytest.skip(message)
+    return path
+
+
+@pytest.fixture(scope="session")
+def amqps_url() -> str:
+    """amqps://guest:guest@localhost:5671/: RabbitMQ's TLS listener (certificate from tls_ca)."""
+    return reachable(SERVICES["amqps_url"])
+
+
+@pytest.fixture(scope="session")
+def rabbit_stomps_url() -> str:
+    """stomp+ssl://guest:guest@localhost:61614: RabbitMQ's STOMP plugin over TLS."""
+    return reachable(SERVICES["rabbit_stomps_url"])
+
+
+@pytest.fixture(scope="session")
+def restricted_amqp_url() -> str:
+    """amqp:// as cachesync-restricted, who may connect but not publish or subscribe."""
+    return reachable(SERVICES["restricted_amqp_url"])
+
+
+@pytest.fixture(scope="session")
+def restricted_stomp_url() -> str:
+    """stomp:// as cachesync-restricted, who may connect but not publish or subscribe."""
+    return reachable(SERVICES["restricted_stomp_url"])
+
+
+@pytest.fixture(scope="session")
+def tls_ca() -> str:
+    """The PEM file of the test CA that signed the TLS listeners' certificate."""
+    return harness_file("CACHESYNC_TEST_TLS_CA", os.path.join(RUN_TLS, "ca.pem"), "the test CA")
+
+
+@pytest.fixture(scope="session")
+def tls_other_ca() -> str:
+    """The PEM file of an unrelated CA: the wrong one to verify the listeners with."""
+    return harness_file("CACHESYNC_TEST_TLS_OTHER_CA", os.path.join(RUN_TLS, "other-ca.pem"), "the unrelated test CA")
