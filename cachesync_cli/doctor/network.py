@@ -156,7 +156,7 @@ def _tls_detail(ctx: DoctorContext, ep) -> tuple[Detail, str | None]:
         if code == 10:
             return (Detail(str(ep), Status.FAIL, f"certificate has expired: {text}"),
                     "renew the broker's certificate")
-        if code == 62:
+        if code in (62, 64):  # host name or IP address mismatch
             return (Detail(str(ep), Status.FAIL, f"certificate does not name host {ep.host!r}: {text}"),
                     "use a host name the certificate lists in [broker] url, or reissue the certificate "
                     "with that name in subjectAltName")
