@@ -1,0 +1,83 @@
+"""What the Redis sources and targets share: client creation, the echo namespace, driver errors.
+
+`redis` is imported only here and in the modules that use these helpers, never at the
+top of the package, so `cachesync --help` does not pay for it. Clients connect lazily:
+creating one never fails because Redis is down; the first command does.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs, urlsplit
+
+CONNECT_TIMEOUT = 3.0
+COMMAND_TIMEOUT = 10.0
+
+
+def redis_db(url: str) -> int:
+    """The database number a Redis URL selects: the path ("/3"), a ?db= query, or 0."""
+    parts = urlsplit(url)
+    path = parts.path.strip("/")
+    if path.isdigit():
+        return int(path)
+    query = parse_qs(parts.query).get("db")
+    return int(query[0]) if query and query[0].isdigit() else 0
+
+
+def redis_namespace(url: str) -> str:
+    """The echo-guard namespace of the Redis database `url` points at: redis://HOST:PORT/DB.
+
+    The Redis target notes the keys it deletes under it and the keyspace source looks
+    them up under it, so both must configure the same server and db (credentials, TLS
+    and other options do not matter)."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "127.0.0.1").lower()
+    if host == "localhost":
+        host = "127.0.0.1"
+    if ":" in host:
+        host = f"[{host}]"
+    try:
+        port = parts.port or 6379
+    except ValueError:
+        port = 6379
+    return f"redis://{host}:{port}/{redis_db(url)}"
+
+
+def redis_safe_url(url: str) -> str:
+    """`url` with any password replaced by ***, for messages and logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    netloc = f"{user}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+    return parts._replace(netloc=netloc).geturl()
+
+
+def redis_client(url: str, *, client_name: str | None = None, command_timeout: float | None = COMMAND_TIMEOUT):
+    """A redis-py client for `url` (not connected yet). Raises ValueError for a bad URL."""
+    import redis
+
+    return redis.Redis.from_url(
+        url,
+        socket_connect_timeout=CONNECT_TIMEOUT,
+        socket_timeout=command_timeout,
+        client_name=client_name,
+        decode_responses=False,
+        health_check_interval=30,
+    )
+
+
+def redis_errors() -> tuple[type[BaseException], ...]:
+    """The driver exceptions that mean "Redis could not do it" (connection lost, refused, error reply)."""
+    import redis
+
+    return (redis.RedisError, OSError)
+
+
+def decode_key(raw: bytes | str) -> str:
+    """A Redis key as text. Bytes that are not UTF-8 become lone surrogates (round-trips with
+    `encode_key`); such keys are never valid cache keys, so sources skip them."""
+    return raw if isinstance(raw, str) else raw.decode("utf-8", "surrogateescape")
+
+
+def encode_key(key: str) -> bytes:
+    return key.encode("utf-8", "surrogateescape")

@@ -1,0 +1,119 @@
+"""A Redis pub/sub subscription that survives outages: one daemon thread, reconnect with backoff.
+
+Both Redis sources (a channel, keyspace notifications) run one of these. `start` returns
+once subscribed, or once the first attempt failed (Redis down does not stop a bridge from
+starting). When Redis goes away the thread logs one warning for the whole outage, retries
+with exponential backoff (0.5 s doubling to 10 s), runs `on_connect` again (e.g. to
+re-enable keyspace events on a restarted Redis) and subscribes again. Pub/sub does not keep messages: what was published
+while the subscription was down is lost (an application should not rely on a bridge
+being connected at every moment; gap detection between bridges covers the remote side).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from cachesync_cli.local.base import SourceError
+from cachesync_cli.local.redis_common import redis_client, redis_errors, redis_safe_url
+
+log = logging.getLogger("cachesync.local")
+
+POLL_SECONDS = 0.25
+FIRST_BACKOFF = 0.5
+MAX_BACKOFF = 10.0
+START_WAIT = 15.0  # longer than a connect timeout plus a CONFIG and a SUBSCRIBE round trip
+CONFIRMATIONS = frozenset({b"subscribe", b"psubscribe", "subscribe", "psubscribe"})
+
+
+class RedisSubscription:
+    """Subscribe with `subscribe(pubsub)`, hand every message dict to `on_message` (in the thread)."""
+
+    def __init__(self, url: str, *, label: str, client_name: str,
+                 subscribe: Callable[[Any], None], on_message: Callable[[dict], None],
+                 on_connect: Callable[[Any], None] | None = None) -> None:
+        self.url = url
+        self.label = label
+        self.client_name = client_name
+        self._subscribe = subscribe
+        self._on_message = on_message
+        self._on_connect = on_connect
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.client = None
+        #: set while subscribed (the server confirmed), cleared during an outage
+        self.subscribed = threading.Event()
+        self._first_attempt_done = threading.Event()
+
+    def start(self) -> None:
+        """Start the thread; return once subscribed, or once the first attempt failed (the
+        thread keeps retrying), so that "started" means "listening" whenever Redis is up."""
+        if self._thread is not None:
+            raise SourceError(f"{self.label}: already started")
+        try:
+            self.client = redis_client(self.url, client_name=self.client_name)
+        except ValueError as exc:
+            raise SourceError(f"{self.label}: bad Redis URL {redis_safe_url(self.url)}: {exc}") from None
+        self._thread = threading.Thread(target=self._run, name=f"cachesync-{self.label}", daemon=True)
+        self._thread.start()
+        self._first_attempt_done.wait(START_WAIT)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join()
+        if self.client is not None:
+            self.client.close()
+
+    def _run(self) -> None:
+        errors = redis_errors()
+        backoff = FIRST_BACKOFF
+        in_outage = False
+        pubsub = None
+        while not self._stopping.is_set():
+            try:
+                if pubsub is None:
+                    if self._on_connect is not None:
+                        self._on_connect(self.client)
+                    pubsub = self.client.pubsub()
+                    self._subscribe(pubsub)
+                message = pubsub.get_message(timeout=POLL_SECONDS)
+                if message is None:
+                    continue
+                if message["type"] in CONFIRMATIONS:
+                    self.subscribed.set()
+                    self._first_attempt_done.set()
+                    if in_outage:
+                        log.warning("%s: Redis %s is back, subscribed again", self.label,
+                                    redis_safe_url(self.url))
+                    in_outage, backoff = False, FIRST_BACKOFF
+                elif message["type"] in (b"message", b"pmessage", "message", "pmessage"):
+                    self._on_message(message)
+            except errors as exc:
+                self.subscribed.clear()
+                self._first_attempt_done.set()
+                if not in_outage:
+                    log.warning("%s: Redis %s unreachable (%s); retrying with backoff", self.label,
+                                redis_safe_url(self.url), exc)
+                    in_outage = True
+                if pubsub is not None:
+                    self._close(pubsub)
+                    pubsub = None
+                self._stopping.wait(backoff)
+                backoff = min(backoff * 2, MAX_BACKOFF)
+            except Exception:  # a bug in a callback must not end the subscription silently
+                log.exception("%s: unexpected error handling a message", self.label)
+                self._first_attempt_done.set()
+                self._stopping.wait(FIRST_BACKOFF)
+        if pubsub is not None:
+            self._close(pubsub)
+        self.subscribed.clear()
+
+    @staticmethod
+    def _close(pubsub) -> None:
+        try:
+            pubsub.close()
+        except Exception:  # closing a broken connection may fail too; nothing to do
+            pass

@@ -1,0 +1,83 @@
+"""Fixtures of the local sources and targets tests: real Redis dbs, entries, an inbox for sources."""
+
+from __future__ import annotations
+
+import queue
+import secrets
+import time
+from urllib.parse import urlsplit
+
+import pytest
+
+import cachesync_cli.config  # noqa: F401  (imports the registry in the order the program does)
+from cachesync_cli.local.base import EchoGuard, LocalContext
+from cachesync_cli.local.registry import validate_entry
+
+#: Redis databases of these tests (db 0 and the low ones belong to others)
+TARGET_DB, KEYSPACE_DB, CHANNEL_DB = 11, 12, 13
+
+
+def db_url(redis_url: str, db: int) -> str:
+    parts = urlsplit(redis_url)
+    return parts._replace(path=f"/{db}").geturl()
+
+
+def flushed_db(redis_url: str, db: int):
+    import redis
+
+    url = db_url(redis_url, db)
+    client = redis.Redis.from_url(url)
+    client.flushdb()
+    return url, client
+
+
+def entry(array: str, **fields) -> dict:
+    """A [[sources]]/[[targets]] entry as the config loader hands it over (defaults filled in)."""
+    return validate_entry(array, 0, fields, "test")
+
+
+@pytest.fixture
+def context() -> LocalContext:
+    return LocalContext(cluster="test", echo_guard=EchoGuard(), environ={})
+
+
+@pytest.fixture
+def channel_name() -> str:
+    return f"cachesync.test.{secrets.token_hex(6)}"
+
+
+class Inbox:
+    """What a source emitted and rejected, with waits."""
+
+    def __init__(self) -> None:
+        self.messages: queue.Queue = queue.Queue()
+        self.rejected: queue.Queue = queue.Queue()
+
+    def emit(self, message) -> None:
+        self.messages.put(message)
+
+    def reject(self, reason: str, detail: str) -> None:
+        self.rejected.put((reason, detail))
+
+    def next_message(self, timeout: float = 5.0):
+        return self.messages.get(timeout=timeout)
+
+    def next_rejection(self, timeout: float = 5.0):
+        return self.rejected.get(timeout=timeout)
+
+    def assert_quiet(self) -> None:
+        assert self.messages.empty(), list(self.messages.queue)
+        assert self.rejected.empty(), list(self.rejected.queue)
+
+
+@pytest.fixture
+def inbox() -> Inbox:
+    return Inbox()
+
+
+def wait_until(predicate, timeout: float = 5.0, interval: float = 0.02) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(interval)
