@@ -14,8 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cachesync_cli.config.schema import BY_KEY, SECTIONS, SETTINGS
-from cachesync_cli.local.registry import ENTRY_ARRAYS, validate_entry
+from cachesync_cli.config.schema import BY_KEY, ENTRY_ARRAYS, SECTIONS, SETTINGS
 from cachesync_cli.errors import ConfigError, UsageError
 
 CONFIG_ENV = "CACHESYNC_CONFIG"
@@ -125,6 +124,8 @@ def read_config_file(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     except OSError as exc:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    from cachesync_cli.local.registry import validate_entry  # imports config.schema: not at module level
+
     flat = _flatten(data, path)
     result = {}
     for key, value in flat.items():

@@ -248,6 +248,8 @@ SETTINGS: tuple[Setting, ...] = (
 )
 
 BY_KEY: dict[str, Setting] = {s.key: s for s in SETTINGS}
+#: Arrays of tables; their entry kinds are in cachesync_cli/local/registry.py.
+ENTRY_ARRAYS: tuple[str, ...] = ("sources", "targets")
 SECTIONS: tuple[str, ...] = tuple(dict.fromkeys(s.section for s in SETTINGS))
 SECTION_HELP: dict[str, str] = {
     "cluster": "Who this cluster is.",

@@ -34,7 +34,11 @@ class SourceError(CachesyncError):
 
 @dataclass(frozen=True)
 class Invalidation:
-    """What a target applies: the items of one message from another cluster, or a flush."""
+    """What a target applies: the items of one message from another cluster, or a flush.
+
+    In a gap flush (`reason == "gap-flush"`) the items are `all` items whose cache names are
+    patterns: `*` means every cache the target holds (`[sync] gap_flush` may name others).
+    Everywhere else cache names are literal."""
 
     origin: str
     items: tuple[Item, ...]

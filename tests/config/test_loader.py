@@ -160,3 +160,18 @@ def test_docs_reference_matches_the_schema():
 
     docs = (Path(__file__).resolve().parents[2] / "docs" / "configuration.md").read_text(encoding="utf-8")
     assert reference_markdown() in docs, "regenerate: python -m cachesync_cli.config.reference"
+
+
+def test_entry_arrays_of_the_schema_are_the_registry_kinds():
+    from cachesync_cli.config.schema import ENTRY_ARRAYS
+    from cachesync_cli.local.registry import ENTRY_ARRAYS as KINDS
+
+    assert tuple(KINDS) == ENTRY_ARRAYS
+
+
+def test_config_and_registry_import_in_either_order():
+    import subprocess
+    import sys
+
+    for first in ("cachesync_cli.local.registry", "cachesync_cli.config"):
+        subprocess.run([sys.executable, "-c", f"import {first}; import cachesync_cli.cli"], check=True)

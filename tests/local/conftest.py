@@ -9,7 +9,6 @@ from urllib.parse import urlsplit
 
 import pytest
 
-import cachesync_cli.config  # noqa: F401  (imports the registry in the order the program does)
 from cachesync_cli.local.base import EchoGuard, LocalContext
 from cachesync_cli.local.registry import validate_entry
 
