@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -26,6 +27,9 @@ FIRST_BACKOFF = 0.5
 MAX_BACKOFF = 10.0
 START_WAIT = 15.0  # longer than a connect timeout plus a CONFIG and a SUBSCRIBE round trip
 CONFIRMATIONS = frozenset({b"subscribe", b"psubscribe", "subscribe", "psubscribe"})
+MESSAGES = frozenset({b"message", b"pmessage", "message", "pmessage"})
+UNSUBSCRIBED = frozenset({b"unsubscribe", b"punsubscribe", "unsubscribe", "punsubscribe"})
+DRAIN_SECONDS = 5.0
 
 
 class RedisSubscription:
@@ -89,7 +93,7 @@ class RedisSubscription:
                         log.warning("%s: Redis %s is back, subscribed again", self.label,
                                     redis_safe_url(self.url))
                     in_outage, backoff = False, FIRST_BACKOFF
-                elif message["type"] in (b"message", b"pmessage", "message", "pmessage"):
+                elif message["type"] in MESSAGES:
                     self._on_message(message)
             except errors as exc:
                 self.subscribed.clear()
@@ -108,8 +112,28 @@ class RedisSubscription:
                 self._first_attempt_done.set()
                 self._stopping.wait(FIRST_BACKOFF)
         if pubsub is not None:
+            if self.subscribed.is_set():
+                self._drain(pubsub, errors)
             self._close(pubsub)
         self.subscribed.clear()
+
+    def _drain(self, pubsub, errors) -> None:
+        """Unsubscribe, and hand on what Redis sent before confirming it: a message Redis
+        already counted as delivered (PUBLISH returned 1) is not lost on a clean stop."""
+        try:
+            pubsub.unsubscribe()
+            pubsub.punsubscribe()
+            deadline = time.monotonic() + DRAIN_SECONDS
+            while time.monotonic() < deadline:
+                message = pubsub.get_message(timeout=POLL_SECONDS)
+                if message is None:
+                    continue
+                if message["type"] in MESSAGES:
+                    self._on_message(message)
+                elif message["type"] in UNSUBSCRIBED and not message["data"]:
+                    return  # no subscriptions left: everything before this was delivered
+        except errors as exc:
+            log.warning("%s: Redis went away while stopping (%s)", self.label, exc)
 
     @staticmethod
     def _close(pubsub) -> None:
