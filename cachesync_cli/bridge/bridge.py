@@ -66,17 +66,22 @@ class Bridge:
             on_event=self._on_connection_event,
             backoff=Backoff(cap=config["broker.reconnect_max_delay"]),
         )
-        self.incoming = Incoming(
-            cluster=self.cluster, targets=self.targets, rules=self.rules, stats=self.stats, keyring=keyring,
-            require_signatures=config["signing.require"], own_producer=self.publisher.producer,
-            gap_flush=config["sync.gap_flush"], retry_max_delay=config["sync.retry_max_delay"],
-            on_applied=self._note_applied,
-        )
         self.outgoing = Outgoing(
             connection=self.connection, publisher=self.publisher, spool=self.spool, rules=self.rules,
             stats=self.stats, heartbeat_interval=config["sync.heartbeat_interval"], applied=self.applied,
             heartbeats=self.codec == "native",  # WSO2 nodes read every message on the topic as theirs
         )
+        self.incoming = Incoming(
+            cluster=self.cluster, targets=self.targets, rules=self.rules, stats=self.stats, keyring=keyring,
+            require_signatures=config["signing.require"], own_producer=self.publisher.producer,
+            gap_flush=config["sync.gap_flush"], retry_max_delay=config["sync.retry_max_delay"],
+            on_applied=self._note_applied, on_ack_requested=self.outgoing.request_ack,
+        )
+        self.monitor = None
+        if config["monitor.enabled"]:
+            from cachesync_cli.bridge.monitor import MonitorServer
+
+            self.monitor = MonitorServer(self, config["monitor.listen"])
 
     # -- state for heartbeats and status ------------------------------------------------------
 
@@ -107,7 +112,9 @@ class Bridge:
     # -- lifecycle ----------------------------------------------------------------------------
 
     def start(self, connect_timeout: float | None = 30.0) -> None:
-        """Connect, subscribe, start the threads and the sources."""
+        """Serve health and metrics, connect, subscribe, start the threads and the sources."""
+        if self.monitor is not None:
+            self.monitor.start()
         for target in self.targets:
             try:
                 target.check()
@@ -150,4 +157,6 @@ class Bridge:
             except Exception:
                 log.exception("%s did not close cleanly", target.describe())
         self.spool.close()
+        if self.monitor is not None:
+            self.monitor.stop()
         self.state = "stopped"

@@ -50,6 +50,7 @@ class Incoming:
         gap_flush: Sequence[str] = (),
         retry_max_delay: float = 30.0,
         on_applied: Callable[[str, str, int], None] | None = None,
+        on_ack_requested: Callable[[str], None] | None = None,
     ) -> None:
         self.cluster = cluster
         self.targets = list(targets)
@@ -61,6 +62,7 @@ class Incoming:
         self.gap_flush = tuple(gap_flush)
         self.retry_max_delay = retry_max_delay
         self.on_applied = on_applied or (lambda origin, node, seq: None)
+        self.on_ack_requested = on_ack_requested or (lambda message_id: None)
         self.queue: queue.Queue[Delivery] = queue.Queue()
         self.sequences = SequenceTracker()
         self.recent = RecentIds()
@@ -133,9 +135,11 @@ class Incoming:
         if missed:
             self._gap_flush(env.origin, env.node, missed)
         if env.type == INVALIDATE:
-            if not self._apply(env.origin, env.id, env.tenant, env.items, delivery):
+            if not self._apply(env.origin, env.id, env.tenant, env.items, sent_ms=env.ts):
                 return  # stopping: left unacknowledged, the broker redelivers it
             self.on_applied(env.origin, env.node, env.seq)
+            if env.ack:
+                self.on_ack_requested(env.id)
         elif env.type == HEARTBEAT:
             self.on_applied(env.origin, env.node, env.seq)
         self.recent.add(env.id)
@@ -153,12 +157,12 @@ class Incoming:
         item = Item(cache=message.cache, manager=message.manager, all=message.clear_all,
                     keys=() if message.clear_all else (message.key,))
         tenant = Tenant(message.tenant_domain, message.tenant_id)
-        if self._apply(message.sender or "wso2", "", tenant, (item,), delivery):
+        if self._apply(message.sender or "wso2", "", tenant, (item,)):
             delivery.ack()
 
     # -- applying -----------------------------------------------------------------------------
 
-    def _apply(self, origin: str, message_id: str, tenant, items, delivery: Delivery | None) -> bool:
+    def _apply(self, origin: str, message_id: str, tenant, items, sent_ms: int | None = None) -> bool:
         kept, dropped = self.rules.filter(items)
         if dropped:
             self.stats.inc("filtered", dropped)
@@ -168,7 +172,7 @@ class Incoming:
         started = time.monotonic()
         if not self._apply_everywhere(invalidation):
             return False
-        self.stats.observe_apply(time.monotonic() - started)
+        self.stats.observe_apply(time.monotonic() - started, origin, sent_ms)
         self.stats.inc("applied")
         self.stats.inc("applied_keys", sum(len(item.keys) for item in kept))
         return True

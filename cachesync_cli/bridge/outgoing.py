@@ -20,6 +20,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from cachesync_cli.bridge.coalesce import Coalescer
 from cachesync_cli.bridge.rules import SyncRules
@@ -28,10 +29,19 @@ from cachesync_cli.bridge.stats import BridgeStats
 from cachesync_cli.errors import FATAL_TRANSPORT_ERRORS, TransportError
 from cachesync_cli.publisher import Outgoing, Publisher
 from cachesync_cli.transport.connection import BrokerConnection
-from cachesync_cli.wire import HEARTBEAT
+from cachesync_cli.wire import ACK, HEARTBEAT, INVALIDATE
 from cachesync_cli.wire.local import LocalMessage
 
 log = logging.getLogger("cachesync.bridge.outgoing")
+
+
+
+@dataclass(frozen=True)
+class AckRequest:
+    """Queued by the incoming thread: publish an `ack` of this message id."""
+
+    ack_of: str
+
 
 MAX_DRAIN = 10_000  # local messages merged into one round at most
 PUBLISH_WAIT = 3.0  # seconds a publish waits for a reconnection before its batch is spooled
@@ -72,6 +82,10 @@ class Outgoing:
         self.stats.inc("local_received")
         self.queue.put(message)
 
+    def request_ack(self, message_id: str) -> None:
+        """Publish an `ack` of `message_id` (applied here) with the next round."""
+        self.queue.put(AckRequest(message_id))
+
     def start(self) -> None:
         self._thread.start()
 
@@ -85,9 +99,10 @@ class Outgoing:
             while True:
                 stopping = self._stop.is_set()
                 wait = 0.0 if stopping else max(0.0, min(0.5, self._next_heartbeat - time.monotonic()))
-                coalescer = self._gather(wait)
+                coalescer, acks = self._gather(wait)
                 if coalescer:
                     self._send_or_spool(coalescer)
+                self._send_acks(acks)
                 self._drain_spool()
                 if stopping and self.queue.empty():
                     return
@@ -98,21 +113,25 @@ class Outgoing:
 
     # -- one round ----------------------------------------------------------------------------
 
-    def _gather(self, wait: float) -> Coalescer:
-        coalescer = Coalescer()
+    def _gather(self, wait: float) -> tuple[Coalescer, list[str]]:
+        """The first queued message (waiting up to `wait`) and all queued behind it."""
+        coalescer, acks = Coalescer(), []
         try:
             first = self.queue.get(timeout=wait) if wait > 0 else self.queue.get_nowait()
         except queue.Empty:
-            return coalescer
-        self._add(coalescer, first)
+            return coalescer, acks
+        self._add(coalescer, acks, first)
         for _ in range(MAX_DRAIN):
             try:
-                self._add(coalescer, self.queue.get_nowait())
+                self._add(coalescer, acks, self.queue.get_nowait())
             except queue.Empty:
                 break
-        return coalescer
+        return coalescer, acks
 
-    def _add(self, coalescer: Coalescer, message: LocalMessage) -> None:
+    def _add(self, coalescer: Coalescer, acks: list[str], message: LocalMessage | AckRequest) -> None:
+        if isinstance(message, AckRequest):
+            acks.append(message.ack_of)
+            return
         kept, dropped = self.rules.filter(message.items)
         if dropped:
             self.stats.inc("local_filtered", dropped)
@@ -148,8 +167,11 @@ class Outgoing:
         except TransportError as exc:
             log.warning("publish failed (%s); holding messages until the broker is back", exc)
             return False
-        if message.envelope is not None and message.envelope.type == HEARTBEAT:
+        kind = message.envelope.type if message.envelope is not None else INVALIDATE
+        if kind == HEARTBEAT:
             self.stats.inc("heartbeats_sent")
+        elif kind == ACK:
+            self.stats.inc("acks_sent")
         else:
             self.stats.inc("published_messages")
             self.stats.inc("published_keys", message.keys)
@@ -192,6 +214,14 @@ class Outgoing:
                 self.spool.remove(pending.row)
             if self.spool.depth == 0:
                 log.info("spool drained")
+
+    def _send_acks(self, acks: list[str]) -> None:
+        """Acks are numbered like every message from this node: one that cannot go out now
+        waits, in order, with the other numbered messages."""
+        for ack_of in acks:
+            message = self.publisher.envelope_message(self.publisher.build((), type=ACK, ack_of=ack_of))
+            if self._backlog() or not self._publish(message):
+                self._resend.append((None, message))  # numbered: must go out, in order
 
     def _heartbeat_if_due(self) -> None:
         now = time.monotonic()

@@ -31,7 +31,12 @@ COUNTERS: dict[str, str] = {
     "spool_collapses": "Times the spool collapsed its keys to `all` per cache.",
     "reconnects": "Reconnections to the broker.",
     "heartbeats_sent": "Heartbeats published.",
+    "acks_sent": "Acknowledgements published for messages that asked for one (ack: true).",
+    "rules_reloads": "Rule files (cachesync.d/) loaded, by outcome (ok, rejected).",
 }
+
+#: Upper bounds (seconds) of the apply-latency histogram buckets.
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
 @dataclass
@@ -50,7 +55,11 @@ class BridgeStats:
     counters: Counter = field(default_factory=Counter)
     peers: dict[str, PeerState] = field(default_factory=dict)
     last_gap: tuple[float, str] | None = None  # (time.time(), origin)
-    apply_latency: list[float] = field(default_factory=list)  # seconds, recent samples
+    #: apply latency histogram: counts per LATENCY_BUCKETS bound (+ one for +Inf), and the sum
+    latency_counts: list[int] = field(default_factory=lambda: [0] * (len(LATENCY_BUCKETS) + 1))
+    latency_sum: float = 0.0
+    #: per origin: milliseconds from the sender's `ts` to applied, for the last message
+    lag_ms: dict[str, int] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def inc(self, name: str, amount: int = 1, label: str = "") -> None:
@@ -84,8 +93,23 @@ class BridgeStats:
             if origin in self.peers:
                 self.peers[origin].gaps += 1
 
-    def observe_apply(self, seconds: float) -> None:
+    def observe_apply(self, seconds: float, origin: str | None = None, sent_ms: int | None = None) -> None:
+        """One message applied in `seconds`; `sent_ms` is its `ts`, for the origin's lag."""
         with self._lock:
-            self.apply_latency.append(seconds)
-            if len(self.apply_latency) > 10_000:
-                del self.apply_latency[:5_000]
+            index = next((i for i, bound in enumerate(LATENCY_BUCKETS) if seconds <= bound), len(LATENCY_BUCKETS))
+            self.latency_counts[index] += 1
+            self.latency_sum += seconds
+            if origin is not None and sent_ms is not None:
+                self.lag_ms[origin] = max(0, int(time.time() * 1000) - sent_ms)
+
+    def snapshot(self) -> dict:
+        """Everything, copied under the lock: for /metrics, status and logs."""
+        with self._lock:
+            return {
+                "counters": dict(self.counters),
+                "peers": {o: PeerState(**vars(p)) for o, p in self.peers.items()},
+                "last_gap": self.last_gap,
+                "latency_counts": list(self.latency_counts),
+                "latency_sum": self.latency_sum,
+                "lag_ms": dict(self.lag_ms),
+            }

@@ -24,8 +24,8 @@ def report_event(event: ConnectionEvent) -> None:
     """Connection changes on stderr, so an operator sees them; the first connect is quiet."""
     if event.kind == "connected" and not event.reconnect:
         return
-    if event.kind == "closed":
-        return
+    if event.kind in ("closed", "failed"):
+        return  # a failure is raised as an error and printed once, by main()
     output.warn(event.describe()) if event.kind != "connected" else output.info(event.describe())
 
 

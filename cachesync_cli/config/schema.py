@@ -245,6 +245,13 @@ SETTINGS: tuple[Setting, ...] = (
             example="1000000"),
     Setting("sync.retry_max_delay", positive_number, 30.0,
             "Longest pause between attempts to apply to a failing target.", example="30"),
+    Setting("sync.rules_dir", nonempty_text, None,
+            "Drop-in folder of rule files, reloaded without a restart (docs/operating.md). "
+            "Default: cachesync.d/ beside the config file, when it exists.", example='"/etc/cachesync/cachesync.d"'),
+    Setting("monitor.listen", listen_address, "127.0.0.1:9754",
+            "Where the bridge serves GET /healthz and GET /metrics. Port 0 picks a free port.",
+            example='"127.0.0.1:9754"'),
+    Setting("monitor.enabled", boolean, True, "Serve /healthz and /metrics.", example="true"),
 )
 
 BY_KEY: dict[str, Setting] = {s.key: s for s in SETTINGS}
@@ -258,4 +265,5 @@ SECTION_HELP: dict[str, str] = {
     "codec": "How invalidations are written on the topic.",
     "signing": "HMAC-SHA256 signatures (WIRE.md §2). Every cluster needs the same keys.",
     "sync": "What the bridge (`cachesync run`) syncs, and how it guarantees nothing is silently lost.",
+    "monitor": "The bridge's health and metrics endpoint. Keep it on a local or internal address.",
 }

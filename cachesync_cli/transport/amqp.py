@@ -81,7 +81,7 @@ class AmqpTransport(Transport):
         except Exception as exc:
             if not self._closing:
                 self._closing = True
-                self.connection_lost(self._translate(exc, f"connection to {self.endpoint}"))
+                self.connection_lost(self._translate(exc, f"stay connected to {self.endpoint}"))
 
     def _call(self, fn: Callable[[], T], timeout: float) -> T:
         """Run `fn` on the I/O thread and return its result."""
@@ -215,10 +215,17 @@ class AmqpTransport(Transport):
 
 
 def _cause(exc: BaseException) -> str:
-    """The most telling text of a pika error, which often wraps the real one."""
+    """The most telling text of a pika error, which often wraps the real one (connection
+    workflow failures hold `exceptions`, connector errors hold `exception`)."""
     inner = exc.args[0] if exc.args and isinstance(exc.args[0], BaseException) else None
-    if inner is not None:
+    inner = getattr(exc, "exception", None) or inner
+    failures = getattr(exc, "exceptions", None)
+    if failures:
+        inner = failures[-1]
+    if isinstance(inner, BaseException) and inner is not exc:
         return _cause(inner)
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror.lower()
     return str(exc) or type(exc).__name__
 
 

@@ -33,6 +33,9 @@ heartbeat = 5
 connect_timeout = 5
 reconnect_max_delay = 2
 
+[monitor]
+listen = "127.0.0.1:0"
+
 [sync]
 spool_path = "{tmp}/spool-{cluster}.sqlite"
 heartbeat_interval = {heartbeat}
@@ -76,6 +79,12 @@ class BridgeProcess:
             self.kill()
             raise AssertionError(f"bridge did not start:\n{self.text}")
         return self
+
+    @property
+    def monitor_url(self) -> str:
+        """http://HOST:PORT of the bridge's /healthz and /metrics, from its log."""
+        line = self.wait_for_log("health and metrics on http://")
+        return line.split("health and metrics on ")[1].split("/healthz")[0]
 
     @property
     def text(self) -> str:

@@ -1,0 +1,71 @@
+"""Is the bridge ready? Subscribed to the broker, and every target reachable.
+
+`health()` returns a report whose `problems` say what is not ready, in words an operator
+can act on. Target checks are cached for a moment, so a busy health probe does not
+hammer Redis or the webhooks.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+
+CHECK_TTL = 2.0  # seconds a target check result is reused
+
+
+@dataclass
+class HealthReport:
+    ready: bool
+    state: str
+    broker: str
+    problems: list[str] = field(default_factory=list)
+    targets: dict[str, str] = field(default_factory=dict)  # name -> "ok" or the error
+
+    def to_json(self) -> dict:
+        return {"status": "ok" if self.ready else "unavailable", "state": self.state, "broker": self.broker,
+                "problems": self.problems, "targets": self.targets}
+
+
+class HealthCheck:
+    def __init__(self, bridge) -> None:
+        self.bridge = bridge
+        self._lock = threading.Lock()
+        self._cache: dict[str, tuple[float, str]] = {}
+
+    def _target_status(self, target) -> str:
+        now = time.monotonic()
+        with self._lock:
+            cached = self._cache.get(target.name)
+            if cached and now - cached[0] < CHECK_TTL:
+                return cached[1]
+        try:
+            target.check()
+            status = "ok"
+        except Exception as exc:  # any failure of a check is "not reachable", with its words
+            status = str(exc) or type(exc).__name__
+        with self._lock:
+            self._cache[target.name] = (now, status)
+        return status
+
+    def report(self) -> HealthReport:
+        bridge = self.bridge
+        connection = bridge.connection
+        report = HealthReport(ready=True, state=bridge.state,
+                              broker=str(connection.endpoint) if connection.endpoint else "")
+        if bridge.failure is not None:
+            report.problems.append(f"broker: {bridge.failure}")
+        elif not connection.connected:
+            report.problems.append("broker: not connected (reconnecting)")
+        if bridge.state != "running":
+            report.problems.append(f"bridge: {bridge.state}")
+        for target in bridge.targets:
+            status = self._target_status(target)
+            failing = bridge.incoming.failing.get(target.name)
+            if status == "ok" and failing:
+                status = f"last apply failed: {failing}"
+            report.targets[target.name] = status
+            if status != "ok":
+                report.problems.append(f"target {target.name}: {status}")
+        report.ready = not report.problems
+        return report
