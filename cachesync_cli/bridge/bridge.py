@@ -14,7 +14,8 @@ from pathlib import Path
 
 from cachesync_cli.bridge.incoming import Incoming
 from cachesync_cli.bridge.outgoing import Outgoing
-from cachesync_cli.bridge.rules import SyncRules
+from cachesync_cli.bridge.rules import CacheRules, SyncRules
+from cachesync_cli.bridge.rules_dir import RulesReloader
 from cachesync_cli.bridge.spool import Spool
 from cachesync_cli.bridge.stats import BridgeStats
 from cachesync_cli.config import Config
@@ -28,6 +29,15 @@ from cachesync_cli.transport.connection import Backoff, BrokerConnection, Connec
 from cachesync_cli.wire import Keyring
 
 log = logging.getLogger("cachesync.bridge")
+
+
+def rules_directory(config: Config) -> Path | None:
+    """`[sync] rules_dir`, or cachesync.d/ beside the config file when that folder exists."""
+    if config["sync.rules_dir"]:
+        return Path(config["sync.rules_dir"]).expanduser()
+    if config.path is not None and (config.path.parent / "cachesync.d").is_dir():
+        return config.path.parent / "cachesync.d"
+    return None
 
 
 def default_spool_path(cluster: str) -> Path:
@@ -52,11 +62,17 @@ class Bridge:
         self.publisher = Publisher(config["broker.topic"], origin=self.cluster, codec=self.codec,
                                    producer=config["codec.producer"], keyring=keyring)
         self.rules = SyncRules(tuple(config["sync.allow"]), tuple(config["sync.block"]))
+        self.dropin_targets: list[Target] = []
         context = LocalContext(cluster=self.cluster, echo_guard=EchoGuard(), environ=config.environ)
-        self.targets: list[Target] = [build_target(entry, context) for entry in config["targets"]]
+        self.base_targets: list[Target] = [build_target(entry, context) for entry in config["targets"]]
+        self.targets: list[Target] = list(self.base_targets)
         self.sources: list[Source] = [build_source(entry, context) for entry in config["sources"]]
         spool_path = Path(config["sync.spool_path"] or default_spool_path(self.cluster)).expanduser()
         self.spool = Spool(spool_path, max_keys=config["sync.spool_max_keys"])
+        self.context = context
+        self.reloader = RulesReloader(rules_directory(config), self.rules, self.apply_rules,
+                                      on_outcome=lambda outcome: self.stats.inc("rules_reloads", label=outcome),
+                                      main_config=config.path, reload_main=self._reload_main_config)
         self._applied: dict[str, int] = {}
         self._applied_lock = threading.Lock()
         self.state = "starting"
@@ -109,12 +125,48 @@ class Bridge:
                 if not event.durable:
                     self.incoming.flush(self.cluster)
 
+    # -- runtime configuration ----------------------------------------------------------------
+
+    def apply_rules(self, rules: SyncRules, target_entries: list[dict]) -> None:
+        """New sync rules and drop-in targets, from the rule files (called by the reloader)."""
+        self.rules = self.incoming.rules = self.outgoing.rules = rules
+        current = {t.name: t for t in self.dropin_targets}
+        wanted = {entry["name"]: entry for entry in target_entries}
+        if {n: t.options for n, t in current.items()} == wanted:
+            return
+        built = [current[n] if n in current and current[n].options == e else build_target(e, self.context)
+                 for n, e in wanted.items()]
+        self.dropin_targets = built
+        self.targets = self.incoming.targets = self.base_targets + built
+        for name, target in current.items():
+            if target not in built:
+                target.close()
+        log.warning("targets now: %s", ", ".join(t.name for t in self.targets) or "none")
+
+    def _reload_main_config(self) -> CacheRules | None:
+        """cachesync.toml changed: its [sync] rules apply now; what is static needs a restart."""
+        from cachesync_cli.config import load_config
+
+        try:
+            fresh = load_config(self.config.path, environ=self.config.environ)
+        except UsageError as exc:
+            log.error("%s changed but is invalid, nothing applied: %s", self.config.path, exc)
+            return None
+        static = [key for key in fresh.values if not key.startswith("sync.") and key not in ("sources", "targets")
+                  and fresh[key] != self.config[key]]
+        static += [key for key in ("sources", "targets") if fresh[key] != self.config[key]]
+        if static:
+            log.warning("%s changed: %s take effect only after a restart of the bridge",
+                        self.config.path, ", ".join(static))
+        return CacheRules(tuple(fresh["sync.allow"]), tuple(fresh["sync.block"]))
+
     # -- lifecycle ----------------------------------------------------------------------------
 
     def start(self, connect_timeout: float | None = 30.0) -> None:
         """Serve health and metrics, connect, subscribe, start the threads and the sources."""
         if self.monitor is not None:
             self.monitor.start()
+        self.reloader.load_once(force=True)
         for target in self.targets:
             try:
                 target.check()
@@ -132,6 +184,7 @@ class Bridge:
             except SourceError:
                 self.stop()
                 raise
+        self.reloader.start()
         log.info("bridge %s running on %s (%s): %d source(s), %d target(s), spool %s",
                  self.cluster, self.connection.endpoint, self.connection.server, len(self.sources),
                  len(self.targets), self.spool.path)
@@ -143,6 +196,7 @@ class Bridge:
     def stop(self) -> None:
         """Stop taking input, publish or spool what is queued, close cleanly."""
         self.state = "stopping"
+        self.reloader.stop()
         for source in self.sources:
             try:
                 source.stop()

@@ -28,7 +28,7 @@ from cachesync_cli.bridge.stats import BridgeStats
 from cachesync_cli.errors import DecodeError
 from cachesync_cli.local.base import Invalidation, Target, TargetError
 from cachesync_cli.transport.base import Delivery
-from cachesync_cli.wire import HEARTBEAT, INVALIDATE, Item, Keyring, Tenant, decode_message, new_envelope_id
+from cachesync_cli.wire import INVALIDATE, Item, Keyring, Tenant, decode_message, new_envelope_id
 
 log = logging.getLogger("cachesync.bridge.incoming")
 
@@ -137,11 +137,9 @@ class Incoming:
         if env.type == INVALIDATE:
             if not self._apply(env.origin, env.id, env.tenant, env.items, sent_ms=env.ts):
                 return  # stopping: left unacknowledged, the broker redelivers it
-            self.on_applied(env.origin, env.node, env.seq)
             if env.ack:
                 self.on_ack_requested(env.id)
-        elif env.type == HEARTBEAT:
-            self.on_applied(env.origin, env.node, env.seq)
+        self.on_applied(env.origin, env.node, env.seq)  # heartbeats and acks are numbered too
         self.recent.add(env.id)
         delivery.ack()
 
@@ -163,7 +161,7 @@ class Incoming:
     # -- applying -----------------------------------------------------------------------------
 
     def _apply(self, origin: str, message_id: str, tenant, items, sent_ms: int | None = None) -> bool:
-        kept, dropped = self.rules.filter(items)
+        kept, dropped = self.rules.filter(items, tenant)
         if dropped:
             self.stats.inc("filtered", dropped)
         if not kept:

@@ -132,7 +132,7 @@ class Outgoing:
         if isinstance(message, AckRequest):
             acks.append(message.ack_of)
             return
-        kept, dropped = self.rules.filter(message.items)
+        kept, dropped = self.rules.filter(message.items, message.tenant)
         if dropped:
             self.stats.inc("local_filtered", dropped)
         if kept:

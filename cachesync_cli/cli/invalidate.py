@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -14,12 +15,14 @@ from cachesync_cli.cli import output
 from cachesync_cli.cli.common import load, open_broker
 from cachesync_cli.cli.options import BrokerOption, ConfigOption, TopicOption
 from cachesync_cli.config.resolve import cluster_id, signing_keys
-from cachesync_cli.errors import ExitStatus, NotConfirmed, UsageError
+from cachesync_cli.errors import CachesyncError, ExitStatus, NotConfirmed, UsageError
 from cachesync_cli.invalidations import INPUT_FORMATS, Batch, parse_tenant, read_invalidations
+from cachesync_cli.peers import TopicWatcher
 from cachesync_cli.publisher import Outgoing, Publisher
 from cachesync_cli.wire import Item, Keyring
 
 INPUT_PANEL = "What to invalidate"
+ACK_PANEL = "Acknowledgements"
 SEND_PANEL = "How to send"
 
 EPILOG = """[b]Examples[/b]
@@ -30,8 +33,12 @@ EPILOG = """[b]Examples[/b]
   cachesync invalidate AppInfoCache app-1 --codec wso2 --manager IdentityApplicationManagementCacheManager
   cachesync tail --format ndjson --count 10 > seen.ndjson; cachesync invalidate --file seen.ndjson
 
-[b]Exit status[/b]: 0 sent (and confirmed when asked), 1 not confirmed, 2 usage or configuration
-error, 3 broker unreachable or credentials refused."""
+  cachesync invalidate OAuthCache token-9 --wait-acks                  (every cluster applied it?)
+  cachesync invalidate OAuthCache token-9 --wait-acks --expect dc-east,dc-west
+
+[b]Exit status[/b]: 0 sent (and confirmed and acknowledged, when asked), 1 not confirmed or not
+acknowledged by every cluster in time, 2 usage or configuration error, 3 broker unreachable or
+credentials refused."""
 
 
 def command(
@@ -64,6 +71,17 @@ def command(
                                           rich_help_panel=SEND_PANEL)] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print a result object on stdout.",
                                           rich_help_panel=SEND_PANEL)] = False,
+    wait_acks: Annotated[bool, typer.Option("--wait-acks",
+                                            help="Wait until every cluster has applied it (read your invalidation).",
+                                            rich_help_panel=ACK_PANEL)] = False,
+    expect: Annotated[Optional[str], typer.Option(metavar="A,B",
+                                                  help="Clusters that must acknowledge (default: those seen alive "
+                                                       "in heartbeats).", rich_help_panel=ACK_PANEL)] = None,
+    ack_timeout: Annotated[float, typer.Option(metavar="SECONDS", help="How long to wait for acknowledgements.",
+                                               rich_help_panel=ACK_PANEL)] = 30.0,
+    discover: Annotated[float, typer.Option(metavar="SECONDS",
+                                            help="Without --expect: how long to listen for heartbeats first.",
+                                            rich_help_panel=ACK_PANEL)] = 6.0,
     config: ConfigOption = None,
     broker: BrokerOption = None,
     topic: TopicOption = None,
@@ -79,7 +97,10 @@ def command(
     publisher = Publisher(cfg["broker.topic"], origin=origin, codec=cfg["codec.name"],
                           producer=cfg["codec.producer"],
                           keyring=Keyring(key_id, key_map) if key_map else None)
-    messages = [m for batch in batches for m in publisher.messages(batch.items, tenant=batch.tenant)]
+    if wait_acks and publisher.codec == "wso2":
+        raise UsageError("--wait-acks needs the native codec: WSO2 messages cannot ask for acknowledgements")
+    messages = [m for batch in batches
+                for m in publisher.messages(batch.items, tenant=batch.tenant, ack=wait_acks)]
     if not messages:
         raise UsageError("nothing to invalidate: the input holds no keys")
     result = {"messages": len(messages), "items": sum(m.items for m in messages),
@@ -93,7 +114,8 @@ def command(
         for message in messages:
             output.write_line(message.body.decode("utf-8"))
     else:
-        _send(cfg, publisher, messages, confirm=confirm, timeout=timeout, result=result)
+        acks = AckWait(_expected(expect), ack_timeout, discover) if wait_acks else None
+        _send(cfg, publisher, messages, confirm=confirm, timeout=timeout, result=result, acks=acks)
     result["seconds"] = round(time.monotonic() - started, 3)
     _report(result, as_json)
     if result.get("error"):
@@ -125,16 +147,46 @@ def _batches(cache, keys, all_keys, file, input_format, manager, tenant) -> list
     return [Batch(tenant, (Item(cache=cache, keys=tuple(keys), all=all_keys, manager=manager),))]
 
 
+def _expected(expect: str | None) -> set[str] | None:
+    if expect is None:
+        return None
+    clusters = {name.strip() for name in expect.split(",") if name.strip()}
+    if not clusters:
+        raise UsageError("--expect needs cluster ids, e.g. --expect dc-east,dc-west")
+    return clusters
+
+
+@dataclass
+class AckWait:
+    expected: set[str] | None  # None: discover from heartbeats
+    timeout: float
+    discover: float
+
+
 def _send(cfg, publisher: Publisher, messages: list[Outgoing], *, confirm: bool, timeout: float,
-          result: dict) -> None:
+          result: dict, acks: AckWait | None = None) -> None:
     connection = open_broker(cfg, timeout=None)
     result["broker"] = str(connection.endpoint)
     try:
+        watcher = TopicWatcher(connection, publisher.topic).start() if acks else None
+        if acks is not None and acks.expected is None:
+            output.info(f"listening {acks.discover:g}s for the clusters' heartbeats...")
+            acks.expected = set(watcher.wait_for_peers(acks.discover)) - {publisher.origin}
+            if not acks.expected:
+                raise UsageError("--wait-acks: no other cluster's heartbeat seen on the topic",
+                                 hint="check that bridges run (cachesync status), or name them with --expect")
         with _progress(len(messages), sum(m.keys for m in messages)) as advance:
             for message in messages:
                 publisher.publish(connection, message, confirm=confirm, timeout=timeout)
                 advance(message.keys or 1)
         result["confirmed"] = True if confirm else None
+        if acks is not None:
+            acked = watcher.wait_for_acks(result["ids"], acks.expected, acks.timeout)
+            result["acked"] = sorted(acked)
+            result["not_acked"] = sorted(acks.expected - acked)
+            if result["not_acked"]:
+                result["error"] = (f"no acknowledgement within {acks.timeout:g}s from "
+                                   f"{', '.join(result['not_acked'])}")
     except NotConfirmed as exc:
         result["confirmed"] = False
         result["error"] = str(exc)
@@ -174,5 +226,9 @@ def _report(result: dict, as_json: bool) -> None:
     confirmed = {True: ", confirmed", False: ", NOT confirmed", None: ""}[result["confirmed"]]
     output.info(f"{verb} {result['messages']} message(s), {result['keys']} key(s) in {result['items']} item(s) "
                 f"to {result['topic']} ({result['codec']}){confirmed} in {result['seconds']:.2f}s")
+    if "acked" in result:
+        output.info(f"acknowledged by: {', '.join(result['acked']) or 'none'}")
+        if result["not_acked"]:
+            output.info(f"NOT acknowledged by: {', '.join(result['not_acked'])}")
     if result.get("error"):
-        output.print_error(NotConfirmed(result["error"]))
+        output.print_error(CachesyncError(result["error"]))

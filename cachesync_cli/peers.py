@@ -1,0 +1,98 @@
+"""The clusters on the topic, as their heartbeats and acknowledgements show them.
+
+`TopicWatcher` subscribes transiently (it takes nothing from any bridge) and records, per
+origin, the latest heartbeat (node, seq, what it applied per origin) and every `ack` seen.
+`status` and `invalidate --wait-acks` are built on it.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from cachesync_cli.errors import DecodeError
+from cachesync_cli.transport.base import Delivery, SubscriptionSpec
+from cachesync_cli.transport.connection import BrokerConnection
+from cachesync_cli.wire import ACK, HEARTBEAT, Keyring, decode_envelope
+
+
+@dataclass
+class Peer:
+    origin: str
+    node: str
+    seq: int
+    last_seen: float  # time.time() when its heartbeat arrived
+    sent_ms: int  # the heartbeat's ts
+    applied: dict[str, int] = field(default_factory=dict)
+    heartbeats: int = 0
+    restarts: int = 0  # times its node id changed while watching
+
+    @property
+    def lag_ms(self) -> int:
+        """From the heartbeat's timestamp to its arrival here (clock skew included)."""
+        return max(0, int(self.last_seen * 1000) - self.sent_ms)
+
+    def to_json(self, now: float) -> dict:
+        return {"origin": self.origin, "node": self.node, "seq": self.seq,
+                "last_seen_seconds": round(now - self.last_seen, 3), "lag_ms": self.lag_ms,
+                "applied": self.applied, "heartbeats": self.heartbeats, "restarts": self.restarts}
+
+
+class TopicWatcher:
+    def __init__(self, connection: BrokerConnection, topic: str, *, keyring: Keyring | None = None) -> None:
+        self.connection = connection
+        self.topic = topic
+        self.keyring = keyring
+        self.peers: dict[str, Peer] = {}
+        self.acks: dict[str, set[str]] = {}  # message id -> origins that acknowledged it
+        self.rejected = 0
+        self._changed = threading.Condition()
+
+    def start(self) -> TopicWatcher:
+        self.connection.subscribe(SubscriptionSpec(self.topic, self._deliver))
+        return self
+
+    def _deliver(self, delivery: Delivery) -> None:  # driver thread: short
+        try:
+            envelope = decode_envelope(delivery.body)
+            if self.keyring is not None:
+                self.keyring.verify_envelope(envelope)
+        except DecodeError:
+            self.rejected += 1
+            return
+        with self._changed:
+            if envelope.type == HEARTBEAT:
+                peer = self.peers.get(envelope.origin)
+                if peer is None:
+                    peer = self.peers[envelope.origin] = Peer(envelope.origin, envelope.node, envelope.seq,
+                                                              time.time(), envelope.ts)
+                elif peer.node != envelope.node:
+                    peer.restarts += 1
+                peer.node, peer.seq, peer.last_seen, peer.sent_ms = (envelope.node, envelope.seq, time.time(),
+                                                                      envelope.ts)
+                peer.applied = dict(envelope.applied or {})
+                peer.heartbeats += 1
+            elif envelope.type == ACK and envelope.ack_of:
+                self.acks.setdefault(envelope.ack_of, set()).add(envelope.origin)
+            self._changed.notify_all()
+
+    def wait_for_acks(self, message_ids: Iterable[str], expected: Iterable[str], timeout: float) -> set[str]:
+        """The expected origins that acknowledged every one of `message_ids` within `timeout`."""
+        ids, wanted = list(message_ids), set(expected)
+        deadline = time.monotonic() + timeout
+
+        def done() -> set[str]:
+            return {o for o in wanted if all(o in self.acks.get(i, ()) for i in ids)}
+
+        with self._changed:
+            while (remaining := deadline - time.monotonic()) > 0 and done() != wanted:
+                self._changed.wait(min(remaining, 0.5))
+            return done()
+
+    def wait_for_peers(self, seconds: float) -> dict[str, Peer]:
+        """Listen for `seconds`; the peers seen (a heartbeat interval or two is enough)."""
+        time.sleep(seconds)
+        with self._changed:
+            return dict(self.peers)
