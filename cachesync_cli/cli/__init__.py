@@ -13,6 +13,7 @@ import typer
 
 from cachesync_cli import __version__
 from cachesync_cli.cli import config_cmd, doctor, invalidate, output, run, status, tail
+from cachesync_cli.cli import demo
 from cachesync_cli.errors import CachesyncError, ExitStatus
 from cachesync_cli.logs import setup_logging
 
@@ -31,6 +32,7 @@ app.command("tail", epilog=tail.EPILOG)(tail.command)
 app.command("status", epilog=status.EPILOG)(status.command)
 app.command("doctor", cls=doctor.DoctorCommand, epilog=doctor.EPILOG)(doctor.command)
 app.add_typer(config_cmd.app)
+app.command("demo", epilog=demo.EPILOG)(demo.command)
 
 
 def _version(value: bool) -> None:

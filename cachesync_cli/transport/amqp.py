@@ -146,6 +146,21 @@ class AmqpTransport(Transport):
         except Exception as exc:
             raise self._translate(exc, f"subscribe to {spec.topic} on {self.endpoint}") from None
 
+    def delete_durable_subscription(self, name: str) -> None:
+        """Delete the durable queue `cachesync.<name>` (messages in it are lost): for the demo's
+        throw-away clusters. Never used on a real cluster's subscription."""
+        def delete() -> None:
+            channel = self._conn.channel()
+            channel.queue_delete(durable_queue_name(name))
+            channel.close()
+
+        try:
+            self._call(delete, self.options.connect_timeout)
+        except TransportError:
+            raise
+        except Exception as exc:
+            raise self._translate(exc, f"delete queue {durable_queue_name(name)} on {self.endpoint}") from None
+
     def _consumer(self, channel, spec: SubscriptionSpec):
         def on_message(_channel, method, properties, body: bytes) -> None:
             headers = {k: _text(v) for k, v in (properties.headers or {}).items()}
