@@ -13,7 +13,7 @@ import typer
 
 from cachesync_cli import __version__
 from cachesync_cli.cli import config_cmd, doctor, invalidate, output, run, status, tail
-from cachesync_cli.cli import demo
+from cachesync_cli.cli import completion, demo
 from cachesync_cli.errors import CachesyncError, ExitStatus
 from cachesync_cli.logs import setup_logging
 
@@ -33,6 +33,7 @@ app.command("status", epilog=status.EPILOG)(status.command)
 app.command("doctor", cls=doctor.DoctorCommand, epilog=doctor.EPILOG)(doctor.command)
 app.add_typer(config_cmd.app)
 app.command("demo", epilog=demo.EPILOG)(demo.command)
+app.command("completion", epilog=completion.EPILOG)(completion.command)
 
 
 def _version(value: bool) -> None:

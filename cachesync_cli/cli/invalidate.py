@@ -11,7 +11,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from cachesync_cli.cli import output
+from cachesync_cli.cli import completers, output
 from cachesync_cli.cli.common import load, open_broker
 from cachesync_cli.cli.options import BrokerOption, ConfigOption, TopicOption
 from cachesync_cli.config.resolve import cluster_id, signing_keys
@@ -42,7 +42,8 @@ credentials refused."""
 
 
 def command(
-    cache: Annotated[Optional[str], typer.Argument(help="Cache name, e.g. AppInfoCache.", show_default=False)]
+    cache: Annotated[Optional[str], typer.Argument(help="Cache name, e.g. AppInfoCache.", show_default=False,
+                                                   autocompletion=completers.cache_names)]
     = None,
     keys: Annotated[Optional[list[str]], typer.Argument(help="Keys to drop from the cache.", show_default=False)]
     = None,
@@ -53,12 +54,14 @@ def command(
                                                 rich_help_panel=INPUT_PANEL)] = None,
     input_format: Annotated[str, typer.Option("--input", metavar="FORMAT",
                                               help="Format of --file: auto, keys or ndjson (tail's output).",
+                                              autocompletion=completers.choices(*INPUT_FORMATS),
                                               rich_help_panel=INPUT_PANEL)] = "auto",
     manager: Annotated[Optional[str], typer.Option(help="Cache manager name (required by the wso2 codec).",
                                                    rich_help_panel=INPUT_PANEL)] = None,
     tenant: Annotated[Optional[str], typer.Option(metavar="DOMAIN[:ID]", help="Tenant, e.g. carbon.super:-1234.",
                                                   rich_help_panel=INPUT_PANEL)] = None,
     codec: Annotated[Optional[str], typer.Option(metavar="CODEC", help="native or wso2 (default: \\[codec] name).",
+                                                 autocompletion=completers.choices("native", "wso2"),
                                                  rich_help_panel=SEND_PANEL)] = None,
     sender: Annotated[Optional[str], typer.Option(metavar="NAME",
                                                   help="wso2 codec: producer name (default: \\[codec] producer).",

@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from cachesync_cli.cli import output
+from cachesync_cli.cli import completers, output
 from cachesync_cli.cli.common import load, open_broker
 from cachesync_cli.cli.options import BrokerOption, ConfigOption, TopicOption
 from cachesync_cli.config.resolve import signing_keys
@@ -39,10 +39,13 @@ EPILOG = """[b]Examples[/b]
 
 def command(
     fmt: Annotated[str, typer.Option("--format", metavar="FORMAT", help="pretty, ndjson or raw.",
+                                     autocompletion=completers.choices(*FORMATS),
                                      rich_help_panel=OUTPUT_PANEL)] = "pretty",
     codec: Annotated[str, typer.Option(metavar="CODEC", help="auto, native or wso2.",
+                                       autocompletion=completers.choices(*CODECS),
                                        rich_help_panel=OUTPUT_PANEL)] = "auto",
     cache: Annotated[Optional[list[str]], typer.Option(metavar="NAME", help="Only these caches (repeatable).",
+                                                       autocompletion=completers.cache_names,
                                                        rich_help_panel=FILTER_PANEL)] = None,
     origin: Annotated[Optional[list[str]], typer.Option(metavar="CLUSTER", help="Only from these origins.",
                                                         rich_help_panel=FILTER_PANEL)] = None,
@@ -50,7 +53,8 @@ def command(
                                                         rich_help_panel=FILTER_PANEL)] = None,
     msg_type: Annotated[Optional[list[str]], typer.Option("--type", metavar="TYPE",
                                                           help="Only these types: invalidate, heartbeat, ack, "
-                                                               "malformed.", rich_help_panel=FILTER_PANEL)] = None,
+                                                               "malformed.", autocompletion=completers.choices(*TYPES),
+                                                          rich_help_panel=FILTER_PANEL)] = None,
     heartbeats: Annotated[bool, typer.Option("--heartbeats", help="Show heartbeats (hidden by default).",
                                              rich_help_panel=FILTER_PANEL)] = False,
     count: Annotated[Optional[int], typer.Option(metavar="N", help="Exit after N messages shown.",
