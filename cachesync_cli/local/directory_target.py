@@ -128,6 +128,12 @@ class DirectoryTarget(Target):
 
     def _empty_matching(self, cache: str, tenant: str, manager: str) -> None:
         """A gap flush: the values are glob patterns ("*": any cache, tenant, manager)."""
+        for folder, wanted in self.matching_folders(cache, tenant, manager):
+            self._empty_folder(folder, wanted)
+
+    def matching_folders(self, cache: str, tenant: str = "*", manager: str = "*"):
+        """[(folder, wanted(name) -> bool)]: where the entries of the caches matching the glob
+        patterns are, and which names in each folder belong to them (also used by cleanup)."""
         prefix = self.template.prefix(cache, tenant, manager, encode=encode_pattern)
         folder_part, _, name_prefix = prefix.rpartition("/")
         folders = [self.root]
@@ -137,8 +143,7 @@ class DirectoryTarget(Target):
             root = os.path.normpath(os.path.abspath(self.root))
             folders = [Path(root, match) for match in sorted(glob.glob(relative, root_dir=root))
                        if os.path.isdir(os.path.join(root, match))]
-        for folder in folders:
-            self._empty_folder(folder, lambda name: fnmatch.fnmatchcase(name, name_prefix + "*"))
+        return [(folder, lambda name: fnmatch.fnmatchcase(name, name_prefix + "*")) for folder in folders]
 
     def _empty_folder(self, folder, wanted) -> None:
         try:

@@ -60,6 +60,14 @@ def parse_server(server: str) -> tuple[str, int]:
     return host, int(port)
 
 
+def memcached_client(server: str):
+    """A pymemcache client for one server (connects on first use)."""
+    from pymemcache.client.base import Client
+
+    return Client(parse_server(server), connect_timeout=CONNECT_TIMEOUT, timeout=COMMAND_TIMEOUT,
+                  no_delay=True, allow_unicode_keys=True, default_noreply=False)
+
+
 class MemcachedTarget(Target):
     type = "memcached"
 
@@ -73,11 +81,7 @@ class MemcachedTarget(Target):
     def _client(self, server: str):
         client = self._clients.get(server)
         if client is None:
-            from pymemcache.client.base import Client
-
-            client = Client(parse_server(server), connect_timeout=CONNECT_TIMEOUT, timeout=COMMAND_TIMEOUT,
-                            no_delay=True, allow_unicode_keys=True, default_noreply=False)
-            self._clients[server] = client
+            client = self._clients[server] = memcached_client(server)
         return client
 
     def apply(self, invalidation: Invalidation) -> None:

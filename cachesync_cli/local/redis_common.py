@@ -73,6 +73,20 @@ def redis_errors() -> tuple[type[BaseException], ...]:
     return (redis.RedisError, OSError)
 
 
+def scan_batches(client, pattern: str, count: int):
+    """Batches of up to `count` keys matching the glob `pattern`, by SCAN MATCH ... COUNT (never
+    KEYS). A key may come twice (SCAN's promise); each batch is yielded before the next SCAN."""
+    cursor, pending = None, []
+    while cursor != 0:
+        cursor, keys = client.scan(cursor=cursor or 0, match=encode_key(pattern), count=count)
+        pending.extend(keys)
+        while len(pending) >= count:
+            yield pending[:count]
+            pending = pending[count:]
+    if pending:
+        yield pending
+
+
 def decode_key(raw: bytes | str) -> str:
     """A Redis key as text. Bytes that are not UTF-8 become lone surrogates (round-trips with
     `encode_key`); such keys are never valid cache keys, so sources skip them."""

@@ -17,12 +17,12 @@ missing key is a no-op, so `apply` is idempotent. Redis errors become TargetErro
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 
 from cachesync_cli.local.base import Invalidation, Target, TargetError
 from cachesync_cli.local.key_template import KeyTemplate, MissingValue, is_flush_pattern, split_flush_pattern
 from cachesync_cli.local.redis_common import (decode_key, encode_key, redis_client, redis_errors,
-                                              redis_namespace, redis_safe_url)
+                                              redis_namespace, redis_safe_url, scan_batches)
 from cachesync_cli.wire.envelope import Item
 
 log = logging.getLogger("cachesync.local")
@@ -88,22 +88,10 @@ class RedisTarget(Target):
     def _unlink_scanned(self, pattern: str) -> int:
         client = self._redis()
         deleted = 0
-        for chunk in self._scan(client, pattern):
+        for chunk in scan_batches(client, pattern, self.batch):
             self.context.echo_guard.note(self.namespace, [decode_key(k) for k in chunk])
             deleted += client.unlink(*chunk)
         return deleted
-
-    def _scan(self, client, pattern: str) -> Iterable[list[bytes]]:
-        """Batches of up to `scan_count` keys matching `pattern` (a key may repeat: SCAN's promise)."""
-        cursor, pending = None, []
-        while cursor != 0:
-            cursor, keys = client.scan(cursor=cursor or 0, match=encode_key(pattern), count=self.batch)
-            pending.extend(keys)
-            while len(pending) >= self.batch:
-                yield pending[:self.batch]
-                pending = pending[self.batch:]
-        if pending:
-            yield pending
 
     def check(self) -> None:
         try:
