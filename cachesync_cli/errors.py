@@ -73,11 +73,16 @@ class PermissionDenied(TransportError):
     """The broker refused an operation on a destination. Retrying will not help."""
 
 
+class ClientIdInUse(TransportError):
+    """Another client keeps connecting with the same client id and taking the session over
+    (two bridges of one cluster). Retrying would only take it back and forth."""
+
+
 class NotConfirmed(TransportError):
     """The broker did not confirm a publish in time, or rejected it."""
 
     exit_status = ExitStatus.FAILURE
 
 
-FATAL_TRANSPORT_ERRORS = (AuthenticationFailed, PermissionDenied)
+FATAL_TRANSPORT_ERRORS = (AuthenticationFailed, PermissionDenied, ClientIdInUse)
 """Errors that stop reconnection at once instead of being retried."""

@@ -187,17 +187,27 @@ class BrokerConnection:
             transport.close()
             raise
         with self._lock:
-            self._transport = transport
-            self._next = index
-            self._up.notify_all()
+            if len(cell) > 1:  # lost again while subscribing: this attempt failed
+                lost_error = cell[1]
+            else:
+                lost_error = None
+                self._transport = transport
+                self._next = index
+                self._up.notify_all()
+        if lost_error is not None:
+            transport.close()
+            raise ConnectionFailed(f"{lost_error}") from None
         durable = all(spec.durable for spec in self._subscriptions)
         self._emit(ConnectionEvent("connected", endpoint, durable=durable, reconnect=reconnect))
 
     def _lost_callback(self, cell: list[Transport]) -> Callable[[Exception], None]:
         def lost(error: Exception) -> None:  # called on a driver thread: hand off at once
             with self._lock:
-                if self._closed or not cell or self._transport is not cell[0]:
-                    return  # closed, or an old transport we already replaced
+                if self._closed or not cell:
+                    return
+                if self._transport is not cell[0]:
+                    cell.append(error)  # not installed yet (_connect_one sees it), or replaced
+                    return
                 endpoint = cell[0].endpoint
                 self._transport = None
             self._emit(ConnectionEvent("lost", endpoint, error))
