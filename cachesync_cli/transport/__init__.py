@@ -25,10 +25,15 @@ TRANSPORTS: dict[str, str] = {
     "amqps": "cachesync_cli.transport.amqp:AmqpTransport",
     "stomp": "cachesync_cli.transport.stomp:StompTransport",
     "stomp+ssl": "cachesync_cli.transport.stomp:StompTransport",
+    "mqtt": "cachesync_cli.transport.mqtt:MqttTransport",
+    "mqtts": "cachesync_cli.transport.mqtt:MqttTransport",
 }
 
 #: The pip distribution that provides each transport's driver, for install hints.
-DRIVERS: dict[str, str] = {"amqp": "pika", "amqps": "pika", "stomp": "stomp.py", "stomp+ssl": "stomp.py"}
+DRIVERS: dict[str, str] = {
+    "amqp": "pika", "amqps": "pika", "stomp": "stomp.py", "stomp+ssl": "stomp.py",
+    "mqtt": "paho-mqtt", "mqtts": "paho-mqtt",
+}
 
 
 def transport_class(scheme: str) -> type[Transport]:

@@ -1,0 +1,421 @@
+"""`mqtt://` and `mqtts://`: MQTT 5 or 3.1.1 with paho-mqtt (Mosquitto, EMQX, HiveMQ, IBM MQ's
+MQ Telemetry, the MQTT plugins of RabbitMQ and ActiveMQ).
+
+A topic is written with `/` for `.` (`cachesync.dc` is `cachesync/dc`), which RabbitMQ maps back,
+so its AMQP, STOMP and MQTT clients see each other's messages (WIRE.md §1). Everything is QoS 1.
+A durable subscription is a persistent session: the connection's fixed client id
+(`cachesync-<cluster>`) with clean session off (3.1.1) or clean start off and a session expiry
+(5); a transient one (`tail`) is a random client id with a clean session.
+
+`?version=5|3.1.1|auto` (default auto: 5, then 3.1.1 when the broker hangs up on a version 5
+CONNECT). Only MQTT 5 carries headers (content type, user properties): `supports_headers`
+says which one was agreed. Messages are acknowledged (PUBACK) only when `Delivery.ack()` is
+called; `nack()` leaves a message unacknowledged, and the broker sends it again when the
+session reconnects: MQTT has no negative acknowledgement.
+
+Two clients with one client id take the session from each other. The broker may say so to
+an MQTT 5 client (DISCONNECT reason 0x8E); otherwise the client only sees its connection
+closed within `SHORT_LIVED` seconds of making it. Each time is logged as an error naming the client id, and after `TAKEOVER_LIMIT`
+times within `TAKEOVER_WINDOW` seconds the next `connect()` raises `ClientIdInUse` instead of
+connecting: reconnecting stops, and the other client keeps the session.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import ssl
+import threading
+import time
+import uuid
+from collections.abc import Mapping
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.subscribeoptions import SubscribeOptions
+
+from cachesync_cli.errors import (
+    AuthenticationFailed,
+    ClientIdInUse,
+    ConnectionFailed,
+    NotConfirmed,
+    PermissionDenied,
+    UsageError,
+)
+from cachesync_cli.transport.base import Delivery, SubscriptionSpec, Transport
+
+log = logging.getLogger("cachesync.transport")
+
+VERSIONS = {"5": paho.MQTTv5, "3.1.1": paho.MQTTv311}
+SESSION_EXPIRY = 7 * 24 * 3600  # seconds an MQTT 5 broker keeps a bridge's session while it is away
+TAKEOVER_LIMIT = 3
+TAKEOVER_WINDOW = 60.0  # seconds
+SHORT_LIVED = 5.0  # a 3.1.1 connection the broker closes this soon is counted as taken over
+#: A resumed session's messages arrive right after CONNACK, before `subscribe()` has named
+#: where they go: they are held this long (seconds after connecting) for their subscription.
+HOLD_UNCLAIMED = 10.0
+
+# CONNACK reason codes (MQTT 5; paho maps 3.1.1 return codes 1-5 onto them).
+_UNSUPPORTED_VERSION = 0x84
+_BAD_CREDENTIALS = (0x86, 0x8C)  # bad user name or password, bad authentication method
+_NOT_AUTHORIZED = 0x87
+_CLIENT_ID_REJECTED = 0x85
+_SESSION_TAKEN_OVER = 0x8E  # DISCONNECT
+_KEEPALIVE_TIMEOUT = 0x8D  # DISCONNECT (paho's own, when PINGRESPs stop)
+
+
+def mqtt_topic(topic: str) -> str:
+    """The MQTT topic of a cachesync topic: `.` written as `/` (WIRE.md §1)."""
+    return topic.replace(".", "/")
+
+
+def cachesync_topic(mqtt_name: str) -> str:
+    return mqtt_name.replace("/", ".")
+
+
+class _Takeovers:
+    """When each client id last lost its session to another client, per broker, in this
+    process. Transports are made anew for every connection, so the count lives here."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._times: dict[tuple[str, int, str], collections.deque[float]] = {}
+
+    def record(self, key: tuple[str, int, str]) -> int:
+        now = time.monotonic()
+        with self._lock:
+            times = self._times.setdefault(key, collections.deque(maxlen=TAKEOVER_LIMIT))
+            times.append(now)
+            return sum(1 for t in times if now - t <= TAKEOVER_WINDOW)
+
+    def recent(self, key: tuple[str, int, str]) -> int:
+        now = time.monotonic()
+        with self._lock:
+            return sum(1 for t in self._times.get(key, ()) if now - t <= TAKEOVER_WINDOW)
+
+
+TAKEOVERS = _Takeovers()
+
+
+class _VersionRefused(Exception):
+    """The broker hung up on (or refused) the protocol version: try the next one."""
+
+
+class MqttTransport(Transport):
+    schemes = ("mqtt", "mqtts")
+    supports_headers = False  # until an MQTT 5 connection says otherwise
+
+    def connect(self) -> None:
+        wanted = self.endpoint.param("version", "auto")
+        if wanted not in ("auto", *VERSIONS):
+            raise UsageError(f"{self.endpoint}: unknown MQTT version {wanted!r}",
+                             hint="use ?version=5, ?version=3.1.1 or leave it out (auto)")
+        versions = ["5", "3.1.1"] if wanted == "auto" else [wanted]
+        client_id = self.options.client_id
+        recent = TAKEOVERS.recent((self.endpoint.host, self.endpoint.port, client_id or ""))
+        if client_id and recent >= TAKEOVER_LIMIT:
+            # Connecting would take the session back from the other client, which would take
+            # it back again: stop here, and let the other one keep it.
+            raise ClientIdInUse(
+                f"{self.endpoint}: another client keeps connecting with client id {client_id!r} "
+                f"(the session was taken over {recent} times within {TAKEOVER_WINDOW:g}s)",
+                hint="run one bridge per cluster: two processes with the same cluster id use one "
+                     "MQTT client id and take the session from each other")
+        for n, version in enumerate(versions):
+            try:
+                self._connect(version)
+                break
+            except _VersionRefused as exc:
+                if n == len(versions) - 1:
+                    raise ConnectionFailed(f"{self.endpoint} refused MQTT {version}: {exc}") from None
+                log.debug("%s does not speak MQTT %s (%s); trying %s", self.endpoint, version, exc,
+                          versions[n + 1])
+
+    def _connect(self, version: str) -> None:
+        ep, opts = self.endpoint, self.options
+        self.version = version
+        self.persistent = opts.client_id is not None
+        self.client_id = opts.client_id or f"cachesync-{uuid.uuid4().hex[:16]}"
+        self._takeover_key = (ep.host, ep.port, self.client_id)
+        self._connack = threading.Event()
+        self._connack_reason: int | None = None
+        self._connected_at = 0.0
+        self._closing = False
+        self._lost = False
+        self._subscribed: dict[int, threading.Event] = {}
+        self._suback: dict[int, list[int]] = {}
+        self._pub_failures: dict[int, str] = {}
+        self._specs: dict[str, SubscriptionSpec] = {}
+        self._held: list[paho.MQTTMessage] = []  # arrived before their subscribe()
+        self._specs_lock = threading.Lock()
+        v5 = version == "5"
+        client = paho.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=self.client_id,
+            clean_session=None if v5 else not self.persistent,
+            protocol=VERSIONS[version],
+            reconnect_on_failure=False,  # BrokerConnection reconnects
+            manual_ack=True,  # PUBACK only when a Delivery is acked
+        )
+        client.connect_timeout = opts.connect_timeout
+        client.max_queued_messages_set(0)
+        username = ep.username if ep.username is not None else opts.username
+        password = ep.password if ep.password is not None else opts.password
+        if username is not None:
+            client.username_pw_set(username, password)
+        if ep.tls:
+            client.tls_set_context(opts.tls.ssl_context())
+            if not opts.tls.verify:
+                client.tls_insecure_set(True)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        client.on_subscribe = self._on_subscribe
+        client.on_publish = self._on_publish
+        self._client = client
+        properties = None
+        if v5:
+            properties = Properties(PacketTypes.CONNECT)
+            properties.SessionExpiryInterval = SESSION_EXPIRY if self.persistent else 0
+            properties.ReceiveMaximum = max(1, min(opts.prefetch, 65535))
+        try:
+            if v5:
+                client.connect(ep.host, ep.port, keepalive=max(1, opts.heartbeat),
+                               clean_start=not self.persistent, properties=properties)
+            else:
+                client.connect(ep.host, ep.port, keepalive=max(1, opts.heartbeat))
+        except ssl.SSLError as exc:
+            raise ConnectionFailed(f"cannot connect to {ep}: TLS handshake failed ({exc})",
+                                   hint="check [broker.tls] ca_file and the broker's certificate") from None
+        except (OSError, ValueError) as exc:
+            raise ConnectionFailed(f"cannot connect to {ep}: {exc or 'connection refused or timed out'}") from None
+        client.loop_start()
+        if not self._connack.wait(opts.connect_timeout):
+            self._stop()
+            raise ConnectionFailed(f"cannot connect to {ep}: no MQTT CONNACK within {opts.connect_timeout:g}s")
+        reason = self._connack_reason
+        if reason == 0:
+            self.server = f"MQTT/{'5.0' if v5 else '3.1.1'}"
+            self.supports_headers = v5
+            return
+        self._stop()
+        if reason is None or reason == _UNSUPPORTED_VERSION:
+            raise _VersionRefused("the broker closed the connection" if reason is None
+                                  else "unsupported protocol version")
+        raise self._refused(reason)
+
+    def _refused(self, reason: int):
+        ep, user = self.endpoint, self.endpoint.username or self.options.username
+        name = _reason_name(PacketTypes.CONNACK, reason)
+        if reason in _BAD_CREDENTIALS:
+            return AuthenticationFailed(f"{ep} refused user {user!r}: {name}",
+                                        hint="check the credentials (URL, [broker] username, password_env/password_file)")
+        if reason == _NOT_AUTHORIZED:
+            return AuthenticationFailed(f"{ep} refused user {user!r}: not authorized",
+                                        hint="check the credentials and that the user may connect over MQTT")
+        if reason == _CLIENT_ID_REJECTED:
+            return ConnectionFailed(f"{ep} rejected client id {self.client_id!r}",
+                                    hint="some brokers (IBM MQ) limit client ids to 23 characters")
+        return ConnectionFailed(f"{ep} refused the connection: {name}")
+
+    # -- paho callbacks (paho's network thread): short, hand off -------------------------
+
+    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
+        self._connack_reason = reason_code.value
+        if reason_code.value == 0:
+            self._connected_at = time.monotonic()
+        self._connack.set()
+
+    def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
+        for event in list(self._subscribed.values()):
+            event.set()  # wake a waiting subscribe(); it sees the connection is gone
+        if not self._connack.is_set():
+            self._connack.set()  # closed before CONNACK: connect() reads None
+            return
+        if self._closing or self._lost or self._connack_reason != 0:
+            return
+        self._lost = True
+        code = reason_code.value if reason_code is not None else 0
+        lived = time.monotonic() - self._connected_at
+        if code == _SESSION_TAKEN_OVER:
+            count = TAKEOVERS.record(self._takeover_key)
+            log.error("%s: another client connected with client id %r and took the session over "
+                      "(%d time(s) within %gs): two bridges of one cluster?",
+                      self.endpoint, self.client_id, count, TAKEOVER_WINDOW)
+            why = f"client id {self.client_id!r} taken over by another connection"
+        elif self.persistent and lived < SHORT_LIVED and not flags.is_disconnect_packet_from_server \
+                and code != _KEEPALIVE_TIMEOUT:
+            # MQTT 3.1.1 gives no reason, and brokers (Mosquitto) may just close the socket of
+            # an MQTT 5 client too: a session closed this soon was probably taken over.
+            count = TAKEOVERS.record(self._takeover_key)
+            log.error("%s closed the connection of client id %r %.1fs after it was made (%d time(s) "
+                      "within %gs): is another client using the same client id?",
+                      self.endpoint, self.client_id, lived, count, TAKEOVER_WINDOW)
+            why = f"closed {lived:.1f}s after connecting (client id {self.client_id!r} in use elsewhere?)"
+        elif flags.is_disconnect_packet_from_server:
+            why = f"the broker disconnected: {_reason_name(PacketTypes.DISCONNECT, code)}"
+        else:
+            why = ("the broker stopped answering (keep-alive)" if code == _KEEPALIVE_TIMEOUT
+                   else "the connection was closed")
+        self.connection_lost(ConnectionFailed(f"{self.endpoint}: {why}"))
+
+    def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:
+        self._suback[mid] = [code.value for code in reason_codes]
+        event = self._subscribed.get(mid)
+        if event is not None:
+            event.set()
+
+    def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
+        if reason_code is not None and reason_code.is_failure:
+            self._pub_failures[mid] = reason_code.getName()
+
+    def _on_message(self, client, userdata, message) -> None:
+        with self._specs_lock:
+            spec = self._specs.get(message.topic)
+            if spec is None:
+                if time.monotonic() - self._connected_at < HOLD_UNCLAIMED:
+                    self._held.append(message)  # subscribe() hands it on
+                    return
+                stale, self._held = self._held + [message], []
+        if spec is None:
+            # Still in the session from an earlier subscription (another topic): drop it.
+            for old in stale:
+                log.debug("%s: dropping a message for %s, which nothing subscribes to now",
+                          self.endpoint, old.topic)
+                if old.qos:
+                    client.ack(old.mid, old.qos)
+            return
+        self._hand_on(spec, message)
+
+    def _hand_on(self, spec: SubscriptionSpec, message) -> None:
+        settle = None
+        if message.qos:
+            if spec.manual_ack:
+                settle = self._settler(message.mid, message.qos)
+            else:
+                self._client.ack(message.mid, message.qos)
+        spec.deliver(Delivery(
+            body=message.payload,
+            headers=_headers(message.properties) if self.version == "5" else {},
+            destination=cachesync_topic(message.topic),
+            redelivered=bool(message.dup),
+            _settle=settle,
+        ))
+
+    def _settler(self, mid: int, qos: int):
+        client = self._client
+
+        def settle(ok: bool) -> None:
+            # No negative acknowledgement in MQTT: an unacknowledged message comes again when
+            # the session reconnects.
+            if ok and not self._lost and not self._closing:
+                client.ack(mid, qos)
+
+        return settle
+
+    # -- Transport ------------------------------------------------------------------------
+
+    def publish(self, topic: str, body: bytes, headers: Mapping[str, str], *, confirm: bool,
+                timeout: float) -> None:
+        properties = None
+        if self.version == "5" and headers:
+            properties = Properties(PacketTypes.PUBLISH)
+            if "content-type" in headers:
+                properties.ContentType = headers["content-type"]
+            user = [(k, str(v)) for k, v in headers.items() if k != "content-type"]
+            if user:
+                properties.UserProperty = user
+        if self._lost or self._closing:
+            raise ConnectionFailed(f"cannot publish to {self.endpoint}: not connected")
+        info = self._client.publish(mqtt_topic(topic), body, qos=1, properties=properties)
+        if info.rc == paho.MQTT_ERR_NO_CONN:
+            raise ConnectionFailed(f"cannot publish to {self.endpoint}: not connected")
+        if info.rc not in (paho.MQTT_ERR_SUCCESS, paho.MQTT_ERR_AGAIN):
+            raise ConnectionFailed(f"cannot publish to {self.endpoint}: {paho.error_string(info.rc)}")
+        if not confirm:
+            return
+        deadline = time.monotonic() + timeout
+        while not info.is_published() and not self._lost and time.monotonic() < deadline:
+            try:
+                info.wait_for_publish(min(0.2, max(0.01, deadline - time.monotonic())))
+            except (RuntimeError, ValueError) as exc:
+                raise ConnectionFailed(f"cannot publish to {self.endpoint}: {exc}") from None
+        failure = self._pub_failures.pop(info.mid, None)
+        if failure is not None:
+            if "authori" in failure.lower():
+                raise PermissionDenied(f"{self.endpoint} refused to publish to {mqtt_topic(topic)}: {failure}")
+            raise NotConfirmed(f"{self.endpoint} refused the message: {failure}")
+        if info.is_published():
+            return
+        if self._lost:
+            raise ConnectionFailed(f"{self.endpoint}: connection lost before the PUBACK came")
+        raise NotConfirmed(f"{self.endpoint} sent no PUBACK within {timeout:g}s")
+
+    def subscribe(self, spec: SubscriptionSpec) -> None:
+        if spec.durable and not self.persistent:
+            raise PermissionDenied("a durable MQTT subscription needs a fixed client id",
+                                   hint="open the connection with a client_id (a bridge uses cachesync-<cluster>)")
+        name = mqtt_topic(spec.topic)
+        with self._specs_lock:
+            self._specs[name] = spec
+            held = [m for m in self._held if m.topic == name]
+            self._held = [m for m in self._held if m.topic != name]
+            for message in held:  # a resumed session's messages, before any newer one
+                self._hand_on(spec, message)
+        if self.version == "5":
+            result, mid = self._client.subscribe(name, options=SubscribeOptions(qos=1))
+        else:
+            result, mid = self._client.subscribe(name, qos=1)
+        if result != paho.MQTT_ERR_SUCCESS or mid is None:
+            raise ConnectionFailed(f"cannot subscribe on {self.endpoint}: {paho.error_string(result)}")
+        self._subscribed[mid] = event = self._subscribed.get(mid) or threading.Event()
+        if mid in self._suback:  # the SUBACK beat us to it
+            event.set()
+        got = event.wait(self.options.connect_timeout)
+        self._subscribed.pop(mid, None)
+        codes = self._suback.pop(mid, None)
+        if codes is None:
+            raise ConnectionFailed(f"{self.endpoint} did not confirm the subscription to {name}"
+                                   + (" (connection lost)" if self._lost or not got else ""))
+        if any(code >= 0x80 for code in codes):
+            raise PermissionDenied(
+                f"{self.endpoint} refused the subscription to {name}: "
+                f"{_reason_name(PacketTypes.SUBACK, codes[0])}",
+                hint="allow the user to read the topic (broker ACL / authorization)")
+
+    def close(self) -> None:
+        if getattr(self, "_closing", True):
+            return
+        self._stop()
+
+    def _stop(self) -> None:
+        self._closing = True
+        try:
+            self._client.disconnect()
+        except Exception:
+            pass
+        try:
+            self._client.loop_stop()
+        except Exception:
+            pass
+
+
+def _headers(properties) -> dict[str, str]:
+    if properties is None:
+        return {}
+    headers = {str(k): str(v) for k, v in getattr(properties, "UserProperty", None) or ()}
+    content_type = getattr(properties, "ContentType", None)
+    if content_type:
+        headers["content-type"] = content_type
+    return headers
+
+
+def _reason_name(packet_type: int, code: int) -> str:
+    from paho.mqtt.reasoncodes import ReasonCode
+
+    try:
+        return f"{ReasonCode(packet_type, identifier=code).getName()} (0x{code:02X})"
+    except Exception:
+        return f"reason 0x{code:02X}"
