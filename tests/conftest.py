@@ -120,12 +120,16 @@ BROKERS = [
     pytest.param("amqp", id="amqp", marks=pytest.mark.rabbitmq),
     pytest.param("rabbit_stomp", id="rabbit_stomp", marks=pytest.mark.rabbitmq),
     pytest.param("activemq_stomp", id="activemq_stomp", marks=pytest.mark.activemq),
+    pytest.param("mosquitto", id="mosquitto", marks=pytest.mark.mosquitto),
+    pytest.param("rabbit_mqtt", id="rabbit_mqtt", marks=pytest.mark.rabbitmq),
+    pytest.param("activemq_mqtt", id="activemq_mqtt", marks=pytest.mark.activemq),
 ]
 
 
 @pytest.fixture(params=BROKERS)
 def broker_url(request: pytest.FixtureRequest) -> str:
-    """Each broker in turn, for the transport contract tests: memory://, then the real ones."""
+    """Each broker in turn, for the transport contract tests: memory://, then the real ones
+    (AMQP, STOMP and MQTT; the MQTT services are defined at the end of this file)."""
     if request.param == "memory":
         return "memory://"
     return request.getfixturevalue(f"{request.param}_url")
@@ -217,3 +221,52 @@ def tls_ca() -> str:
 def tls_other_ca() -> str:
     """The PEM file of an unrelated CA: the wrong one to verify the listeners with."""
     return harness_file("CACHESYNC_TEST_TLS_OTHER_CA", os.path.join(RUN_TLS, "other-ca.pem"), "the unrelated test CA")
+
+
+# -- MQTT: Mosquitto, RabbitMQ's MQTT plugin and ActiveMQ's MQTT connector ---------------------
+# `scripts/services start` runs Mosquitto on 1883 (MQTT 5), enables RabbitMQ's MQTT plugin on
+# 1884 (and 8884 over TLS, certificate from tls_ca) and ActiveMQ's MQTT connector on 1885 (both 3.1.1).
+
+SERVICES.update({
+    "mosquitto_url": Service(
+        "Mosquitto (MQTT)", "CACHESYNC_TEST_MOSQUITTO_URL", "mqtt://127.0.0.1:1883", 1883, "mosquitto",
+    ),
+    "rabbit_mqtt_url": Service(
+        "RabbitMQ (MQTT plugin)", "CACHESYNC_TEST_RABBIT_MQTT_URL",
+        "mqtt://guest:guest@127.0.0.1:1884", 1884, "rabbitmq",
+    ),
+    "rabbit_mqtts_url": Service(
+        "RabbitMQ (MQTT over TLS)", "CACHESYNC_TEST_RABBIT_MQTTS_URL",
+        "mqtts://guest:guest@localhost:8884", 8884, "rabbitmq",
+    ),
+    "activemq_mqtt_url": Service(
+        "ActiveMQ (MQTT)", "CACHESYNC_TEST_ACTIVEMQ_MQTT_URL", "mqtt://127.0.0.1:1885", 1885, "activemq",
+    ),
+})
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "mosquitto: needs Mosquitto (MQTT)")
+
+
+@pytest.fixture(scope="session")
+def mosquitto_url() -> str:
+    """mqtt://host:port of Mosquitto (MQTT 5 and 3.1.1, anonymous)."""
+    return reachable(SERVICES["mosquitto_url"])
+
+
+@pytest.fixture(scope="session")
+def rabbit_mqtt_url() -> str:
+    """mqtt://guest:guest@host:port of RabbitMQ's MQTT plugin (MQTT 3.1.1, topics on amq.topic)."""
+    return reachable(SERVICES["rabbit_mqtt_url"])
+
+
+@pytest.fixture(scope="session")
+def rabbit_mqtts_url() -> str:
+    """mqtts://guest:guest@localhost:8884: RabbitMQ's MQTT plugin over TLS (certificate from tls_ca)."""
+    return reachable(SERVICES["rabbit_mqtts_url"])
+
+
+@pytest.fixture(scope="session")
+def activemq_mqtt_url() -> str:
+    """mqtt://host:port of ActiveMQ's MQTT connector (MQTT 3.1.1, no authentication)."""
+    return reachable(SERVICES["activemq_mqtt_url"])

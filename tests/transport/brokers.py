@@ -6,6 +6,7 @@ import os
 import queue
 import socket
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -81,6 +82,12 @@ def broker_kind(url: str) -> str:
         return "memory"
     if url.startswith("amqp"):
         return "rabbitmq"
+    if url.startswith("mqtt"):
+        port = parse_endpoint(url).port
+        mqtt_ports = {_env_port("CACHESYNC_TEST_RABBIT_MQTT_URL", 1884): "rabbitmq",
+                      _env_port("CACHESYNC_TEST_RABBIT_MQTTS_URL", 8884): "rabbitmq",
+                      _env_port("CACHESYNC_TEST_ACTIVEMQ_MQTT_URL", 1885): "activemq"}
+        return mqtt_ports.get(port, "mosquitto")
     return "activemq" if parse_endpoint(url).port == int(os.environ.get("ACTIVEMQ_STOMP_PORT", "61623")) else "rabbitmq"
 
 
@@ -104,7 +111,10 @@ def restart_broker(url: str) -> None:
 
         memory_broker(parse_endpoint(url).host).drop_connections()
         return
-    if kind == "rabbitmq":
+    if kind == "mosquitto":
+        subprocess.run([str(ROOT / "scripts" / "services"), "restart-mosquitto"], check=True,
+                       capture_output=True, timeout=60)
+    elif kind == "rabbitmq":
         subprocess.run(["rabbitmqctl", "-q", "stop_app"], check=True, capture_output=True, timeout=120)
         subprocess.run(["rabbitmqctl", "-q", "start_app"], check=True, capture_output=True, timeout=120)
     else:
@@ -128,3 +138,30 @@ def delete_amqp_queue(url: str, name: str) -> None:
         connection.channel().queue_delete(name)
     finally:
         connection.close()
+
+
+def _env_port(env_var: str, default: int) -> int:
+    value = os.environ.get(env_var)
+    return parse_endpoint(value).port if value else default
+
+
+def end_mqtt_session(url: str, client_id: str) -> None:
+    """Remove a persistent MQTT test session: connecting with its client id and a clean
+    session makes the broker drop it (and, on RabbitMQ, its queue)."""
+    import paho.mqtt.client as paho
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    endpoint = parse_endpoint(url)
+    client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True,
+                         protocol=paho.MQTTv311, reconnect_on_failure=False)
+    if endpoint.username:
+        client.username_pw_set(endpoint.username, endpoint.password)
+    connected = threading.Event()
+    client.on_connect = lambda *args: connected.set()
+    client.connect(endpoint.host, endpoint.port, keepalive=5)
+    client.loop_start()
+    try:
+        connected.wait(5)
+    finally:
+        client.disconnect()
+        client.loop_stop()
