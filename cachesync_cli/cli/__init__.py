@@ -17,6 +17,17 @@ from cachesync_cli.cli import completion, demo
 from cachesync_cli.errors import CachesyncError, ExitStatus
 from cachesync_cli.logs import setup_logging
 
+EPILOG = """[b]Examples[/b]
+
+  cachesync demo                                    (see it work in seconds, nothing to set up)
+  cachesync config init --cluster dc-east --broker amqp://mq.example.com:5672/
+  cachesync doctor
+  cachesync run --config /etc/cachesync/cachesync.toml
+  cachesync invalidate AppInfoCache app-1 --confirm
+  cachesync tail --format ndjson
+
+Each command has examples in its --help; docs/ has a page per command (docs/commands/)."""
+
 app = typer.Typer(
     name="cachesync",
     help="Keep caches coherent across Active-Active clusters through a central broker topic.",
@@ -25,6 +36,7 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
     context_settings={"help_option_names": ["-h", "--help"]},
     rich_markup_mode="rich",
+    epilog=EPILOG,
 )
 app.command("run", epilog=run.EPILOG)(run.command)
 app.command("invalidate", epilog=invalidate.EPILOG)(invalidate.command)
@@ -57,6 +69,9 @@ def main() -> None:
     """Run the CLI; every cachesync error becomes a message on stderr and a documented exit code.
 
     Typer itself turns usage errors into exit code 2 and `typer.Exit` into its code."""
+    from cachesync_cli.cli import rich_help
+
+    rich_help.load()
     try:
         app(prog_name="cachesync")
     except CachesyncError as error:

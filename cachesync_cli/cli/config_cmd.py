@@ -10,13 +10,43 @@ import typer
 
 from cachesync_cli.cli import output
 from cachesync_cli.cli.options import ConfigOption
-from cachesync_cli.config import find_config_file, load_config, user_config_path
-from cachesync_cli.config.loader import CONFIG_ENV, FILE_NAME
-from cachesync_cli.config.resolve import broker_password, signing_keys
-from cachesync_cli.config.schema import SETTINGS
-from cachesync_cli.config.starter import starter_config
 from cachesync_cli.errors import ExitStatus, UsageError
-from cachesync_cli.transport.endpoint import redact_url
+
+FILE_NAME = "cachesync.toml"  # cachesync_cli.config.loader.FILE_NAME; the config modules load on use
+
+FILE_PANEL = "File"
+OUTPUT_PANEL = "Output"
+
+INIT_EPILOG = """[b]Examples[/b]
+
+  cachesync config init
+  cachesync config init --cluster dc-east --broker amqp://mq.example.com:5672/
+  cachesync config init /etc/cachesync/cachesync.toml --force
+
+The file is written with mode 0640 and holds no secrets (see docs/configuration.md).
+
+[b]Exit status[/b]: 0 written; 2 the file exists (without --force)."""
+
+SHOW_EPILOG = """[b]Examples[/b]
+
+  cachesync config show
+  CACHESYNC_TOPIC=t cachesync config show --json | jq '.settings["broker.topic"]'
+
+[b]Exit status[/b]: 0 shown; 2 the file is invalid."""
+
+VALIDATE_EPILOG = """[b]Examples[/b]
+
+  cachesync config validate
+  cachesync config validate --config /etc/cachesync/cachesync.toml && systemctl restart cachesync
+
+[b]Exit status[/b]: 0 valid; 2 invalid (the message names the file, section and key)."""
+
+PATH_EPILOG = """[b]Examples[/b]
+
+  cachesync config path
+  $EDITOR "$(cachesync config path)"
+
+[b]Exit status[/b]: 0 found; 1 no config file."""
 
 app = typer.Typer(
     name="config",
@@ -25,18 +55,18 @@ app = typer.Typer(
 )
 
 
-@app.command("init")
+@app.command("init", epilog=INIT_EPILOG)
 def init(
     path: Annotated[Optional[Path], typer.Argument(help=f"Where to write it. Default: ./{FILE_NAME}")] = None,
-    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
-    cluster: Annotated[str, typer.Option(help="Cluster id to write.")] = "dc-east",
-    broker: Annotated[str, typer.Option(help="Broker URL to write (no password: use $CACHESYNC_PASSWORD).")]
-    = "amqp://localhost:5672/",
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.", rich_help_panel=FILE_PANEL)]
+    = False,
+    cluster: Annotated[str, typer.Option(help="Cluster id to write.", rich_help_panel=FILE_PANEL)] = "dc-east",
+    broker: Annotated[str, typer.Option(help="Broker URL to write (no password: use $CACHESYNC_PASSWORD).",
+                                        rich_help_panel=FILE_PANEL)] = "amqp://localhost:5672/",
 ) -> None:
-    """Write a commented starter config file.
+    """Write a commented starter config file."""
+    from cachesync_cli.config.starter import starter_config
 
-    Example: cachesync config init --cluster dc-east --broker amqp://broker.example.com:5672/
-    """
     target = path or Path.cwd() / FILE_NAME
     if target.exists() and not force:
         raise UsageError(f"{target} already exists", hint="pass --force to overwrite it")
@@ -50,18 +80,26 @@ def init(
 
 
 def _display(key: str, value) -> object:
+    from cachesync_cli.config.schema import SETTINGS
+    from cachesync_cli.transport.endpoint import redact_url
+
     if key == "broker.url" and value:
         return [redact_url(url) for url in value]
     setting = next(s for s in SETTINGS if s.key == key)
     return "***" if setting.secret and value else value
 
 
-@app.command("show")
+@app.command("show", epilog=SHOW_EPILOG)
 def show(
     config: ConfigOption = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON: {key: {value, source}}.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON: {key: {value, source}}.",
+                                          rich_help_panel=OUTPUT_PANEL)] = False,
 ) -> None:
     """Show the effective configuration and where each value came from (secrets redacted)."""
+    from cachesync_cli.config import load_config
+    from cachesync_cli.config.resolve import broker_password
+    from cachesync_cli.config.schema import SETTINGS
+
     cfg = load_config(config)
     rows = {s.key: {"value": _display(s.key, cfg[s.key]), "source": cfg.source(s.key)} for s in SETTINGS}
     try:
@@ -89,19 +127,24 @@ def show(
     output.stdout().print(table)
 
 
-@app.command("validate")
+@app.command("validate", epilog=VALIDATE_EPILOG)
 def validate(config: ConfigOption = None) -> None:
     """Check the config file and the secrets it points to. Exit 0 when valid, 2 when not."""
+    from cachesync_cli.config import load_config
+    from cachesync_cli.config.resolve import broker_password, signing_keys
+
     cfg = load_config(config)
     broker_password(cfg)
     signing_keys(cfg)
     output.info(f"ok: {cfg.path or 'no config file; defaults and environment'} is valid")
 
 
-@app.command("path")
+@app.command("path", epilog=PATH_EPILOG)
 def path(config: ConfigOption = None) -> None:
     """Print the config file cachesync would read (exit 1 when there is none)."""
     import os
+
+    from cachesync_cli.config.loader import CONFIG_ENV, find_config_file, user_config_path
 
     found, why = find_config_file(config, os.environ)
     if found is None:

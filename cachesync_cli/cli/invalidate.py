@@ -7,19 +7,19 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
 from cachesync_cli.cli import completers, output
-from cachesync_cli.cli.common import load, open_broker
 from cachesync_cli.cli.options import BrokerOption, ConfigOption, TopicOption
-from cachesync_cli.config.resolve import cluster_id, signing_keys
 from cachesync_cli.errors import CachesyncError, ExitStatus, NotConfirmed, UsageError
-from cachesync_cli.invalidations import INPUT_FORMATS, Batch, parse_tenant, read_invalidations
-from cachesync_cli.peers import TopicWatcher
-from cachesync_cli.publisher import Outgoing, Publisher
-from cachesync_cli.wire import Item, Keyring
+
+if TYPE_CHECKING:
+    from cachesync_cli.invalidations import Batch
+    from cachesync_cli.publisher import Outgoing, Publisher
+
+INPUT_FORMATS = ("auto", "keys", "ndjson")  # cachesync_cli.invalidations.INPUT_FORMATS (a test checks)
 
 INPUT_PANEL = "What to invalidate"
 ACK_PANEL = "Acknowledgements"
@@ -92,6 +92,13 @@ def command(
     """Publish invalidations: drop KEYs (or --all) of CACHE in every cluster."""
     if input_format not in INPUT_FORMATS:
         raise UsageError(f"--input {input_format!r}: must be one of {', '.join(INPUT_FORMATS)}")
+    # The wire, config and transports are imported here, not for --help or completion.
+    from cachesync_cli.cli.common import load
+    from cachesync_cli.config.resolve import cluster_id, signing_keys
+    from cachesync_cli.invalidations import parse_tenant
+    from cachesync_cli.publisher import Publisher
+    from cachesync_cli.wire import Keyring
+
     cfg = load(config, broker, topic, **{"codec.name": (codec, "--codec"), "codec.producer": (sender, "--sender")})
     tenant_value = parse_tenant(tenant) if tenant else None
     batches = _batches(cache, keys or [], all_keys, file, input_format, manager, tenant_value)
@@ -126,6 +133,9 @@ def command(
 
 
 def _batches(cache, keys, all_keys, file, input_format, manager, tenant) -> list[Batch]:
+    from cachesync_cli.invalidations import Batch, read_invalidations
+    from cachesync_cli.wire import Item
+
     if all_keys and (keys or file):
         raise UsageError("--all clears the whole cache: give no KEYs and no --file with it")
     if file is not None:
@@ -168,6 +178,9 @@ class AckWait:
 
 def _send(cfg, publisher: Publisher, messages: list[Outgoing], *, confirm: bool, timeout: float,
           result: dict, acks: AckWait | None = None) -> None:
+    from cachesync_cli.cli.common import open_broker
+    from cachesync_cli.peers import TopicWatcher
+
     connection = open_broker(cfg, timeout=None)
     result["broker"] = str(connection.endpoint)
     try:
@@ -222,16 +235,17 @@ class _progress:
 
 
 def _report(result: dict, as_json: bool) -> None:
+    """The result on stdout with --json, a summary on stderr otherwise; problems always on stderr."""
     if as_json:
         output.write_line(json.dumps(result))
-        return
-    verb = "would send" if result["dry_run"] else "sent"
-    confirmed = {True: ", confirmed", False: ", NOT confirmed", None: ""}[result["confirmed"]]
-    output.info(f"{verb} {result['messages']} message(s), {result['keys']} key(s) in {result['items']} item(s) "
-                f"to {result['topic']} ({result['codec']}){confirmed} in {result['seconds']:.2f}s")
-    if "acked" in result:
-        output.info(f"acknowledged by: {', '.join(result['acked']) or 'none'}")
-        if result["not_acked"]:
-            output.info(f"NOT acknowledged by: {', '.join(result['not_acked'])}")
+    else:
+        verb = "would send" if result["dry_run"] else "sent"
+        confirmed = {True: ", confirmed", False: ", NOT confirmed", None: ""}[result["confirmed"]]
+        output.info(f"{verb} {result['messages']} message(s), {result['keys']} key(s) in {result['items']} "
+                    f"item(s) to {result['topic']} ({result['codec']}){confirmed} in {result['seconds']:.2f}s")
+        if "acked" in result:
+            output.info(f"acknowledged by: {', '.join(result['acked']) or 'none'}")
+    if result.get("not_acked"):
+        output.info(f"NOT acknowledged by: {', '.join(result['not_acked'])}")
     if result.get("error"):
         output.print_error(CachesyncError(result["error"]))

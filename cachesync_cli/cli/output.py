@@ -5,18 +5,25 @@ from __future__ import annotations
 import functools
 import sys
 
-from rich.console import Console
+from typing import TYPE_CHECKING
 
-from cachesync_cli.errors import CachesyncError
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from cachesync_cli.errors import CachesyncError
 
 
 @functools.cache
 def stderr() -> Console:
+    from rich.console import Console
+
     return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 @functools.cache
 def stdout() -> Console:
+    from rich.console import Console
+
     return Console(highlight=False, soft_wrap=True)
 
 

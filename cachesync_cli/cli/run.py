@@ -9,7 +9,6 @@ from typing import Annotated, Optional
 
 import typer
 
-from cachesync_cli.cli.common import load
 from cachesync_cli.cli.options import BrokerOption, ConfigOption, TopicOption
 from cachesync_cli.errors import ExitStatus
 
@@ -25,14 +24,15 @@ error; 3 broker unreachable at start, or credentials/permissions refused."""
 
 
 def command(
-    cluster: Annotated[Optional[str], typer.Option(metavar="ID", help="This cluster's id (overrides \\[cluster] id).")]
-    = None,
+    cluster: Annotated[Optional[str], typer.Option(metavar="ID", help="This cluster's id (overrides \\[cluster] id).",
+                                                   rich_help_panel="Bridge")] = None,
     config: ConfigOption = None,
     broker: BrokerOption = None,
     topic: TopicOption = None,
 ) -> None:
     """Run the bridge: publish this cluster's invalidations, apply the other clusters'."""
     from cachesync_cli.bridge.bridge import Bridge
+    from cachesync_cli.cli.common import load
 
     cfg = load(config, broker, topic, **{"cluster.id": (cluster, "--cluster")})
     logging.getLogger("cachesync").setLevel(min(logging.INFO, logging.getLogger().level))

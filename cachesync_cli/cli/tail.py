@@ -6,18 +6,16 @@ import json
 import queue
 import sys
 import time
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
 from cachesync_cli.cli import completers, output
-from cachesync_cli.cli.common import load, open_broker
 from cachesync_cli.cli.options import BrokerOption, ConfigOption, TopicOption
-from cachesync_cli.config.resolve import signing_keys
 from cachesync_cli.errors import ExitStatus, UsageError
-from cachesync_cli.observed import Observed, observe, pretty_line
-from cachesync_cli.transport.base import Delivery, SubscriptionSpec
-from cachesync_cli.wire import Keyring
+
+if TYPE_CHECKING:
+    from cachesync_cli.observed import Observed
 
 FORMATS = ("pretty", "ndjson", "raw")
 CODECS = ("auto", "native", "wso2")
@@ -76,6 +74,11 @@ def command(
         _check_choice("--type", value, TYPES)
     if count is not None and count < 1:
         raise UsageError("--count must be 1 or more")
+    from cachesync_cli.cli.common import load, open_broker  # the wire, config and transports: not for --help
+    from cachesync_cli.config.resolve import signing_keys
+    from cachesync_cli.transport.base import Delivery, SubscriptionSpec
+    from cachesync_cli.wire import Keyring
+
     cfg = load(config, broker, topic)
     key_id, keys = signing_keys(cfg)
     keyring = Keyring(key_id, keys) if keys else None
@@ -135,6 +138,8 @@ def _watch(connection, inbox, fmt, codec, keyring, wanted, count, idle_timeout) 
                 break
             continue
         last = time.monotonic()
+        from cachesync_cli.observed import observe
+
         seen = observe(delivery, codec=codec, keyring=keyring)
         if not wanted(seen):
             continue
@@ -150,6 +155,8 @@ def _print(seen: Observed, fmt: str) -> None:
         sys.stdout.buffer.write(seen.delivery.body + b"\n")
         sys.stdout.flush()
     else:
+        from cachesync_cli.observed import pretty_line
+
         output.stdout().print(pretty_line(seen))
         sys.stdout.flush()
 

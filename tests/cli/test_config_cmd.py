@@ -76,6 +76,6 @@ def test_validate_reports_the_file_and_key(tmp_path):
 
 def test_importing_the_cli_does_not_import_broker_drivers():
     code = ("import sys, cachesync_cli.cli; "
-            "print(sorted(m for m in ('pika', 'stomp', 'paho', 'redis', 'pymemcache') if m in sys.modules))")
+            "print(sorted(m for m in ('pika', 'stomp', 'paho', 'redis', 'pymemcache', 'prometheus_client') if m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
