@@ -84,7 +84,7 @@ class BridgeProcess:
     def monitor_url(self) -> str:
         """http://HOST:PORT of the bridge's /healthz and /metrics, from its log."""
         line = self.wait_for_log("health and metrics on http://")
-        return line.split("health and metrics on ")[1].split("/healthz")[0]
+        return line.split("health and metrics on http://")[1].split("/healthz")[0]
 
     @property
     def text(self) -> str:

@@ -21,3 +21,11 @@ def test_bridge_doc_example_loads(tmp_path):
     assert [t["type"] for t in config["targets"]] == ["redis", "redis-channel", "memcached", "webhook", "command",
                                                       "directory"]
     assert config["sync.block"] == ["*/LocalOnly*"]
+
+
+def test_every_counter_is_in_the_metrics_reference():
+    from cachesync_cli.bridge.stats import COUNTERS
+
+    text = (DOCS / "monitoring.md").read_text(encoding="utf-8")
+    for name in COUNTERS:
+        assert f"`cachesync_{name}_total" in text, name

@@ -1,0 +1,197 @@
+"""Operating the bridge (issue 5), end to end with real processes on RabbitMQ:
+health that follows a real Redis going down and up, metrics that count a scenario,
+acknowledgements from every cluster, `status`, and rule files changed at run time."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import shutil
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+from ..cli.run import cachesync
+from ..transport.brokers import delete_amqp_queue
+from .processes import BridgeProcess, bridge_config, wait_until
+
+DB_A, DB_B = 13, 14
+
+
+def http_get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def metric(text: str, name: str) -> float:
+    for line in text.splitlines():
+        if line.startswith(name + " ") or line.startswith(name + "{"):
+            return float(line.rsplit(" ", 1)[1])
+    raise AssertionError(f"{name} not in metrics")
+
+
+@pytest.fixture
+def clusters(amqp_url):
+    suffix = secrets.token_hex(3)
+    names = (f"a-{suffix}", f"b-{suffix}")
+    yield names
+    for name in names:
+        delete_amqp_queue(amqp_url, f"cachesync.{name}")
+
+
+@pytest.fixture
+def redis_dbs(redis_url):
+    import redis
+
+    clients = [redis.Redis.from_url(f"{redis_url.rstrip('/')}/{db}") for db in (DB_A, DB_B)]
+    for client in clients:
+        client.flushdb()
+    yield clients
+    for client in clients:
+        client.flushdb()
+        client.close()
+
+
+class PrivateRedis:
+    """A redis-server of the test's own, so it can be stopped without disturbing anyone."""
+
+    def __init__(self) -> None:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen([shutil.which("redis-server") or "redis-server", "--port", str(self.port),
+                                         "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+                                        stdout=subprocess.DEVNULL)
+        wait_until(self._up, message="private redis-server")
+
+    def _up(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                return True
+        except OSError:
+            return False
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(10)
+
+
+def test_health_follows_a_target_going_down_and_up(tmp_path, amqp_url, topic_name, redis_url, clusters):
+    private = PrivateRedis()
+    private.start()
+    extra = f'[[targets]]\ntype = "redis"\nname = "private"\nurl = "redis://127.0.0.1:{private.port}/0"\n'
+    config = bridge_config(tmp_path, clusters[1], amqp_url, topic_name, redis_db=DB_B, redis_url=redis_url,
+                           extra=extra)
+    try:
+        with BridgeProcess(config) as bridge:
+            url = f"http://{bridge.monitor_url}/healthz"
+            status, body = http_get(url)
+            assert status == 200 and json.loads(body)["status"] == "ok", body
+            private.stop()
+            wait_until(lambda: http_get(url)[0] == 503, timeout=10, message="unhealthy")
+            report = json.loads(http_get(url)[1])
+            assert any(problem.startswith("target private:") for problem in report["problems"]), report
+            assert report["targets"][f"redis-{clusters[1]}"] == "ok"
+            private.start()
+            wait_until(lambda: http_get(url)[0] == 200, timeout=10, message="healthy again")
+    finally:
+        private.stop()
+
+
+def test_metrics_count_what_a_scenario_did(tmp_path, amqp_url, topic_name, redis_url, redis_dbs, clusters):
+    redis_a, redis_b = redis_dbs
+    config_a = bridge_config(tmp_path, clusters[0], amqp_url, topic_name, redis_db=DB_A, redis_url=redis_url)
+    config_b = bridge_config(tmp_path, clusters[1], amqp_url, topic_name, redis_db=DB_B, redis_url=redis_url)
+    redis_b.mset({f"C:k{n}": "x" for n in range(30)})
+    with BridgeProcess(config_a) as bridge_a, BridgeProcess(config_b) as bridge_b:
+        for n in range(30):
+            redis_a.publish(f"local.{clusters[0]}", json.dumps({"cache": "C", "keys": [f"k{n}"]}))
+        redis_a.publish(f"local.{clusters[0]}", "{not json")
+        wait_until(lambda: redis_b.dbsize() == 0, message="b applies")
+        wait_until(lambda: metric(http_get(f"http://{bridge_b.monitor_url}/metrics")[1],
+                                  "cachesync_applied_keys_total") == 30, message="b's metrics")
+        metrics_a = http_get(f"http://{bridge_a.monitor_url}/metrics")[1]
+        metrics_b = http_get(f"http://{bridge_b.monitor_url}/metrics")[1]
+    assert metric(metrics_a, "cachesync_local_received_total") == 30
+    assert metric(metrics_a, "cachesync_published_keys_total") == 30
+    assert 1 <= metric(metrics_a, "cachesync_published_messages_total") <= 30  # coalesced under load
+    assert 'cachesync_local_rejected_total{reason="malformed"} 1.0' in metrics_a
+    assert metric(metrics_b, "cachesync_applied_total") == metric(metrics_a, "cachesync_published_messages_total")
+    assert "cachesync_gaps_total{" not in metrics_b  # a labelled counter with no sample: none
+    assert metric(metrics_b, "cachesync_connected") == 1
+    assert "cachesync_apply_seconds_bucket" in metrics_b
+    assert f'cachesync_origin_lag_seconds{{origin="{clusters[0]}"}}' in metrics_b
+
+
+def test_wait_acks_returns_when_both_applied_and_fails_when_one_is_stopped(tmp_path, amqp_url, topic_name,
+                                                                         redis_url, redis_dbs, clusters):
+    config_a = bridge_config(tmp_path, clusters[0], amqp_url, topic_name, redis_db=DB_A, redis_url=redis_url)
+    config_b = bridge_config(tmp_path, clusters[1], amqp_url, topic_name, redis_db=DB_B, redis_url=redis_url)
+    env = {"CACHESYNC_CLUSTER": "operator"}
+    with BridgeProcess(config_a), BridgeProcess(config_b) as bridge_b:
+        started = time.monotonic()
+        ok = cachesync("invalidate", "C", "k1", "--wait-acks", "--discover", "3", "--json",
+                       "--broker", amqp_url, "--topic", topic_name, env=env)
+        assert ok.returncode == 0, ok.stderr
+        outcome = json.loads(ok.stdout)
+        assert outcome["acked"] == sorted(clusters) and outcome["not_acked"] == []
+        assert time.monotonic() - started < 15
+        status = cachesync("status", "--window", "3", "--json", "--broker", amqp_url, "--topic", topic_name)
+        assert status.returncode == 0, status.stderr
+        seen = {c["origin"]: c for c in json.loads(status.stdout)["clusters"]}
+        assert set(seen) == set(clusters)
+        assert seen[clusters[0]]["last_seen_seconds"] < 3
+        assert bridge_b.stop() == 0
+        failed = cachesync("invalidate", "C", "k2", "--wait-acks", "--expect", ",".join(clusters),
+                           "--ack-timeout", "3", "--json", "--broker", amqp_url, "--topic", topic_name, env=env)
+    assert failed.returncode == 1
+    outcome = json.loads(failed.stdout)
+    assert outcome["acked"] == [clusters[0]] and outcome["not_acked"] == [clusters[1]]
+    assert f"NOT acknowledged by: {clusters[1]}" in failed.stderr
+
+
+def test_rule_file_changes_what_is_synced_and_a_broken_one_changes_nothing(tmp_path, amqp_url, topic_name,
+                                                                           redis_url, redis_dbs, clusters):
+    redis_a, redis_b = redis_dbs
+    rules = tmp_path / "cachesync.d"
+    rules.mkdir()
+    config_a = bridge_config(tmp_path, clusters[0], amqp_url, topic_name, redis_db=DB_A, redis_url=redis_url)
+    config_b = bridge_config(tmp_path, clusters[1], amqp_url, topic_name, redis_db=DB_B, redis_url=redis_url)
+
+    def invalidate(key: str) -> None:
+        redis_b.set(f"Secret:{key}", "x")
+        redis_b.set(f"Other:{key}", "x")
+        for cache in ("Secret", "Other"):
+            redis_a.publish(f"local.{clusters[0]}", json.dumps({"cache": cache, "keys": [key]}))
+        wait_until(lambda: not redis_b.exists(f"Other:{key}"), message="b applies Other")
+
+    with BridgeProcess(config_a), BridgeProcess(config_b) as bridge_b:
+        invalidate("k1")
+        wait_until(lambda: not redis_b.exists("Secret:k1"), message="Secret synced before the rule")
+        (rules / "10-block.toml").write_text('[sync]\nblock = ["Secret"]\n')
+        bridge_b.wait_for_log("rule file 10-block.toml loaded", timeout=5)
+        invalidate("k2")
+        time.sleep(1)
+        assert redis_b.exists("Secret:k2") == 1  # blocked now
+        (rules / "20-broken.toml").write_text('[sync]\nblock = "not a list"\n')
+        bridge_b.wait_for_log("rule file rejected", timeout=5)
+        (rules / "10-block.toml").write_text('[sync]\nblock = [42]\n')  # the good file turns bad
+        bridge_b.wait_for_log("its last good version stays", timeout=5)
+        invalidate("k3")
+        time.sleep(1)
+        assert redis_b.exists("Secret:k3") == 1  # the last good rules stay
+        (rules / "10-block.toml").unlink()
+        bridge_b.wait_for_log("rule file 10-block.toml removed", timeout=5)
+        invalidate("k4")
+        wait_until(lambda: not redis_b.exists("Secret:k4"), message="Secret synced again")
