@@ -140,6 +140,8 @@ def check_clock(ctx: DoctorContext) -> Outcome:
             why = "AMQP 0-9-1 deliveries carry no broker timestamp"
         elif scheme == "memory":
             why = "the in-process broker has no clock of its own"
+        elif scheme in ("mqtt", "mqtts"):
+            why = "MQTT messages carry no broker timestamp"
         else:
             why = f"{server} sets no timestamp on STOMP messages"
         return not_applicable(f"{why}; the clock cannot be compared")
