@@ -1,22 +1,45 @@
-"""Logging to stderr. Driver loggers stay quiet: their errors are reported as ours."""
+"""Logging to stderr: readable lines, or JSON lines for log collectors. Driver loggers stay
+quiet: their errors are reported as ours. Secrets never reach a log line: URLs are
+printed redacted and credentials are never formatted into messages."""
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
+import time
 
 DRIVER_LOGGERS = ("pika", "stomp.py", "paho", "redis")
+LOG_FORMATS = ("text", "json")
 
 
-def setup_logging(verbosity: int = 0) -> None:
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: ts (RFC 3339, UTC), level, logger, message (+ error)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["error"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def setup_logging(verbosity: int = 0, fmt: str = "text", handler: logging.Handler | None = None) -> None:
     """0: warnings; 1 (-v): info; 2 (-vv): debug, drivers included."""
     level = logging.WARNING if verbosity <= 0 else logging.INFO if verbosity == 1 else logging.DEBUG
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    if handler is None:  # a given handler (rich's, on a terminal) formats lines its own way
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    if fmt == "json":
+        handler.setFormatter(JsonFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
     for name in DRIVER_LOGGERS:
         logging.getLogger(name).setLevel(logging.DEBUG if verbosity >= 2 else logging.CRITICAL + 1)
-    # cachesync's own transport log repeats what commands print on stderr already
-    logging.getLogger("cachesync.transport").setLevel(level if verbosity >= 1 else logging.ERROR)
+    # cachesync's own transport log repeats what commands and the bridge report already
+    logging.getLogger("cachesync.transport").setLevel(level if verbosity >= 2 else logging.ERROR)

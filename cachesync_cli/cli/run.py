@@ -10,7 +10,8 @@ from typing import Annotated, Optional
 import typer
 
 from cachesync_cli.cli.options import BrokerOption, ConfigOption, TopicOption
-from cachesync_cli.errors import ExitStatus
+from cachesync_cli.errors import ExitStatus, UsageError
+from cachesync_cli.logs import LOG_FORMATS, setup_logging
 
 EPILOG = """[b]Examples[/b]
 
@@ -26,26 +27,63 @@ error; 3 broker unreachable at start, or credentials/permissions refused."""
 def command(
     cluster: Annotated[Optional[str], typer.Option(metavar="ID", help="This cluster's id (overrides \\[cluster] id).",
                                                    rich_help_panel="Bridge")] = None,
+    log_format: Annotated[str, typer.Option("--log-format", metavar="FORMAT",
+                                            help="auto (live status on a terminal, text lines otherwise), "
+                                                 "text, or json (one object per line).",
+                                            rich_help_panel="Bridge")] = "auto",
     config: ConfigOption = None,
     broker: BrokerOption = None,
     topic: TopicOption = None,
 ) -> None:
     """Run the bridge: publish this cluster's invalidations, apply the other clusters'."""
     from cachesync_cli.bridge.bridge import Bridge
+    from cachesync_cli.cli import output
     from cachesync_cli.cli.common import load
 
+    if log_format not in ("auto", *LOG_FORMATS):
+        raise UsageError(f"--log-format {log_format!r}: must be auto, text or json")
     cfg = load(config, broker, topic, **{"cluster.id": (cluster, "--cluster")})
-    logging.getLogger("cachesync").setLevel(min(logging.INFO, logging.getLogger().level))
+    live = log_format == "auto" and output.stderr().is_terminal
+    verbosity = max(1, _verbosity())
+    if live:
+        from rich.logging import RichHandler
+
+        setup_logging(verbosity, "text", RichHandler(console=output.stderr(), show_path=False))
+    else:
+        setup_logging(verbosity, "json" if log_format == "json" else "text")
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     bridge = Bridge(cfg)
     try:
         bridge.start()
+        if live:
+            _live(bridge, stop)
         while not stop.wait(0.5):
-            if bridge.failure is not None:
-                raise bridge.failure
+            _check(bridge)
     finally:
         logging.getLogger("cachesync.bridge").info("stopping: flushing the outgoing queue")
         bridge.stop()
     raise typer.Exit(ExitStatus.OK)
+
+
+def _check(bridge) -> None:
+    if bridge.failure is not None:
+        raise bridge.failure
+
+
+def _live(bridge, stop: threading.Event) -> None:
+    from rich.live import Live
+
+    from cachesync_cli.cli import output
+    from cachesync_cli.cli.live_status import LiveStatus
+
+    with Live(LiveStatus(bridge), console=output.stderr(), refresh_per_second=1, transient=False):
+        while not stop.wait(0.5):
+            _check(bridge)
+
+
+def _verbosity() -> int:
+    """The -v count given to the root command (run logs at info level at least)."""
+    level = logging.getLogger().level
+    return 2 if level <= logging.DEBUG else 1 if level <= logging.INFO else 0

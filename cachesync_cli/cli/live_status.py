@@ -1,0 +1,61 @@
+"""The live status `cachesync run` shows on a terminal: broker, rates, peers, spool, targets."""
+
+from __future__ import annotations
+
+import time
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+
+
+class LiveStatus:
+    """Renders a bridge's state; rates are computed between two renders."""
+
+    def __init__(self, bridge) -> None:
+        self.bridge = bridge
+        self._last: tuple[float, dict] | None = None
+
+    def _rates(self, counters: dict) -> dict[str, float]:
+        now = time.monotonic()
+        totals = {name: sum(v for (n, _), v in counters.items() if n == name)
+                  for name in ("published_keys", "applied_keys", "received", "rejected")}
+        rates = {name: 0.0 for name in totals}
+        if self._last is not None:
+            elapsed = max(1e-6, now - self._last[0])
+            rates = {name: (totals[name] - self._last[1][name]) / elapsed for name in totals}
+        self._last = (now, totals)
+        return rates
+
+    def __rich__(self) -> Group:
+        bridge = self.bridge
+        snapshot = bridge.stats.snapshot()
+        counters = snapshot["counters"]
+        rates = self._rates(counters)
+        total = lambda name: sum(v for (n, _), v in counters.items() if n == name)  # noqa: E731
+        connection = bridge.connection
+        state = "connected" if connection.connected else "reconnecting"
+        head = Text.assemble(
+            ("cachesync run ", "bold"), (bridge.cluster, "bold cyan"), "  broker ",
+            (str(connection.endpoint or "-"), "cyan"), f" ({connection.server}) ",
+            (state, "green" if connection.connected else "bold red"),
+        )
+        flow = Text(
+            f"out {rates['published_keys']:.0f} keys/s ({total('published_keys')} total)   "
+            f"in {rates['applied_keys']:.0f} keys/s ({total('applied_keys')} applied)\n"
+            f"rejected {total('rejected')}   spool {bridge.spool.depth} batch(es), {bridge.spool.keys} key(s)"
+        )
+        last_gap = snapshot["last_gap"]
+        gap = Text(f"last gap: {time.strftime('%H:%M:%S', time.localtime(last_gap[0]))} from {last_gap[1]} "
+                   f"(flushes {total('flushes')})" if last_gap else "last gap: none", style="red" if last_gap else "")
+        peers = Table("origin", "node", "seq", "last seen", "lag", box=None, title="clusters", title_justify="left")
+        now = time.time()
+        for origin, peer in sorted(snapshot["peers"].items()):
+            lag = snapshot["lag_ms"].get(origin)
+            peers.add_row(origin, peer.node, str(peer.last_seq), f"{now - peer.last_seen:.0f}s ago",
+                          "-" if lag is None else f"{lag} ms")
+        targets = Table("target", "state", box=None, title="targets", title_justify="left")
+        for target in bridge.targets:
+            failing = bridge.incoming.failing.get(target.name)
+            targets.add_row(target.name, Text(f"failing: {failing}", style="red") if failing else Text("ok", "green"))
+        return Group(head, flow, gap, peers, targets)

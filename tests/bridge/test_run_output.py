@@ -1,0 +1,50 @@
+"""`cachesync run` output: JSON log lines, and the live status on a terminal (tmux)."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import shutil
+import subprocess
+import sys
+import time
+
+import pytest
+
+from ..transport.brokers import delete_amqp_queue
+from .processes import bridge_config
+
+
+def test_log_format_json_gives_one_object_per_line(tmp_path, amqp_url, topic_name, redis_url, request):
+    cluster = f"j-{secrets.token_hex(3)}"
+    request.addfinalizer(lambda: delete_amqp_queue(amqp_url, f"cachesync.{cluster}"))
+    config = bridge_config(tmp_path, cluster, amqp_url, topic_name, redis_db=13, redis_url=redis_url)
+    process = subprocess.Popen([sys.executable, "-m", "cachesync_cli", "run", "--config", str(config),
+                                "--log-format", "json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(3)
+    process.terminate()
+    _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 0, stderr
+    entries = [json.loads(line) for line in stderr.splitlines()]
+    assert any(e["message"].startswith(f"bridge {cluster} running on") for e in entries)
+    assert all({"ts", "level", "logger", "message"} <= set(e) for e in entries)
+    assert "guest:guest" not in stderr  # the password in the broker URL is never logged
+
+
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+def test_live_status_on_a_terminal(tmp_path, amqp_url, topic_name, redis_url, request):
+    cluster = f"l-{secrets.token_hex(3)}"
+    session = f"cachesync-live-{cluster}"
+    request.addfinalizer(lambda: delete_amqp_queue(amqp_url, f"cachesync.{cluster}"))
+    request.addfinalizer(lambda: subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True))
+    config = bridge_config(tmp_path, cluster, amqp_url, topic_name, redis_db=13, redis_url=redis_url)
+    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "160", "-y", "40",
+                    f"{sys.executable} -m cachesync_cli run --config {config}"], check=True)
+    screen = ""
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and "targets" not in screen:
+        time.sleep(0.5)
+        screen = subprocess.run(["tmux", "capture-pane", "-p", "-t", session], capture_output=True,
+                                text=True).stdout
+    assert f"cachesync run {cluster}" in screen and "connected" in screen, screen
+    assert "spool 0 batch(es)" in screen and f"redis-{cluster}" in screen
