@@ -143,6 +143,7 @@ class EntryType:
     target: str  # "module:Class"
     help: str
     fields: tuple[Field, ...]
+    check_entry: Callable[[dict[str, Any]], None] | None = None  # whole-entry rules; raises ValueError
 
 
 @dataclass(frozen=True)
@@ -256,7 +257,7 @@ SETTINGS: tuple[Setting, ...] = (
 
 BY_KEY: dict[str, Setting] = {s.key: s for s in SETTINGS}
 #: Arrays of tables; their entry kinds are in cachesync_cli/local/registry.py.
-ENTRY_ARRAYS: tuple[str, ...] = ("sources", "targets")
+ENTRY_ARRAYS: tuple[str, ...] = ("sources", "targets", "cleanup")
 SECTIONS: tuple[str, ...] = tuple(dict.fromkeys(s.section for s in SETTINGS))
 SECTION_HELP: dict[str, str] = {
     "cluster": "Who this cluster is.",

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 
 from cachesync_cli.config.schema import EntryType
-from cachesync_cli.local.registry import SOURCE_TYPES, TARGET_TYPES
+from cachesync_cli.local.registry import KIND_NAMES, SOURCE_TYPES, TARGET_TYPES
 
 BEGIN = "<!-- BEGIN GENERATED: python -m cachesync_cli.local.reference -->"
 END = "<!-- END GENERATED -->"
@@ -23,7 +23,7 @@ def _default(value, required: bool) -> str:
 
 
 def _table(array: str, spec: EntryType) -> list[str]:
-    lines = [f"#### `type = \"{spec.name}\"` ({array[:-1]}): `{spec.target}`", "", spec.help, "",
+    lines = [f"#### `type = \"{spec.name}\"` ({KIND_NAMES[array]}): `{spec.target}`", "", spec.help, "",
              "| field | default | meaning |", "|---|---|---|"]
     for field in spec.fields:
         allowed = getattr(field.check, "allowed", None)

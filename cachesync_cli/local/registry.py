@@ -1,4 +1,5 @@
-"""Every kind of `[[sources]]` and `[[targets]]` entry: its fields, and its class, imported lazily.
+"""Every kind of `[[sources]]`, `[[targets]]` and `[[cleanup]]` entry: its fields, and its class,
+imported lazily.
 
 The config loader validates entries against these specs without importing any driver;
 `build_source`/`build_target` import the class only when a bridge or `doctor` needs it.
@@ -24,6 +25,9 @@ from cachesync_cli.config.schema import (
     positive_number,
     secret_source,
 )
+from cachesync_cli.cleanup.cron import cron_expression
+from cachesync_cli.cleanup.duration import duration
+from cachesync_cli.cleanup.entry_rules import check_cleanup_entry, no_caches_for_memcached, policy_choice
 from cachesync_cli.errors import ConfigError
 
 NAME = Field("name", nonempty_text, None, "A name for logs, metrics and health (default: the type and index).")
@@ -115,11 +119,75 @@ TARGET_TYPES: dict[str, EntryType] = {
     )
 }
 
-ENTRY_ARRAYS: dict[str, dict[str, EntryType]] = {"sources": SOURCE_TYPES, "targets": TARGET_TYPES}
+CLEANUP_CACHES = Field("caches", nonempty_text_list, None,
+                       "Only these caches (cache or manager/cache names, * wildcards). Default: every key the "
+                       "template matches (directory: everything under path).", example='["OAuthCache", "App*"]')
+CLEANUP_SCHEDULE = (
+    Field("every", duration, None, "Run every this long (`cleanup --scheduled` and `cachesync run`).",
+          example='"10m"'),
+    Field("cron", cron_expression, None, 'Run at these times instead: 5-field cron, e.g. "*/15 * * * *" (local time).',
+          example='"*/15 * * * *"'),
+    Field("jitter", duration, None, "Delay each scheduled run by a random 0..jitter, so clusters do not flush "
+          "at the same instant.", example='"30s"'),
+)
+
+CLEANUP_TYPES: dict[str, EntryType] = {
+    t.name: t for t in (
+        EntryType("redis", "cachesync_cli.cleanup.redis_cleaner:RedisCleaner",
+                  "SCAN the caches' keys in batches; UNLINK them (all), those idle too long (max_idle), "
+                  "or EXPIRE those without a TTL (ttl).",
+                  (NAME, REDIS_URL, TEMPLATE,
+                   Field("policy", policy_choice("redis", ("all", "max_idle", "ttl"),
+                                                 "Redis keeps no creation time (use max_idle)"), "all",
+                         "all: UNLINK the caches' keys; max_idle: those unused for max_idle; ttl: give keys "
+                         "without a TTL one.", example='"max_idle"'),
+                   CLEANUP_CACHES,
+                   Field("max_idle", duration, None, "max_idle policy: remove keys not read or written for "
+                         "this long (OBJECT IDLETIME; needs an LRU or noeviction maxmemory-policy).",
+                         example='"1h"'),
+                   Field("ttl", duration, None, "ttl policy: the TTL given to keys that have none "
+                         "(EXPIRE ... NX).", example='"1d"'),
+                   Field("scan_count", positive_int, 1000, "SCAN COUNT hint and batch size.", example="1000"),
+                   *CLEANUP_SCHEDULE),
+                  check_entry=check_cleanup_entry),
+        EntryType("memcached", "cachesync_cli.cleanup.memcached_cleaner:MemcachedCleaner",
+                  "flush_all every server (memcached cannot list keys or their ages).",
+                  (NAME,
+                   Field("servers", nonempty_text_list, ["127.0.0.1:11211"], "memcached servers, HOST:PORT.",
+                         example='["127.0.0.1:11211"]'),
+                   Field("policy", policy_choice("memcached", ("all",),
+                                                 "memcached cannot list keys or their ages, only flush_all"),
+                         "all", "Only all (flush_all on every server).", example='"all"'),
+                   Field("caches", no_caches_for_memcached, None, "Not possible: flush_all clears whole servers."),
+                   *CLEANUP_SCHEDULE),
+                  check_entry=check_cleanup_entry),
+        EntryType("directory", "cachesync_cli.cleanup.directory_cleaner:DirectoryCleaner",
+                  "Empty the caches' folders (all) or remove files older than max_age (max_age).",
+                  (NAME,
+                   Field("path", nonempty_text, None, "The cache directory.", required=True,
+                         example='"/var/cache/app"'),
+                   Field("template", key_template, "{cache}/{key}",
+                         "File path of a key, relative to path (as the directory target).",
+                         example='"{cache}/{key}"'),
+                   Field("policy", policy_choice("directory", ("all", "max_age"),
+                                                 "files have an age (mtime), not an idle time or TTL"), "all",
+                         "all: empty the caches' folders (the whole directory without caches); max_age: remove "
+                         "files older than max_age.", example='"max_age"'),
+                   CLEANUP_CACHES,
+                   Field("max_age", duration, None, "max_age policy: remove files last modified longer ago "
+                         "than this.", example='"7d"'),
+                   *CLEANUP_SCHEDULE),
+                  check_entry=check_cleanup_entry),
+    )
+}
+
+ENTRY_ARRAYS: dict[str, dict[str, EntryType]] = {"sources": SOURCE_TYPES, "targets": TARGET_TYPES,
+                                                 "cleanup": CLEANUP_TYPES}
+KIND_NAMES = {"sources": "source", "targets": "target", "cleanup": "cleanup target"}
 
 
 def validate_entry(array: str, index: int, entry: Any, where: str) -> dict[str, Any]:
-    """One `[[sources]]`/`[[targets]]` entry, checked and with defaults filled in."""
+    """One `[[sources]]`/`[[targets]]`/`[[cleanup]]` entry, checked and with defaults filled in."""
     types = ENTRY_ARRAYS[array]
     label = f"{where}: [[{array}]] #{index + 1}"
     if not isinstance(entry, dict):
@@ -128,7 +196,7 @@ def validate_entry(array: str, index: int, entry: Any, where: str) -> dict[str, 
     if kind not in types:
         close = difflib.get_close_matches(str(kind), types, n=1)
         hint = f"did you mean {close[0]!r}? " if close else ""
-        raise ConfigError(f"{label}: type {kind!r} is not a kind of {array[:-1]}",
+        raise ConfigError(f"{label}: type {kind!r} is not a kind of {KIND_NAMES[array]}",
                           hint=f"{hint}allowed: {', '.join(types)}")
     spec = types[kind]
     fields = {f.name: f for f in spec.fields}
@@ -150,6 +218,11 @@ def validate_entry(array: str, index: int, entry: Any, where: str) -> dict[str, 
             if field.required:
                 raise ConfigError(f"{label} ({kind}): {field.name} is required", hint=field.help)
             result[field.name] = field.default
+    if spec.check_entry is not None:
+        try:
+            spec.check_entry(result)
+        except ValueError as exc:
+            raise ConfigError(f"{label} ({kind}): {exc}") from None
     result["name"] = result.get("name") or f"{kind}-{index + 1}"
     return result
 
@@ -172,5 +245,9 @@ def build_source(entry: Mapping[str, Any], context):
 
 def build_target(entry: Mapping[str, Any], context):
     return _build("targets", entry, context)
+
+
+def build_cleaner(entry: Mapping[str, Any], context):
+    return _build("cleanup", entry, context)
 
 
