@@ -18,6 +18,7 @@ from cachesync_cli.bridge.rules import CacheRules, SyncRules
 from cachesync_cli.bridge.rules_dir import RulesReloader
 from cachesync_cli.bridge.spool import Spool
 from cachesync_cli.bridge.stats import BridgeStats
+from cachesync_cli.cleanup.scheduler import bridge_scheduler
 from cachesync_cli.config import Config
 from cachesync_cli.config.resolve import cluster_id, connect_options, signing_keys
 from cachesync_cli.errors import TransportError, UsageError
@@ -70,6 +71,7 @@ class Bridge:
         spool_path = Path(config["sync.spool_path"] or default_spool_path(self.cluster)).expanduser()
         self.spool = Spool(spool_path, max_keys=config["sync.spool_max_keys"])
         self.context = context
+        self.cleanup = bridge_scheduler(config["cleanup"], context, self.stats)  # [[cleanup]] with a schedule
         self.reloader = RulesReloader(rules_directory(config), self.rules, self.apply_rules,
                                       on_outcome=lambda outcome: self.stats.inc("rules_reloads", label=outcome),
                                       main_config=config.path, reload_main=self._reload_main_config)
@@ -185,6 +187,8 @@ class Bridge:
                 self.stop()
                 raise
         self.reloader.start()
+        if self.cleanup is not None:
+            self.cleanup.start()
         log.info("bridge %s running on %s (%s): %d source(s), %d target(s), spool %s",
                  self.cluster, self.connection.endpoint, self.connection.server, len(self.sources),
                  len(self.targets), self.spool.path)
@@ -197,6 +201,8 @@ class Bridge:
         """Stop taking input, publish or spool what is queued, close cleanly."""
         self.state = "stopping"
         self.reloader.stop()
+        if self.cleanup is not None:
+            self.cleanup.stop()
         for source in self.sources:
             try:
                 source.stop()

@@ -33,6 +33,9 @@ COUNTERS: dict[str, str] = {
     "heartbeats_sent": "Heartbeats published.",
     "acks_sent": "Acknowledgements published for messages that asked for one (ack: true).",
     "rules_reloads": "Rule files (cachesync.d/) loaded, by outcome (ok, rejected).",
+    "cleanup_runs": "Scheduled cleanup runs ([[cleanup]]), by target.",
+    "cleanup_removed": "Keys or files removed by cleanup runs (ttl policy: given a TTL), by target.",
+    "cleanup_failures": "Cleanup runs that failed, by target.",
 }
 
 #: Upper bounds (seconds) of the apply-latency histogram buckets.
