@@ -163,7 +163,8 @@ def test_memcached_answers_version(memcached_address: str) -> None:
 
 
 def test_broker_url_follows_its_parameter(broker_url: str, request: pytest.FixtureRequest) -> None:
-    scheme = {"memory": "memory", "amqp": "amqp", "rabbit_stomp": "stomp", "activemq_stomp": "stomp"}
+    scheme = {"memory": "memory", "amqp": "amqp", "rabbit_stomp": "stomp", "activemq_stomp": "stomp",
+              "mosquitto": "mqtt", "rabbit_mqtt": "mqtt", "activemq_mqtt": "mqtt"}
     assert urlsplit(broker_url).scheme == scheme[request.node.callspec.params["broker_url"]]
 
 
@@ -171,3 +172,23 @@ def test_topic_name_is_fresh_for_each_test(topic_name: str) -> None:
     prefix, _, suffix = topic_name.rpartition(".")
     assert prefix == "cachesync.test"
     assert len(suffix) == 12 and int(suffix, 16) >= 0
+
+
+def mqtt_string(text: str) -> bytes:
+    data = text.encode()
+    return struct.pack("!H", len(data)) + data
+
+
+@pytest.mark.parametrize("service", ["mosquitto_url", "rabbit_mqtt_url", "activemq_mqtt_url"])
+def test_mqtt_services_accept_an_mqtt_311_connect(service: str, request: pytest.FixtureRequest) -> None:
+    url = request.getfixturevalue(service)
+    parts = urlsplit(url)
+    flags, payload = 0x02, mqtt_string("cachesync-harness-check")  # clean session
+    if parts.username:
+        flags |= 0xC0
+        payload += mqtt_string(parts.username) + mqtt_string(parts.password or "")
+    body = mqtt_string("MQTT") + bytes([4, flags]) + struct.pack("!H", 10) + payload
+    with connect(url, 1883) as sock:
+        sock.sendall(bytes([0x10, len(body)]) + body)
+        assert recv_exactly(sock, 4) == b"\x20\x02\x00\x00"  # CONNACK, accepted
+        sock.sendall(b"\xe0\x00")  # DISCONNECT
