@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import typer
@@ -78,3 +79,12 @@ def test_lazy_copies_of_choices_match_their_source():
 
     assert invalidate.INPUT_FORMATS == tuple(INPUT_FORMATS)
     assert config_cmd.FILE_NAME == FILE_NAME
+
+
+def test_every_command_has_a_docs_page():
+    docs = Path(__file__).resolve().parents[2] / "docs"
+    index = (docs / "commands" / "README.md").read_text()
+    for name in sorted({name.split()[0] for name, _ in COMMANDS} - IN_PROGRESS):
+        assert f"`cachesync {name}`" in index, f"docs/commands/README.md: add cachesync {name}"
+        if name != "status":
+            assert (docs / "commands" / f"{name}.md").is_file(), f"write docs/commands/{name}.md"
