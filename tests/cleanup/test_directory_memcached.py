@@ -84,7 +84,7 @@ def memcached(private_memcached):
     from pymemcache.client.base import Client
 
     host, _, port = private_memcached.rpartition(":")
-    client = Client((host, int(port)))
+    client = Client((host, int(port)), default_noreply=False)  # sets done before the cleanup looks
     yield client
     client.close()
 
