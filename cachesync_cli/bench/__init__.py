@@ -1,0 +1,1 @@
+"""`cachesync bench`: the real bridge pipeline between simulated clusters, measured."""

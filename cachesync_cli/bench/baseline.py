@@ -1,0 +1,126 @@
+"""The baseline: the same broker driven by the bare driver, the way a simple cache-sync
+connector does it: one message per invalidation, published with a confirmation (a
+publisher confirm with pika, a receipt with stomp.py), one subscriber. Its end-to-end
+rate is what `--baseline` reports beside ours, measured in the same run."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+from cachesync_cli.transport.endpoint import parse_endpoint
+
+
+def delete_queues(url: str, names: list[str]) -> None:
+    import pika
+
+    ep = parse_endpoint(url)
+    connection = pika.BlockingConnection(pika.ConnectionParameters(
+        ep.host, ep.port, ep.path or "/", pika.PlainCredentials(ep.username or "guest", ep.password or "guest")))
+    try:
+        channel = connection.channel()
+        for name in names:
+            channel.queue_delete(name)
+    finally:
+        connection.close()
+
+
+def baseline_rate(url: str, topic: str, count: int) -> dict:
+    """Publish `count` one-key messages with the bare driver; the end-to-end rate."""
+    if url.startswith("amqp"):
+        return _amqp(url, topic, count)
+    if url.startswith("stomp"):
+        return _stomp(url, topic, count)
+    return {"driver": None, "note": f"no baseline for {parse_endpoint(url).scheme}://"}
+
+
+def _bodies(count: int) -> list[bytes]:
+    return [json.dumps({"cache": "baseline", "keys": [str(n)]}).encode() for n in range(count)]
+
+
+def _amqp(url: str, topic: str, count: int) -> dict:
+    import pika
+
+    ep = parse_endpoint(url)
+    params = pika.ConnectionParameters(ep.host, ep.port, ep.path or "/",
+                                       pika.PlainCredentials(ep.username or "guest", ep.password or "guest"))
+    received = threading.Event()
+    ready = threading.Event()
+    got = [0]
+
+    def consume() -> None:
+        connection = pika.BlockingConnection(params)
+        channel = connection.channel()
+        queue = channel.queue_declare("", exclusive=True, auto_delete=True).method.queue
+        channel.queue_bind(queue, "amq.topic", routing_key=topic)
+
+        def on_message(ch, method, properties, body) -> None:
+            got[0] += 1
+            if got[0] >= count:
+                received.set()
+                ch.stop_consuming()
+
+        channel.basic_consume(queue, on_message, auto_ack=True)
+        ready.set()
+        channel.start_consuming()
+        connection.close()
+
+    consumer = threading.Thread(target=consume, daemon=True)
+    consumer.start()
+    ready.wait(10)
+    connection = pika.BlockingConnection(params)
+    channel = connection.channel()
+    channel.confirm_delivery()
+    properties = pika.BasicProperties(content_type="application/json", delivery_mode=2)
+    started = time.monotonic()
+    for body in _bodies(count):
+        channel.basic_publish("amq.topic", topic, body, properties)
+    received.wait(120)
+    elapsed = time.monotonic() - started
+    connection.close()
+    return {"driver": "pika", "invalidations": count, "received": got[0], "seconds": round(elapsed, 3),
+            "per_second": round(got[0] / elapsed, 1)}
+
+
+def _stomp(url: str, topic: str, count: int) -> dict:
+    import stomp
+
+    ep = parse_endpoint(url)
+    got = [0]
+    received = threading.Event()
+
+    class Listener(stomp.ConnectionListener):
+        def on_message(self, frame) -> None:
+            got[0] += 1
+            if got[0] >= count:
+                received.set()
+
+    def connect(listener=None):
+        connection = stomp.Connection12([(ep.host, ep.port)], vhost=ep.path or "/", auto_content_length=False)
+        if listener:
+            connection.set_listener("l", listener)
+        connection.connect(ep.username, ep.password, wait=True)
+        return connection
+
+    subscriber = connect(Listener())
+    subscriber.subscribe(f"/topic/{topic}", id="baseline", ack="auto", receipt="subscribed")
+    time.sleep(0.5)
+    publisher = connect()
+    receipts = threading.Semaphore(0)
+
+    class Receipts(stomp.ConnectionListener):
+        def on_receipt(self, frame) -> None:
+            receipts.release()
+
+    publisher.set_listener("r", Receipts())
+    started = time.monotonic()
+    for n, body in enumerate(_bodies(count)):
+        publisher.send(f"/topic/{topic}", body, headers={"persistent": "true", "receipt": f"r{n}"})
+        receipts.acquire(timeout=30)
+    received.wait(120)
+    elapsed = time.monotonic() - started
+    publisher.disconnect()
+    subscriber.disconnect()
+    return {"driver": "stomp.py", "invalidations": count, "received": got[0], "seconds": round(elapsed, 3),
+            "per_second": round(got[0] / elapsed, 1)}
