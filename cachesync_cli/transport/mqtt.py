@@ -15,9 +15,10 @@ session reconnects: MQTT has no negative acknowledgement.
 
 Two clients with one client id take the session from each other. The broker may say so to
 an MQTT 5 client (DISCONNECT reason 0x8E); otherwise the client only sees its connection
-closed within `SHORT_LIVED` seconds of making it. Each time is logged as an error naming the client id, and after `TAKEOVER_LIMIT`
-times within `TAKEOVER_WINDOW` seconds the next `connect()` raises `ClientIdInUse` instead of
-connecting: reconnecting stops, and the other client keeps the session.
+closed within `SHORT_LIVED` seconds of making it. Each time is logged as an error naming
+the client id, and after `TAKEOVER_LIMIT` times within `TAKEOVER_WINDOW` seconds the next
+`connect()` raises `ClientIdInUse` instead of connecting: reconnecting stops, and the other
+client keeps the session.
 """
 
 from __future__ import annotations
@@ -210,8 +211,9 @@ class MqttTransport(Transport):
         ep, user = self.endpoint, self.endpoint.username or self.options.username
         name = _reason_name(PacketTypes.CONNACK, reason)
         if reason in _BAD_CREDENTIALS:
-            return AuthenticationFailed(f"{ep} refused user {user!r}: {name}",
-                                        hint="check the credentials (URL, [broker] username, password_env/password_file)")
+            return AuthenticationFailed(
+                f"{ep} refused user {user!r}: {name}",
+                hint="check the credentials (URL, [broker] username, password_env/password_file)")
         if reason == _NOT_AUTHORIZED:
             return AuthenticationFailed(f"{ep} refused user {user!r}: not authorized",
                                         hint="check the credentials and that the user may connect over MQTT")
