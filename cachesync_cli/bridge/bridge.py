@@ -12,6 +12,7 @@ import logging
 import threading
 from pathlib import Path
 
+from cachesync_cli.bridge.all_limit import AllLimiter
 from cachesync_cli.bridge.incoming import Incoming
 from cachesync_cli.bridge.outgoing import Outgoing
 from cachesync_cli.bridge.rules import CacheRules, SyncRules
@@ -94,6 +95,7 @@ class Bridge:
             require_signatures=config["signing.require"], own_producer=self.publisher.producer,
             gap_flush=config["sync.gap_flush"], retry_max_delay=config["sync.retry_max_delay"],
             on_applied=self._note_applied, on_ack_requested=self.outgoing.request_ack,
+            all_limiter=AllLimiter(config["sync.all_rate"], config["sync.all_burst"]),
         )
         self.monitor = None
         if config["monitor.enabled"]:

@@ -22,6 +22,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
+from cachesync_cli.bridge.all_limit import AllLimiter
 from cachesync_cli.bridge.rules import SyncRules
 from cachesync_cli.bridge.sequence import RecentIds, SequenceTracker
 from cachesync_cli.bridge.stats import BridgeStats
@@ -51,6 +52,7 @@ class Incoming:
         retry_max_delay: float = 30.0,
         on_applied: Callable[[str, str, int], None] | None = None,
         on_ack_requested: Callable[[str], None] | None = None,
+        all_limiter: AllLimiter | None = None,
     ) -> None:
         self.cluster = cluster
         self.targets = list(targets)
@@ -67,6 +69,8 @@ class Incoming:
         self.sequences = SequenceTracker()
         self.recent = RecentIds()
         self.failing: dict[str, str] = {}  # target name -> last error, while it fails
+        self.all_limiter = all_limiter
+        self._limited_logged: dict[str, float] = {}  # origin -> when its flood was last logged
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True, name="cachesync-incoming")
 
@@ -86,14 +90,18 @@ class Incoming:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                delivery = self.queue.get(timeout=0.2)
+                delivery = self.queue.get(timeout=0.2 if self.all_limiter is None or not self.all_limiter.held
+                                          else min(0.2, self.all_limiter.next_due() or 0.2))
             except queue.Empty:
-                continue
-            try:
-                self.handle(delivery)
-            except Exception:  # a bug must not stop the bridge; the message comes back later
-                log.exception("unexpected error handling a message; it will be redelivered")
-                delivery.nack()
+                delivery = None
+            if delivery is not None:
+                try:
+                    self.handle(delivery)
+                except Exception:  # a bug must not stop the bridge; the message comes back later
+                    log.exception("unexpected error handling a message; it will be redelivered")
+                    delivery.nack()
+            if self.all_limiter is not None and self.all_limiter.held:
+                self._release_held()
 
     # -- one message --------------------------------------------------------------------------
 
@@ -135,10 +143,17 @@ class Incoming:
         if missed:
             self._gap_flush(env.origin, env.node, missed)
         if env.type == INVALIDATE:
-            if not self._apply(env.origin, env.id, env.tenant, env.items, sent_ms=env.ts):
+            now, held = self._limit(env.origin, env.items)
+            if not self._apply(env.origin, env.id, env.tenant, now, sent_ms=env.ts):
                 return  # stopping: left unacknowledged, the broker redelivers it
-            if env.ack:
-                self.on_ack_requested(env.id)
+            if held:  # acknowledged once its `all` items are applied, with the origin's next flush
+                self.all_limiter.hold(env.origin, env.tenant, held, lambda: self._done(delivery, env))
+                return
+        self._done(delivery, env)
+
+    def _done(self, delivery: Delivery, env) -> None:
+        if env.type == INVALIDATE and env.ack:
+            self.on_ack_requested(env.id)
         self.on_applied(env.origin, env.node, env.seq)  # heartbeats and acks are numbered too
         self.recent.add(env.id)
         delivery.ack()
@@ -155,12 +170,46 @@ class Incoming:
         item = Item(cache=message.cache, manager=message.manager, all=message.clear_all,
                     keys=() if message.clear_all else (message.key,))
         tenant = Tenant(message.tenant_domain, message.tenant_id)
-        if self._apply(message.sender or "wso2", "", tenant, (item,)):
-            delivery.ack()
+        origin = message.sender or "wso2"
+        now, held = self._limit(origin, (item,))
+        if not self._apply(origin, "", tenant, now):
+            return
+        if held:
+            self.all_limiter.hold(origin, tenant, held, delivery.ack)
+            return
+        delivery.ack()
+
+    # -- the limit on `all` -------------------------------------------------------------------
+
+    def _limit(self, origin: str, items) -> tuple[tuple, tuple]:
+        """(items to apply now, `all` items to hold because `origin` is over its limit)."""
+        if self.all_limiter is None or not any(item.all for item in items) or self.all_limiter.take(origin):
+            return tuple(items), ()
+        self.stats.inc("all_limited", label=origin)
+        now = time.monotonic()
+        if now - self._limited_logged.get(origin, -1e9) >= 10:
+            self._limited_logged[origin] = now
+            log.warning("`all` invalidations from %s exceed %g/s (burst %d): coalescing them, one flush per "
+                        "cache per interval (%d held so far)", origin, self.all_limiter.rate,
+                        self.all_limiter.burst, self.stats.get("all_limited", origin))
+        return tuple(i for i in items if not i.all), tuple(i for i in items if i.all)
+
+    def _release_held(self) -> None:
+        """Apply the held `all` items of every origin that has a token again, then
+        acknowledge the messages they came in."""
+        for held in self.all_limiter.due():
+            messages = held.messages  # counted as applied with the first flush
+            for tenant, items in held.batches().items():
+                if not self._apply(held.origin, f"all-limited-{new_envelope_id()}", tenant, items, messages=messages):
+                    return  # stopping: the held messages stay unacknowledged and come back
+                messages = 0
+            for done in held.done:
+                done()
 
     # -- applying -----------------------------------------------------------------------------
 
-    def _apply(self, origin: str, message_id: str, tenant, items, sent_ms: int | None = None) -> bool:
+    def _apply(self, origin: str, message_id: str, tenant, items, sent_ms: int | None = None,
+               messages: int = 1) -> bool:
         kept, dropped = self.rules.filter(items, tenant)
         if dropped:
             self.stats.inc("filtered", dropped)
@@ -171,7 +220,7 @@ class Incoming:
         if not self._apply_everywhere(invalidation):
             return False
         self.stats.observe_apply(time.monotonic() - started, origin, sent_ms)
-        self.stats.inc("applied")
+        self.stats.inc("applied", messages)
         self.stats.inc("applied_keys", sum(len(item.keys) for item in kept))
         return True
 

@@ -19,7 +19,7 @@ from cachesync_cli.bridge.stats import COUNTERS, LATENCY_BUCKETS
 
 LABELS = {  # counters with a label, and the label's name
     "local_rejected": "reason", "rejected": "reason", "apply_failures": "target", "gaps": "origin",
-    "flushes": "origin", "rules_reloads": "outcome",
+    "flushes": "origin", "all_limited": "origin", "rules_reloads": "outcome",
     "cleanup_runs": "target", "cleanup_removed": "target", "cleanup_failures": "target",
 }
 

@@ -27,6 +27,7 @@ COUNTERS: dict[str, str] = {
     "apply_failures": "Failed attempts to apply to a target, by target.",
     "gaps": "Gaps seen in another cluster's sequence numbers, by origin.",
     "flushes": "Gap flushes performed, by origin.",
+    "all_limited": "Messages whose `all` items were over `[sync] all_rate` and coalesced, by origin.",
     "spooled": "Local batches written to the spool while the broker was unreachable.",
     "spool_collapses": "Times the spool collapsed its keys to `all` per cache.",
     "reconnects": "Reconnections to the broker.",

@@ -246,6 +246,11 @@ SETTINGS: tuple[Setting, ...] = (
             example="1000000"),
     Setting("sync.retry_max_delay", positive_number, 30.0,
             "Longest pause between attempts to apply to a failing target.", example="30"),
+    Setting("sync.all_rate", positive_number, 10.0,
+            "Messages with `all` items applied per second per origin; more are coalesced into one "
+            "flush per cache per interval (held, never dropped) and counted.", example="10"),
+    Setting("sync.all_burst", positive_int, 20,
+            "Messages with `all` items an origin may send at once before `all_rate` applies.", example="20"),
     Setting("sync.rules_dir", nonempty_text, None,
             "Drop-in folder of rule files, reloaded without a restart (docs/operating.md). "
             "Default: cachesync.d/ beside the config file, when it exists.", example='"/etc/cachesync/cachesync.d"'),
