@@ -6,11 +6,27 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 import time
 
 DRIVER_LOGGERS = ("pika", "stomp.py", "paho", "redis")
 LOG_FORMATS = ("text", "json")
+
+# stomp.py logs every frame it sends at debug level, CONNECT's `passcode` header included.
+_DRIVER_SECRETS = re.compile(r"(passcode:)(?:(?!\\n|\n).)*")  # up to the header's end, escaped or not
+
+
+class DriverSecretFilter(logging.Filter):
+    """Redact credentials that broker drivers write into their own debug lines (-vv)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.name.startswith("cachesync"):
+            message = record.getMessage()
+            redacted = _DRIVER_SECRETS.sub(r"\1***", message)
+            if redacted != message:
+                record.msg, record.args = redacted, None
+        return True
 
 
 class JsonFormatter(logging.Formatter):
@@ -36,6 +52,7 @@ def setup_logging(verbosity: int = 0, fmt: str = "text", handler: logging.Handle
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
+    handler.addFilter(DriverSecretFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
