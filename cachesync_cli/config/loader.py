@@ -7,7 +7,9 @@ Every value remembers where it came from, for `config show`.
 from __future__ import annotations
 
 import difflib
+import logging
 import os
+import stat
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -16,6 +18,8 @@ from typing import Any
 
 from cachesync_cli.config.schema import BY_KEY, ENTRY_ARRAYS, SECTIONS, SETTINGS
 from cachesync_cli.errors import ConfigError, UsageError
+
+log = logging.getLogger("cachesync.config")
 
 CONFIG_ENV = "CACHESYNC_CONFIG"
 FILE_NAME = "cachesync.toml"
@@ -154,6 +158,8 @@ def load_config(
     if path is not None:
         for key, value in read_config_file(path).items():
             values[key], sources[key] = value, f"file {path}"
+        if any(_has_password(url) for url in values["broker.url"] or ()):
+            warn_if_readable_by_others(path, "holds a broker password (in [broker] url)")
     for setting in SETTINGS:
         raw = environ.get(setting.env) if setting.env else None
         if raw:
@@ -166,3 +172,23 @@ def load_config(
         values[key] = _check(key, value, flag)
         sources[key] = f"flag {flag}"
     return Config(values=values, sources=sources, path=path, path_reason=reason, environ=environ)
+
+
+def _has_password(url: str) -> bool:
+    from urllib.parse import urlsplit
+
+    try:
+        return urlsplit(url).password is not None
+    except ValueError:
+        return False
+
+
+def warn_if_readable_by_others(path: Path, what: str) -> None:
+    """Log a warning when a file holding a secret may be read by its group or by others."""
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except OSError:
+        return
+    if mode & 0o077:
+        log.warning("%s %s and is readable by %s (mode %04o): run `chmod 600 %s`", path, what,
+                    "others" if mode & 0o007 else "its group", mode, path)

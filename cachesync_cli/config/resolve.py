@@ -9,7 +9,7 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
-from cachesync_cli.config.loader import Config
+from cachesync_cli.config.loader import Config, warn_if_readable_by_others
 from cachesync_cli.errors import ConfigError
 from cachesync_cli.transport.base import ConnectOptions, TlsOptions
 
@@ -23,6 +23,7 @@ def read_secret_file(path: str, where: str) -> str:
     secret = text.splitlines()[0].strip() if text.strip() else ""
     if not secret:
         raise ConfigError(f"{where}: {path} is empty")
+    warn_if_readable_by_others(Path(path).expanduser(), f"holds a secret ({where})")
     return secret
 
 
