@@ -53,9 +53,10 @@ url = "{base}/{redis_db}"
 class BridgeProcess:
     """A running `cachesync run`; its log is kept for assertions."""
 
-    def __init__(self, config: Path, *, env: dict[str, str] | None = None) -> None:
+    def __init__(self, config: Path, *, env: dict[str, str] | None = None, wrapper: list[str] | None = None) -> None:
         self.config = config
         self.env = env or {}
+        self.wrapper = wrapper or []  # e.g. ["prlimit", "--fsize=65536", "--"]
         self.log: list[str] = []
         self.process: subprocess.Popen | None = None
 
@@ -63,7 +64,8 @@ class BridgeProcess:
         environ = {k: v for k, v in os.environ.items() if not k.startswith("CACHESYNC_")}
         environ.update({"NO_COLOR": "1", **self.env})
         self.log = []
-        self.process = subprocess.Popen([sys.executable, "-m", "cachesync_cli", "run", "--config", str(self.config)],
+        self.process = subprocess.Popen([*self.wrapper, sys.executable, "-m", "cachesync_cli", "run",
+                                         "--config", str(self.config)],
                                         env=environ, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         ready = threading.Event()
 
