@@ -78,7 +78,7 @@ class KeyWatcher(threading.Thread):
         import redis
 
         self.client = redis.Redis.from_url(db_url(redis_url, db))
-        self.pubsub = self.client.pubsub(ignore_subscribe_messages=True)
+        self.pubsub = self.client.pubsub()
         self.pubsub.psubscribe(f"__keyspace@{db}__:{prefix}*")
         self.prefix_len = len(f"__keyspace@{db}__:{prefix}")
         self.sent_at, self.kpm, self.histogram, self.lock = sent_at, kpm, histogram, lock
@@ -87,8 +87,10 @@ class KeyWatcher(threading.Thread):
         self.stopping = threading.Event()
 
     def run(self) -> None:
+        from cachesync_cli.local.redis_subscription import next_message
+
         while not self.stopping.is_set():
-            message = self.pubsub.get_message(timeout=0.2)
+            message = next_message(self.pubsub, 0.2)
             if message is None or message["data"] not in (b"del", b"unlink"):
                 continue
             now = time.monotonic()

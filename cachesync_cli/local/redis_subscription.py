@@ -32,6 +32,27 @@ UNSUBSCRIBED = frozenset({b"unsubscribe", b"punsubscribe", "unsubscribe", "punsu
 DRAIN_SECONDS = 5.0
 
 
+def next_message(pubsub, timeout: float) -> dict | None:
+    """The next pub/sub message, shaped as redis-py's `get_message` shapes it, read straight
+    from the subscription's connection. `get_message` and `parse_response` wrap every read
+    in bookkeeping and a retry policy that cost more than the read itself at tens of
+    thousands of messages a second; reconnection is this module's job anyway."""
+    connection = pubsub.connection
+    if connection is None:
+        import redis
+
+        raise redis.ConnectionError("the subscription has no connection")
+    if not connection.can_read(timeout=timeout):
+        return None
+    response = connection.read_response(disconnect_on_error=False, push_request=True)
+    if response is None:
+        return None
+    kind = response[0]
+    if kind in (b"pmessage", "pmessage"):
+        return {"type": kind, "pattern": response[1], "channel": response[2], "data": response[3]}
+    return {"type": kind, "channel": response[1], "data": response[2] if len(response) > 2 else None}
+
+
 class RedisSubscription:
     """Subscribe with `subscribe(pubsub)`, hand every message dict to `on_message` (in the thread)."""
 
@@ -83,7 +104,7 @@ class RedisSubscription:
                         self._on_connect(self.client)
                     pubsub = self.client.pubsub()
                     self._subscribe(pubsub)
-                message = pubsub.get_message(timeout=POLL_SECONDS)
+                message = next_message(pubsub, POLL_SECONDS)
                 if message is None:
                     continue
                 if message["type"] in CONFIRMATIONS:
@@ -125,7 +146,7 @@ class RedisSubscription:
             pubsub.punsubscribe()
             deadline = time.monotonic() + DRAIN_SECONDS
             while time.monotonic() < deadline:
-                message = pubsub.get_message(timeout=POLL_SECONDS)
+                message = next_message(pubsub, POLL_SECONDS)
                 if message is None:
                     continue
                 if message["type"] in MESSAGES:

@@ -52,7 +52,7 @@ class ConnectOptions:
     exchange: str = "amq.topic"  # AMQP only
     heartbeat: int = 10  # seconds; how fast a dead connection is noticed
     connect_timeout: float = 10.0
-    prefetch: int = 256  # unacknowledged deliveries a subscription may hold
+    prefetch: int = 64  # unacknowledged deliveries a subscription may hold (envelopes reach 1 MiB)
 
 
 @dataclass

@@ -38,6 +38,11 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+# One decoder for every call: json.loads with hooks would build a new one each time.
+# Its C scanner runs under the GIL, so threads may share it.
+_DECODER = json.JSONDecoder(object_pairs_hook=_reject_duplicates, parse_constant=_reject_constant)
+
+
 def check_size(data: bytes, max_bytes: int) -> None:
     """Raise `DecodeError(reason="oversized")` when `data` is longer than `max_bytes`."""
     if len(data) > max_bytes:
@@ -55,7 +60,7 @@ def parse_json_object(data: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> dic
     check_size(data, max_bytes)
     try:
         text = bytes(data).decode("utf-8")
-        value = json.loads(text, object_pairs_hook=_reject_duplicates, parse_constant=_reject_constant)
+        value = _DECODER.decode(text)
     except UnicodeDecodeError as exc:
         raise DecodeError(f"message is not UTF-8: {exc.reason}", reason="malformed") from None
     except RecursionError:
