@@ -8,13 +8,8 @@ from typing import Annotated
 
 import typer
 
-from cachesync_cli.cli import output
-from cachesync_cli.cli.common import load, open_broker
 from cachesync_cli.cli.options import BrokerOption, ConfigOption, TopicOption
-from cachesync_cli.config.resolve import signing_keys
 from cachesync_cli.errors import ExitStatus
-from cachesync_cli.peers import Peer, TopicWatcher
-from cachesync_cli.wire import Keyring
 
 EPILOG = """[b]Examples[/b]
 
@@ -30,13 +25,21 @@ configuration error; 3 broker unreachable."""
 
 
 def command(
-    window: Annotated[float, typer.Option(metavar="SECONDS", help="How long to listen for heartbeats.")] = 12.0,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    window: Annotated[float, typer.Option(metavar="SECONDS", help="How long to listen for heartbeats.",
+                                          rich_help_panel="Status")] = 12.0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.",
+                                          rich_help_panel="Status")] = False,
     config: ConfigOption = None,
     broker: BrokerOption = None,
     topic: TopicOption = None,
 ) -> None:
     """Show the clusters on the topic: origin, node, last seen, seq, lag, how far behind."""
+    from cachesync_cli.cli import output
+    from cachesync_cli.cli.common import load, open_broker
+    from cachesync_cli.config.resolve import signing_keys
+    from cachesync_cli.peers import TopicWatcher
+    from cachesync_cli.wire import Keyring
+
     cfg = load(config, broker, topic)
     key_id, keys = signing_keys(cfg)
     connection = open_broker(cfg, timeout=None)
@@ -62,14 +65,16 @@ def command(
         raise typer.Exit(ExitStatus.FAILURE)
 
 
-def _behind(peer: Peer, peers: dict[str, Peer]) -> dict[str, int]:
+def _behind(peer, peers: dict) -> dict[str, int]:
     """For each other cluster: how many of `peer`'s messages it had not applied."""
     return {other.origin: max(0, peer.seq - other.applied[peer.origin])
             for other in peers.values() if other.origin != peer.origin and peer.origin in other.applied}
 
 
-def _table(peers: dict[str, Peer], behind: dict[str, dict[str, int]], now: float) -> None:
+def _table(peers: dict, behind: dict[str, dict[str, int]], now: float) -> None:
     from rich.table import Table
+
+    from cachesync_cli.cli import output
 
     table = Table(title_justify="left")
     for column in ("origin", "node", "last seen", "seq", "lag", "behind", "restarts"):

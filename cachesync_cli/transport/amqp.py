@@ -239,8 +239,8 @@ def _cause(exc: BaseException) -> str:
         inner = failures[-1]
     if isinstance(inner, BaseException) and inner is not exc:
         return _cause(inner)
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror.lower()
+    if isinstance(exc, OSError) and exc.strerror and not isinstance(exc, ssl.SSLError):
+        return exc.strerror.lower()  # "Connection refused" reads better mid-sentence
     return str(exc) or type(exc).__name__
 
 

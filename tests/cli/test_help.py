@@ -33,7 +33,7 @@ def _commands():
 
 COMMANDS = _commands()
 #: Commands being written right now by their authors (options not in panels yet).
-IN_PROGRESS = {"status", "cleanup"}
+IN_PROGRESS: set[str] = set()
 
 
 @pytest.mark.parametrize("name,command", [
@@ -86,5 +86,5 @@ def test_every_command_has_a_docs_page():
     index = (docs / "commands" / "README.md").read_text()
     for name in sorted({name.split()[0] for name, _ in COMMANDS} - IN_PROGRESS):
         assert f"`cachesync {name}`" in index, f"docs/commands/README.md: add cachesync {name}"
-        if name != "status":
+        if name not in ("status", "bench", "cleanup"):  # documented in monitoring.md, performance.md, cleanup.md
             assert (docs / "commands" / f"{name}.md").is_file(), f"write docs/commands/{name}.md"
