@@ -11,7 +11,6 @@ from typing import Annotated, Optional
 import typer
 
 from cachesync_cli.cli import output
-from cachesync_cli.cli.common import load
 from cachesync_cli.cli.options import ConfigOption
 from cachesync_cli.errors import ExitStatus, UsageError
 
@@ -90,6 +89,8 @@ def command(
         raise UsageError("--scheduled uses the entries' own schedules: leave out --every/--cron")
     if jitter and not (every or cron or scheduled):
         raise UsageError("--jitter needs a schedule: --every, --cron or --scheduled")
+    from cachesync_cli.cli.common import load  # at call time: --help stays fast
+
     cfg = load(config)
     overrides = {"policy": policy, "max_idle": max_idle, "max_age": max_age, "ttl": ttl, "caches": cache or None,
                  "template": template, "every": every, "cron": cron, "jitter": jitter}
