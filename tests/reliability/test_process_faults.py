@@ -167,7 +167,8 @@ def test_a_spool_that_cannot_be_opened_stops_the_bridge_with_exit_2(tmp_path, am
     assert result.returncode == 2, result.stderr
     assert f"cannot open the spool {spool}" in result.stderr
     assert "spool_path" in result.stderr  # the hint names the setting
-    record("spool_unopenable", exit_status=result.returncode, message=result.stderr.strip().splitlines()[0])
+    message = next(line for line in result.stderr.splitlines() if "cannot open the spool" in line)
+    record("spool_unopenable", exit_status=result.returncode, message=message.replace(str(tmp_path), "TMP"))
 
 
 def test_a_disk_that_refuses_spool_writes_holds_batches_in_memory(tmp_path, amqp_url, topic_name, redis_url,
