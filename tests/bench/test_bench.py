@@ -1,0 +1,52 @@
+"""`cachesync bench` through the real CLI: the pipeline measured, nothing lost (small runs:
+the figures themselves are measured by hand, never asserted in tests)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from cachesync_cli.bench.histogram import LatencyHistogram
+
+from ..cli.run import cachesync
+
+
+def test_histogram_percentiles_within_one_percent():
+    histogram = LatencyHistogram()
+    for ms in range(1, 1001):
+        histogram.record(ms / 1000)
+    assert histogram.total == 1000
+    assert histogram.percentile(50) == pytest.approx(0.5, rel=0.011)
+    assert histogram.percentile(99) == pytest.approx(0.99, rel=0.011)
+    assert histogram.percentile(100) == pytest.approx(1.0)
+    assert histogram.summary_ms()["max"] == 1000.0
+
+
+@pytest.mark.parametrize("extra", [["--count", "3000"], ["--count", "3000", "--keys-per-message", "10", "--sign"],
+                                   ["--rate", "500", "--duration", "2"]],
+                         ids=["unpaced", "batched-signed", "paced"])
+def test_bench_on_rabbitmq_loses_nothing(amqp_url, redis_url, extra):
+    result = cachesync("bench", "--broker", amqp_url, "--redis", f"{redis_url.rstrip('/')}/9", "--json", *extra,
+                       timeout=180)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["lost"] == 0 and report["applied"] == report["invalidations"] > 0
+    assert report["latency_ms"]["p50"] > 0 and report["latency_ms"]["max"] >= report["latency_ms"]["p99"]
+    assert report["broker_messages"] >= 1
+    assert len(report["bridges"]) == 2 and all(b["peak_rss_mb"] > 10 for b in report["bridges"])
+    assert "guest:guest" not in result.stdout
+
+
+def test_bench_baseline_and_idle(amqp_url, redis_url):
+    result = cachesync("bench", "--broker", amqp_url, "--redis", f"{redis_url.rstrip('/')}/9", "--json",
+                       "--count", "2000", "--baseline", timeout=180)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["baseline"]["driver"] == "pika" and report["baseline"]["received"] == 2000
+    assert report["ratio_to_baseline"] > 0
+    idle = cachesync("bench", "--broker", amqp_url, "--redis", f"{redis_url.rstrip('/')}/9", "--json",
+                     "--clusters", "3", "--idle", "2", timeout=180)
+    assert idle.returncode == 0, idle.stderr
+    bridges = json.loads(idle.stdout)["bridges"]
+    assert len(bridges) == 3 and all(b["cpu_percent"] is not None for b in bridges)
