@@ -42,7 +42,6 @@ def command(
 
     if log_format not in ("auto", *LOG_FORMATS):
         raise UsageError(f"--log-format {log_format!r}: must be auto, text or json")
-    cfg = load(config, broker, topic, **{"cluster.id": (cluster, "--cluster")})
     live = log_format == "auto" and output.stderr().is_terminal
     verbosity = max(1, _verbosity())
     if live:
@@ -51,6 +50,8 @@ def command(
         setup_logging(verbosity, "text", RichHandler(console=output.stderr(), show_path=False))
     else:
         setup_logging(verbosity, "json" if log_format == "json" else "text")
+    # loaded once the log format is set: warnings about the file follow it (one JSON object per line)
+    cfg = load(config, broker, topic, **{"cluster.id": (cluster, "--cluster")})
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
