@@ -50,3 +50,13 @@ def test_bench_baseline_and_idle(amqp_url, redis_url):
     assert idle.returncode == 0, idle.stderr
     bridges = json.loads(idle.stdout)["bridges"]
     assert len(bridges) == 3 and all(b["cpu_percent"] is not None for b in bridges)
+
+
+@pytest.mark.parametrize("broker", ["activemq_stomp_url", "mosquitto_url"])
+def test_bench_on_activemq_and_mqtt_loses_nothing(broker, request, redis_url):
+    url = request.getfixturevalue(broker)
+    result = cachesync("bench", "--broker", url, "--redis", f"{redis_url.rstrip('/')}/9", "--json",
+                       "--count", "2000", timeout=180)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["lost"] == 0 and report["applied"] == 2000
