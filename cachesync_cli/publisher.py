@@ -41,7 +41,7 @@ def new_node_id(cluster: str) -> str:
 
 
 @dataclass(frozen=True)
-class Outgoing:
+class PreparedMessage:
     """One broker message ready to publish."""
 
     body: bytes
@@ -83,7 +83,7 @@ class Publisher:
     # -- building messages ------------------------------------------------------------------
 
     def messages(self, items: Iterable[Item], *, tenant: Tenant | None = None,
-                 ack: bool = False) -> Iterator[Outgoing]:
+                 ack: bool = False) -> Iterator[PreparedMessage]:
         """The broker messages that carry `items`, built lazily (bulk input stays streaming)."""
         if self.codec == "wso2":
             yield from self._wso2_messages(items, tenant)
@@ -104,13 +104,13 @@ class Publisher:
                         seq=self.next_seq(), ts=now_ms(), tenant=tenant, items=tuple(items), ack=ack,
                         **fields)
 
-    def envelope_message(self, envelope: Envelope) -> Outgoing:
+    def envelope_message(self, envelope: Envelope) -> PreparedMessage:
         if self.keyring is not None:
             envelope = sign_envelope(envelope, self.keyring)
         keys = sum(len(item.keys) for item in envelope.items)
-        return Outgoing(encode_envelope(envelope), dict(JSON_HEADERS), len(envelope.items), keys, envelope)
+        return PreparedMessage(encode_envelope(envelope), dict(JSON_HEADERS), len(envelope.items), keys, envelope)
 
-    def _wso2_messages(self, items: Iterable[Item], tenant: Tenant | None) -> Iterator[Outgoing]:
+    def _wso2_messages(self, items: Iterable[Item], tenant: Tenant | None) -> Iterator[PreparedMessage]:
         tenant = tenant or WSO2_SUPER_TENANT
         tenant_id = tenant.id if tenant.id is not None else WSO2_SUPER_TENANT.id
         for item in items:
@@ -122,10 +122,10 @@ class Publisher:
                 message = Wso2Message(tenant_domain=tenant.domain, tenant_id=tenant_id, manager=item.manager,
                                       cache=item.cache, key=key, clear_all=item.all, sender=self.producer)
                 body, headers = encode_wso2(message)
-                yield Outgoing(body, headers, 1, 0 if item.all else 1)
+                yield PreparedMessage(body, headers, 1, 0 if item.all else 1)
 
     # -- sending ------------------------------------------------------------------------------
 
-    def publish(self, connection: BrokerConnection, message: Outgoing, *, confirm: bool = False,
+    def publish(self, connection: BrokerConnection, message: PreparedMessage, *, confirm: bool = False,
                 timeout: float = 30.0) -> None:
         connection.publish(self.topic, message.body, message.headers, confirm=confirm, timeout=timeout)

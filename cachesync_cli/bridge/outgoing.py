@@ -27,7 +27,7 @@ from cachesync_cli.bridge.rules import SyncRules
 from cachesync_cli.bridge.spool import Spool
 from cachesync_cli.bridge.stats import BridgeStats
 from cachesync_cli.errors import FATAL_TRANSPORT_ERRORS, TransportError
-from cachesync_cli.publisher import Outgoing, Publisher
+from cachesync_cli.publisher import PreparedMessage, Publisher
 from cachesync_cli.transport.connection import BrokerConnection
 from cachesync_cli.wire import ACK, HEARTBEAT, INVALIDATE
 from cachesync_cli.wire.local import LocalMessage
@@ -70,7 +70,7 @@ class Outgoing:
         self.heartbeats = heartbeats
         self.queue: queue.Queue[LocalMessage] = queue.Queue()
         self.fatal: TransportError | None = None
-        self._resend: deque[tuple[int | None, Outgoing]] = deque()  # numbered, not yet confirmed
+        self._resend: deque[tuple[int | None, PreparedMessage]] = deque()  # numbered, not yet confirmed
         self._stop = threading.Event()
         self._next_heartbeat = time.monotonic()
         self._thread = threading.Thread(target=self._run, daemon=True, name="cachesync-outgoing")
@@ -152,14 +152,14 @@ class Outgoing:
     def _backlog(self) -> bool:
         return bool(self._resend) or self.spool.depth > 0
 
-    def _publish_all(self, messages: list[Outgoing]) -> int:
+    def _publish_all(self, messages: list[PreparedMessage]) -> int:
         """Publish in order with confirmation; how many went out before the broker failed."""
         for sent, message in enumerate(messages):
             if not self._publish(message):
                 return sent
         return len(messages)
 
-    def _publish(self, message: Outgoing) -> bool:
+    def _publish(self, message: PreparedMessage) -> bool:
         try:
             self.publisher.publish(self.connection, message, confirm=True, timeout=PUBLISH_WAIT)
         except FATAL_TRANSPORT_ERRORS:

@@ -17,7 +17,7 @@ from cachesync_cli.errors import CachesyncError, ExitStatus, NotConfirmed, Usage
 
 if TYPE_CHECKING:
     from cachesync_cli.invalidations import Batch
-    from cachesync_cli.publisher import Outgoing, Publisher
+    from cachesync_cli.publisher import PreparedMessage, Publisher
 
 INPUT_FORMATS = ("auto", "keys", "ndjson")  # cachesync_cli.invalidations.INPUT_FORMATS (a test checks)
 
@@ -176,7 +176,7 @@ class AckWait:
     discover: float
 
 
-def _send(cfg, publisher: Publisher, messages: list[Outgoing], *, confirm: bool, timeout: float,
+def _send(cfg, publisher: Publisher, messages: list[PreparedMessage], *, confirm: bool, timeout: float,
           result: dict, acks: AckWait | None = None) -> None:
     from cachesync_cli.cli.common import open_broker
     from cachesync_cli.peers import TopicWatcher

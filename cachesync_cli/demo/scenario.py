@@ -166,7 +166,7 @@ class Scenario:
         return self.timeline
 
     def _play(self, a: DemoCluster, b: DemoCluster) -> None:
-        if not self.step("peers", f"A hears B (B's heartbeat #1)",
+        if not self.step("peers", "A hears B (B's heartbeat #1)",
                          wait_for(lambda: b.cluster in a.bridge.stats.peers, self.timeout)):
             return
         token = "token-42"

@@ -14,14 +14,14 @@ again is harmless (idempotent for the listeners); an unreachable Redis is a Targ
 from __future__ import annotations
 
 from cachesync_cli.errors import DecodeError
-from cachesync_cli.local.base import EmitFn, Invalidation, RejectFn, Source, SourceError, Target, TargetError
-from cachesync_cli.local.redis_common import redis_client, redis_errors, redis_safe_url
-from cachesync_cli.local.redis_subscription import RedisSubscription
+from cachesync_cli.local.base import EmitFn, Invalidation, RejectFn, TargetError
+from cachesync_cli.local.redis_common import RedisBackedTarget, redis_errors, redis_safe_url
+from cachesync_cli.local.redis_subscription import RedisSubscription, SubscribedSource
 from cachesync_cli.wire.envelope import dumps_compact
 from cachesync_cli.wire.local import LocalMessage, parse_local_message
 
 
-class RedisChannelSource(Source):
+class RedisChannelSource(SubscribedSource):
     type = "redis-channel"
 
     def __init__(self, name, options, context) -> None:
@@ -34,25 +34,6 @@ class RedisChannelSource(Source):
             self.url, label=self.describe(), client_name=f"cachesync-{context.cluster}-{name}",
             subscribe=lambda pubsub: pubsub.subscribe(self.channel), on_message=self._on_message)
 
-    def start(self, emit: EmitFn, reject: RejectFn) -> None:
-        self._emit, self._reject = emit, reject
-        self.subscription.start()
-
-    def stop(self) -> None:
-        self.subscription.stop()
-
-    def check(self) -> None:
-        try:
-            client = redis_client(self.url)
-            try:
-                client.ping()
-            finally:
-                client.close()
-        except ValueError as exc:
-            raise SourceError(f"{self.describe()}: bad Redis URL: {exc}") from None
-        except redis_errors() as exc:
-            raise SourceError(f"{self.describe()}: Redis {redis_safe_url(self.url)} unreachable: {exc}") from None
-
     def _on_message(self, message: dict) -> None:
         try:
             local = parse_local_message(message["data"])
@@ -63,22 +44,12 @@ class RedisChannelSource(Source):
             self._emit(local)
 
 
-class RedisChannelTarget(Target):
+class RedisChannelTarget(RedisBackedTarget):
     type = "redis-channel"
 
     def __init__(self, name, options, context) -> None:
         super().__init__(name, options, context)
-        self.url = options["url"]
         self.channel = options["channel"]
-        self._client = None
-
-    def _redis(self):
-        if self._client is None:
-            try:
-                self._client = redis_client(self.url, client_name=f"cachesync-{self.context.cluster}-{self.name}")
-            except ValueError as exc:
-                raise TargetError(f"{self.describe()}: bad Redis URL: {exc}") from None
-        return self._client
 
     def apply(self, invalidation: Invalidation) -> None:
         message = LocalMessage(invalidation.items, invalidation.tenant, origin=invalidation.origin)
@@ -88,13 +59,3 @@ class RedisChannelTarget(Target):
             raise TargetError(f"{self.describe()}: cannot publish on {self.channel!r} at "
                               f"{redis_safe_url(self.url)}: {exc}") from None
 
-    def check(self) -> None:
-        try:
-            self._redis().ping()
-        except redis_errors() as exc:
-            raise TargetError(f"{self.describe()}: Redis {redis_safe_url(self.url)} unreachable: {exc}") from None
-
-    def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None

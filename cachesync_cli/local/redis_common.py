@@ -8,6 +8,7 @@ creating one never fails because Redis is down; the first command does.
 from __future__ import annotations
 
 from urllib.parse import parse_qs, urlsplit
+from cachesync_cli.local.base import Target, TargetError
 
 CONNECT_TIMEOUT = 3.0
 COMMAND_TIMEOUT = 10.0
@@ -95,3 +96,32 @@ def decode_key(raw: bytes | str) -> str:
 
 def encode_key(key: str) -> bytes:
     return key.encode("utf-8", "surrogateescape")
+
+
+class RedisBackedTarget(Target):
+    """A target that writes to one Redis (`options["url"]`): the client is made on first use,
+    and checked and closed here; subclasses apply."""
+
+    def __init__(self, name, options, context) -> None:
+        super().__init__(name, options, context)
+        self.url = options["url"]
+        self._client = None
+
+    def _redis(self):
+        if self._client is None:
+            try:
+                self._client = redis_client(self.url, client_name=f"cachesync-{self.context.cluster}-{self.name}")
+            except ValueError as exc:
+                raise TargetError(f"{self.describe()}: bad Redis URL: {exc}") from None
+        return self._client
+
+    def check(self) -> None:
+        try:
+            self._redis().ping()
+        except redis_errors() as exc:
+            raise TargetError(f"{self.describe()}: Redis {redis_safe_url(self.url)} unreachable: {exc}") from None
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None

@@ -18,11 +18,10 @@ import fnmatch
 import logging
 
 from cachesync_cli.errors import ConfigError
-from cachesync_cli.local.base import EmitFn, RejectFn, Source, SourceError
+from cachesync_cli.local.base import EmitFn, RejectFn
 from cachesync_cli.local.key_template import KeyTemplate
-from cachesync_cli.local.redis_common import (decode_key, redis_client, redis_db, redis_errors,
-                                              redis_namespace, redis_safe_url)
-from cachesync_cli.local.redis_subscription import RedisSubscription
+from cachesync_cli.local.redis_common import decode_key, redis_db, redis_namespace
+from cachesync_cli.local.redis_subscription import RedisSubscription, SubscribedSource
 from cachesync_cli.wire.envelope import Item, Tenant
 from cachesync_cli.wire.local import LocalMessage
 
@@ -55,7 +54,7 @@ def missing_flags(current: str, needed: set[str]) -> set[str]:
     return needed - have
 
 
-class RedisKeyspaceSource(Source):
+class RedisKeyspaceSource(SubscribedSource):
     type = "redis-keyspace"
 
     def __init__(self, name, options, context) -> None:
@@ -77,25 +76,6 @@ class RedisKeyspaceSource(Source):
             self.url, label=self.describe(), client_name=f"cachesync-{context.cluster}-{name}",
             subscribe=lambda pubsub: pubsub.psubscribe(f"{self._prefix}*"),
             on_message=self._on_message, on_connect=self._ensure_notifications)
-
-    def start(self, emit: EmitFn, reject: RejectFn) -> None:
-        self._emit, self._reject = emit, reject
-        self.subscription.start()
-
-    def stop(self) -> None:
-        self.subscription.stop()
-
-    def check(self) -> None:
-        try:
-            client = redis_client(self.url)
-            try:
-                client.ping()
-            finally:
-                client.close()
-        except ValueError as exc:
-            raise SourceError(f"{self.describe()}: bad Redis URL: {exc}") from None
-        except redis_errors() as exc:
-            raise SourceError(f"{self.describe()}: Redis {redis_safe_url(self.url)} unreachable: {exc}") from None
 
     def _ensure_notifications(self, client) -> None:
         """Turn on the flags `events` need; a refused CONFIG (managed Redis, ACL) is only a warning.

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from cachesync_cli.local.base import SourceError
+from cachesync_cli.local.base import EmitFn, RejectFn, Source, SourceError
 from cachesync_cli.local.redis_common import redis_client, redis_errors, redis_safe_url
 
 log = logging.getLogger("cachesync.local")
@@ -162,3 +162,30 @@ class RedisSubscription:
             pubsub.close()
         except Exception:  # closing a broken connection may fail too; nothing to do
             pass
+
+
+class SubscribedSource(Source):
+    """A source fed by one `RedisSubscription` (`self.subscription`, on `self.url`): starting,
+    stopping and checking are the subscription's; subclasses turn messages into invalidations."""
+
+    url: str
+    subscription: RedisSubscription
+
+    def start(self, emit: EmitFn, reject: RejectFn) -> None:
+        self._emit, self._reject = emit, reject
+        self.subscription.start()
+
+    def stop(self) -> None:
+        self.subscription.stop()
+
+    def check(self) -> None:
+        try:
+            client = redis_client(self.url)
+            try:
+                client.ping()
+            finally:
+                client.close()
+        except ValueError as exc:
+            raise SourceError(f"{self.describe()}: bad Redis URL: {exc}") from None
+        except redis_errors() as exc:
+            raise SourceError(f"{self.describe()}: Redis {redis_safe_url(self.url)} unreachable: {exc}") from None

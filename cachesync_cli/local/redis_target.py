@@ -19,10 +19,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 
-from cachesync_cli.local.base import Invalidation, Target, TargetError
+from cachesync_cli.local.base import Invalidation, TargetError
 from cachesync_cli.local.key_template import KeyTemplate, MissingValue, is_flush_pattern, split_flush_pattern
-from cachesync_cli.local.redis_common import (decode_key, encode_key, redis_client, redis_errors,
-                                              redis_namespace, redis_safe_url, scan_batches)
+from cachesync_cli.local.redis_common import (RedisBackedTarget, decode_key, encode_key, redis_errors, redis_namespace, redis_safe_url, scan_batches)
 from cachesync_cli.wire.envelope import Item
 
 log = logging.getLogger("cachesync.local")
@@ -33,25 +32,15 @@ def _chunks(values: list, size: int) -> Iterator[list]:
         yield values[start:start + size]
 
 
-class RedisTarget(Target):
+class RedisTarget(RedisBackedTarget):
     type = "redis"
 
     def __init__(self, name, options, context) -> None:
         super().__init__(name, options, context)
-        self.url = options["url"]
         self.template = KeyTemplate(options["template"])
         self.batch = options["scan_count"]
         self.flushdb_on_all = options["flushdb_on_all"]
         self.namespace = redis_namespace(self.url)
-        self._client = None
-
-    def _redis(self):
-        if self._client is None:
-            try:
-                self._client = redis_client(self.url, client_name=f"cachesync-{self.context.cluster}-{self.name}")
-            except ValueError as exc:
-                raise TargetError(f"{self.describe()}: bad Redis URL: {exc}") from None
-        return self._client
 
     def apply(self, invalidation: Invalidation) -> None:
         tenant = invalidation.tenant.domain if invalidation.tenant else None
@@ -93,16 +82,6 @@ class RedisTarget(Target):
             deleted += client.unlink(*chunk)
         return deleted
 
-    def check(self) -> None:
-        try:
-            self._redis().ping()
-        except redis_errors() as exc:
-            raise TargetError(f"{self.describe()}: Redis {redis_safe_url(self.url)} unreachable: {exc}") from None
-
-    def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None
 
 
 def _what(item: Item) -> str:
