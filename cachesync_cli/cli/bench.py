@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import secrets
 from typing import Annotated, Optional
 
 import typer
@@ -59,6 +58,8 @@ def command(
     topic: TopicOption = None,
 ) -> None:
     """Measure the bridge pipeline end to end: throughput, latency, loss, CPU and memory."""
+    import secrets
+
     from cachesync_cli.bench.scenario import BenchOptions, run_bench
     from cachesync_cli.cli import output
     from cachesync_cli.cli.common import load
