@@ -22,6 +22,7 @@ from cachesync_cli.transport.connection import BrokerConnection
 from cachesync_cli.wire import Item
 
 from ..cli.run import Tail
+from ..redis_dbs import flushed_dbs
 from ..transport.brokers import delete_amqp_queue
 from .processes import BridgeProcess, bridge_config, wait_until
 
@@ -35,16 +36,8 @@ def broker(request) -> str:
 
 @pytest.fixture
 def redis_dbs(redis_url):
-    import redis
-
-    clients = (redis.Redis.from_url(f"{redis_url.rstrip('/')}/{DB_A}"),
-               redis.Redis.from_url(f"{redis_url.rstrip('/')}/{DB_B}"))
-    for client in clients:
-        client.flushdb()
-    yield clients
-    for client in clients:
-        client.flushdb()
-        client.close()
+    with flushed_dbs(redis_url, DB_A, DB_B) as clients:
+        yield clients
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ import urllib.request
 import pytest
 
 from ..cli.run import cachesync
+from ..redis_dbs import flushed_dbs
 from ..transport.brokers import delete_amqp_queue
 from .processes import BridgeProcess, bridge_config, wait_until
 
@@ -48,15 +49,8 @@ def clusters(amqp_url):
 
 @pytest.fixture
 def redis_dbs(redis_url):
-    import redis
-
-    clients = [redis.Redis.from_url(f"{redis_url.rstrip('/')}/{db}") for db in (DB_A, DB_B)]
-    for client in clients:
-        client.flushdb()
-    yield clients
-    for client in clients:
-        client.flushdb()
-        client.close()
+    with flushed_dbs(redis_url, DB_A, DB_B) as clients:
+        yield clients
 
 
 class PrivateRedis:

@@ -11,6 +11,7 @@ import pytest
 
 from ..bridge.processes import BridgeProcess, bridge_config, wait_until
 from ..doctor.helpers import check, doctor, statuses
+from ..redis_dbs import flushed_dbs
 from ..transport.brokers import end_mqtt_session
 from .run import Tail, cachesync
 
@@ -77,15 +78,8 @@ def test_doctor_on_mosquitto(mosquitto_url, topic_name):
 
 @pytest.fixture
 def redis_dbs(redis_url):
-    import redis
-
-    clients = tuple(redis.Redis.from_url(f"{redis_url.rstrip('/')}/{db}") for db in (DB_A, DB_B))
-    for client in clients:
-        client.flushdb()
-    yield clients
-    for client in clients:
-        client.flushdb()
-        client.close()
+    with flushed_dbs(redis_url, DB_A, DB_B) as clients:
+        yield clients
 
 
 @pytest.fixture

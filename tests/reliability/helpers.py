@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from ..bridge.processes import BridgeProcess, bridge_config, wait_until  # noqa: F401 (re-exported)
+from ..redis_dbs import flushed_dbs
 from ..transport.brokers import ROOT, delete_amqp_queue
 
 DB_A, DB_B = 1, 2
@@ -58,15 +59,8 @@ def record(test: str, **figures) -> None:
 @pytest.fixture
 def redis_dbs(redis_url):
     """Redis clients for cluster a (db 1) and b (db 2), empty before and after."""
-    import redis
-
-    clients = [redis.Redis.from_url(f"{redis_url.rstrip('/')}/{db}") for db in (DB_A, DB_B)]
-    for client in clients:
-        client.flushdb()
-    yield clients
-    for client in clients:
-        client.flushdb()
-        client.close()
+    with flushed_dbs(redis_url, DB_A, DB_B) as clients:
+        yield clients
 
 
 def cluster_names(broker: str, request) -> tuple[str, str]:
