@@ -58,4 +58,14 @@ class LiveStatus:
         for target in bridge.targets:
             failing = bridge.incoming.failing.get(target.name)
             targets.add_row(target.name, Text(f"failing: {failing}", style="red") if failing else Text("ok", "green"))
-        return Group(head, flow, gap, peers, targets)
+        parts = [head, flow, gap, peers, targets]
+        if bridge.cleanup is not None:
+            cleanup = Table("cleanup", "schedule", "runs", "last", "next", box=None, title="cleanup",
+                            title_justify="left")
+            for job in bridge.cleanup.status():
+                last = job["last"]
+                last_text = "-" if last is None else f"{last['status']}, {last['removed']} removed"
+                next_text = "-" if not job["next_at"] else time.strftime("%H:%M:%S", time.localtime(job["next_at"]))
+                cleanup.add_row(job["target"], job["schedule"], str(job["runs"]), last_text, next_text)
+            parts.append(cleanup)
+        return Group(*parts)

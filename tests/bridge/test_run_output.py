@@ -37,14 +37,17 @@ def test_live_status_on_a_terminal(tmp_path, amqp_url, topic_name, redis_url, re
     session = f"cachesync-live-{cluster}"
     request.addfinalizer(lambda: delete_amqp_queue(amqp_url, f"cachesync.{cluster}"))
     request.addfinalizer(lambda: subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True))
-    config = bridge_config(tmp_path, cluster, amqp_url, topic_name, redis_db=13, redis_url=redis_url)
+    (tmp_path / "files").mkdir()
+    cleanup = f'[[cleanup]]\ntype = "directory"\nname = "files"\npath = "{tmp_path / "files"}"\npolicy = "all"\nevery = "1s"\n'
+    config = bridge_config(tmp_path, cluster, amqp_url, topic_name, redis_db=13, redis_url=redis_url, extra=cleanup)
     subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "160", "-y", "40",
                     f"{sys.executable} -m cachesync_cli run --config {config}"], check=True)
     screen = ""
     deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and "targets" not in screen:
+    while time.monotonic() < deadline and "ok, 0 removed" not in screen:
         time.sleep(0.5)
         screen = subprocess.run(["tmux", "capture-pane", "-p", "-t", session], capture_output=True,
                                 text=True).stdout
     assert f"cachesync run {cluster}" in screen and "connected" in screen, screen
     assert "spool 0 batch(es)" in screen and f"redis-{cluster}" in screen
+    assert "files" in screen and "every 1s" in screen and "ok, 0 removed" in screen  # the cleanup schedule
