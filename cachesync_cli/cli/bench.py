@@ -1,6 +1,5 @@
 """`cachesync bench`: the real bridge pipeline between simulated clusters, measured."""
 
-from __future__ import annotations
 
 import json
 from typing import Annotated, Optional

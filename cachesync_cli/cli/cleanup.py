@@ -1,6 +1,5 @@
 """`cachesync cleanup`: clean the local caches once (cron, CI, Kubernetes CronJobs) or on a schedule."""
 
-from __future__ import annotations
 
 import json
 import signal

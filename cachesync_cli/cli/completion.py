@@ -5,7 +5,6 @@ for the candidates, so commands, options and values added later complete without
 script. `scripts/gen-completions` writes them to completions/; a test keeps those current.
 """
 
-from __future__ import annotations
 
 from typing import Annotated
 

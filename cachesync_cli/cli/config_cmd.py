@@ -1,6 +1,5 @@
 """`cachesync config`: write a starter file, show the effective settings, validate, locate."""
 
-from __future__ import annotations
 
 import json
 from pathlib import Path

@@ -1,6 +1,5 @@
 """`cachesync demo`: the seed scenario, live, in seconds, with no set-up."""
 
-from __future__ import annotations
 
 import json
 from typing import Annotated, Optional

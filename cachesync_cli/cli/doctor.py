@@ -4,7 +4,6 @@ Exit codes are Nagios's (0 ok, 1 warning, 2 critical, 3 unknown), and unlike the
 commands a usage error exits 3 (see docs/doctor.md).
 """
 
-from __future__ import annotations
 
 import re
 import sys

@@ -1,6 +1,5 @@
 """`cachesync invalidate`: publish invalidations by hand or in bulk."""
 
-from __future__ import annotations
 
 import json
 import sys
@@ -132,7 +131,7 @@ def command(
         raise typer.Exit(ExitStatus.FAILURE)
 
 
-def _batches(cache, keys, all_keys, file, input_format, manager, tenant) -> list[Batch]:
+def _batches(cache, keys, all_keys, file, input_format, manager, tenant) -> "list[Batch]":
     from cachesync_cli.invalidations import Batch, read_invalidations
     from cachesync_cli.wire import Item
 
@@ -176,7 +175,7 @@ class AckWait:
     discover: float
 
 
-def _send(cfg, publisher: Publisher, messages: list[PreparedMessage], *, confirm: bool, timeout: float,
+def _send(cfg, publisher: "Publisher", messages: "list[PreparedMessage]", *, confirm: bool, timeout: float,
           result: dict, acks: AckWait | None = None) -> None:
     from cachesync_cli.cli.common import open_broker
     from cachesync_cli.peers import TopicWatcher

@@ -1,6 +1,5 @@
 """`cachesync run`: the bridge, in the foreground, until SIGTERM or Ctrl-C."""
 
-from __future__ import annotations
 
 import logging
 import signal

@@ -1,6 +1,5 @@
 """`cachesync status`: the clusters on the topic, from their heartbeats."""
 
-from __future__ import annotations
 
 import json
 import time

@@ -1,6 +1,5 @@
 """`cachesync tail`: watch the topic without taking messages from any bridge."""
 
-from __future__ import annotations
 
 import json
 import queue
@@ -110,7 +109,7 @@ def _filter(caches, origins, tenants, types, heartbeats):
 
     caches = {strip_local_prefix(c) for c in caches or ()}
 
-    def wanted(seen: Observed) -> bool:
+    def wanted(seen: "Observed") -> bool:
         if seen.type not in types:
             return False
         if seen.error is not None:
@@ -148,7 +147,7 @@ def _watch(connection, inbox, fmt, codec, keyring, wanted, count, idle_timeout) 
     return shown
 
 
-def _print(seen: Observed, fmt: str) -> None:
+def _print(seen: "Observed", fmt: str) -> None:
     if fmt == "ndjson":
         output.write_line(json.dumps(seen.to_json(), ensure_ascii=False, separators=(",", ":")))
     elif fmt == "raw":
