@@ -110,6 +110,11 @@ def show(
         "source": (f"file {cfg['broker.password_file']}" if cfg["broker.password_file"]
                    else f"env ${cfg['broker.password_env']}") if password_set else "not set",
     }
+    from cachesync_cli.config.schema import ENTRY_ARRAYS
+
+    for array in ENTRY_ARRAYS:  # [[sources]], [[targets]], [[cleanup]]: one row per entry
+        for index, entry in enumerate(cfg[array], start=1):
+            rows[f"{array}[{index}]"] = {"value": _entry_display(entry), "source": cfg.source(array)}
     if as_json:
         output.write_line(json.dumps({"file": str(cfg.path) if cfg.path else None, "settings": rows}, indent=2))
         return
@@ -124,6 +129,20 @@ def show(
         text = "-" if value is None else (json.dumps(value) if not isinstance(value, str) else value)
         table.add_row(key, text, row["source"])
     output.stdout().print(table)
+
+
+def _entry_display(entry: dict) -> dict:
+    """An entry with any password in its URLs replaced by ***."""
+    from cachesync_cli.transport.endpoint import redact_url
+
+    def clean(value):
+        if isinstance(value, str) and "://" in value:
+            return redact_url(value)
+        if isinstance(value, list):
+            return [clean(v) for v in value]
+        return value
+
+    return {key: clean(value) for key, value in entry.items()}
 
 
 @app.command("validate", epilog=VALIDATE_EPILOG)

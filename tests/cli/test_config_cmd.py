@@ -79,3 +79,17 @@ def test_importing_the_cli_does_not_import_broker_drivers():
             "print(sorted(m for m in ('pika', 'stomp', 'paho', 'redis', 'pymemcache', 'prometheus_client') if m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_show_lists_sources_and_targets_with_passwords_redacted(tmp_path):
+    config = tmp_path / "c.toml"
+    config.write_text('[[targets]]\ntype = "redis"\nurl = "redis://:R3disPw@10.0.0.5:6379/2"\n'
+                      '[[targets]]\ntype = "webhook"\nurls = ["http://user:HookPw@app:8080/x"]\n'
+                      '[[sources]]\ntype = "http"\n')
+    result = cachesync("config", "show", "--config", str(config), "--json")
+    assert result.returncode == 0, result.stderr
+    assert "R3disPw" not in result.stdout and "HookPw" not in result.stdout
+    shown = json.loads(result.stdout)["settings"]
+    assert shown["targets[1]"]["value"]["url"] == "redis://:***@10.0.0.5:6379/2"
+    assert shown["targets[2]"]["value"]["urls"] == ["http://user:***@app:8080/x"]
+    assert shown["sources[1]"]["value"]["listen"] == "127.0.0.1:8765"
