@@ -126,6 +126,18 @@ class BridgeProcess:
                 assert code == 0, f"bridge exited {code}:\n{self.text}"
 
 
+def http_get(url: str, timeout: float = 5) -> tuple[int, str]:
+    """(status, body) of a GET, also for error statuses (a 503 from /healthz is an answer)."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
 def wait_until(predicate, timeout: float = 20.0, interval: float = 0.1, message: str = "condition") -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -6,29 +6,16 @@ from __future__ import annotations
 
 import json
 import secrets
-import shutil
-import socket
-import subprocess
 import time
-import urllib.error
-import urllib.request
 
 import pytest
 
 from ..cli.run import cachesync
-from ..redis_dbs import flushed_dbs
+from ..redis_dbs import PrivateRedis, flushed_dbs
 from ..transport.brokers import delete_amqp_queue
-from .processes import BridgeProcess, bridge_config, wait_until
+from .processes import BridgeProcess, bridge_config, http_get, wait_until
 
 DB_A, DB_B = 13, 14
-
-
-def http_get(url: str) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode()
 
 
 def metric(text: str, name: str) -> float:
@@ -51,34 +38,6 @@ def clusters(amqp_url):
 def redis_dbs(redis_url):
     with flushed_dbs(redis_url, DB_A, DB_B) as clients:
         yield clients
-
-
-class PrivateRedis:
-    """A redis-server of the test's own, so it can be stopped without disturbing anyone."""
-
-    def __init__(self) -> None:
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
-        self.process: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        self.process = subprocess.Popen([shutil.which("redis-server") or "redis-server", "--port", str(self.port),
-                                         "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-                                        stdout=subprocess.DEVNULL)
-        wait_until(self._up, message="private redis-server")
-
-    def _up(self) -> bool:
-        try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                return True
-        except OSError:
-            return False
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            self.process.wait(10)
 
 
 def test_health_follows_a_target_going_down_and_up(tmp_path, amqp_url, topic_name, redis_url, clusters):

@@ -9,26 +9,16 @@ import secrets
 import socket
 import threading
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from ..bridge.processes import BridgeProcess, bridge_config, wait_until  # noqa: F401 (re-exported)
+from ..bridge.processes import BridgeProcess, bridge_config, http_get, wait_until  # noqa: F401 (re-exported)
 from ..redis_dbs import flushed_dbs
 from ..transport.brokers import ROOT, delete_amqp_queue
 
 DB_A, DB_B = 1, 2
 FIGURES = ROOT / ".run" / "reliability" / "figures.json"
-
-
-def http_get(url: str, timeout: float = 5) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode()
 
 
 def metrics(bridge: BridgeProcess) -> dict[str, float]:

@@ -4,15 +4,14 @@ bridge, the local Redis target down, a spool that cannot be opened or written.""
 from __future__ import annotations
 
 import json
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
 
 from cachesync_cli.transport.endpoint import parse_endpoint
 
+from ..redis_dbs import PrivateRedis
 from .helpers import (
     BridgeProcess,
     TcpProxy,
@@ -85,42 +84,13 @@ def test_a_killed_with_a_full_spool_sends_it_after_restart(tmp_path, amqp_url, t
            flushes=int(flushes))
 
 
-class DurableRedis:
-    """A redis-server of the test's own that keeps its data over a stop (RDB on SIGTERM)."""
-
-    def __init__(self, directory) -> None:
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
-        self.directory = directory
-        self.process: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        self.process = subprocess.Popen([shutil.which("redis-server") or "redis-server", "--port", str(self.port),
-                                         "--bind", "127.0.0.1", "--save", "3600 1", "--appendonly", "no",
-                                         "--dir", str(self.directory)], stdout=subprocess.DEVNULL)
-        wait_until(self._up, message="private redis-server")
-
-    def _up(self) -> bool:
-        try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                return True
-        except OSError:
-            return False
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(10)
-
-
 def test_local_target_down_holds_messages_until_applied(tmp_path, amqp_url, topic_name, redis_url, redis_dbs,
                                                         request):
     import redis
 
     redis_a, _ = redis_dbs
     clusters = cluster_names(amqp_url, request)
-    private = DurableRedis(tmp_path)
+    private = PrivateRedis(tmp_path)
     private.start()
     request.addfinalizer(private.stop)
     config_a, config_b = two_configs(tmp_path, amqp_url, topic_name, redis_url, clusters)
