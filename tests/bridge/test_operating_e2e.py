@@ -129,22 +129,29 @@ def test_rule_file_changes_what_is_synced_and_a_broken_one_changes_nothing(tmp_p
             redis_a.publish(f"local.{clusters[0]}", json.dumps({"cache": cache, "keys": [key]}))
         wait_until(lambda: not redis_b.exists(f"Other:{key}"), message="b applies Other")
 
-    with BridgeProcess(config_a), BridgeProcess(config_b) as bridge_b:
+    # Both configs sit in tmp_path, so both bridges watch the same cachesync.d/ and the rules
+    # apply on both sides (a blocks sending, b blocks applying): wait for both to reload.
+    with BridgeProcess(config_a) as bridge_a, BridgeProcess(config_b) as bridge_b:
+
+        def reloaded(needle: str) -> None:
+            for bridge in (bridge_a, bridge_b):
+                bridge.wait_for_log(needle, timeout=5)
+
         invalidate("k1")
         wait_until(lambda: not redis_b.exists("Secret:k1"), message="Secret synced before the rule")
         (rules / "10-block.toml").write_text('[sync]\nblock = ["Secret"]\n')
-        bridge_b.wait_for_log("rule file 10-block.toml loaded", timeout=5)
+        reloaded("rule file 10-block.toml loaded")
         invalidate("k2")
         time.sleep(1)
         assert redis_b.exists("Secret:k2") == 1  # blocked now
         (rules / "20-broken.toml").write_text('[sync]\nblock = "not a list"\n')
-        bridge_b.wait_for_log("rule file rejected", timeout=5)
+        reloaded("rule file rejected")
         (rules / "10-block.toml").write_text('[sync]\nblock = [42]\n')  # the good file turns bad
-        bridge_b.wait_for_log("its last good version stays", timeout=5)
+        reloaded("its last good version stays")
         invalidate("k3")
         time.sleep(1)
         assert redis_b.exists("Secret:k3") == 1  # the last good rules stay
         (rules / "10-block.toml").unlink()
-        bridge_b.wait_for_log("rule file 10-block.toml removed", timeout=5)
+        reloaded("rule file 10-block.toml removed")
         invalidate("k4")
         wait_until(lambda: not redis_b.exists("Secret:k4"), message="Secret synced again")
