@@ -232,9 +232,10 @@ def _send_paced(sender, channel: str, bodies: list[bytes], sent_at: list[float],
     started = time.monotonic()
     index = 0
     while index < len(bodies):
-        due = min(len(bodies), int((time.monotonic() - started) * per_second) + 1)
+        elapsed = time.monotonic() - started
+        due = min(len(bodies), int(elapsed * per_second) + 1)
         if due <= index:
-            time.sleep(min(0.001, (index + 1) / per_second - (time.monotonic() - started)))
+            time.sleep(min(0.001, max(0.0, (index + 1) / per_second - elapsed)))
             continue
         pipe = sender.pipeline(transaction=False)
         now = time.monotonic()

@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from cachesync_cli.bench import scenario
 from cachesync_cli.bench.histogram import LatencyHistogram
 
 from ..cli.run import cachesync
@@ -21,6 +22,52 @@ def test_histogram_percentiles_within_one_percent():
     assert histogram.percentile(99) == pytest.approx(0.99, rel=0.011)
     assert histogram.percentile(100) == pytest.approx(1.0)
     assert histogram.summary_ms()["max"] == 1000.0
+
+
+class StallingClock:
+    """monotonic() that mostly moves 50 µs between readings but stalls 3 ms on every fifth,
+    as a loaded machine preempts the sender."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+        self.readings = 0
+        self.slept: list[float] = []
+
+    def monotonic(self) -> float:
+        self.readings += 1
+        self.now += 0.003 if self.readings % 5 == 0 else 0.00005
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+class RecordingRedis:
+    def __init__(self) -> None:
+        self.published: list[bytes] = []
+
+    def pipeline(self, transaction: bool):
+        return self
+
+    def publish(self, channel: str, body: bytes) -> None:
+        self.published.append(body)
+
+    def execute(self) -> None:
+        pass
+
+
+def test_paced_sending_survives_a_stalled_clock_and_sends_everything_once(monkeypatch):
+    clock = StallingClock()
+    monkeypatch.setattr(scenario.time, "monotonic", clock.monotonic)
+    monkeypatch.setattr(scenario.time, "sleep", clock.sleep)
+    bodies = [str(n).encode() for n in range(50)]
+    sent_at = [0.0] * len(bodies)
+    sender = RecordingRedis()
+    scenario._send_paced(sender, "channel", bodies, sent_at, per_second=1000)
+    assert sender.published == bodies
+    assert all(sent_at) and sent_at == sorted(sent_at)
+    assert all(0 <= seconds <= 0.001 for seconds in clock.slept)
 
 
 @pytest.mark.parametrize("extra", [["--count", "3000"], ["--count", "3000", "--keys-per-message", "10", "--sign"],
