@@ -14,6 +14,7 @@ first, once it is back; new batches go behind them so the order holds. Heartbeat
 from __future__ import annotations
 
 import logging
+import math
 import queue
 import sqlite3
 import threading
@@ -72,7 +73,8 @@ class Outgoing:
         self.fatal: TransportError | None = None
         self._resend: deque[tuple[int | None, PreparedMessage]] = deque()  # numbered, not yet confirmed
         self._stop = threading.Event()
-        self._next_heartbeat = time.monotonic()
+        # Without heartbeats (wso2 codec) the next one is never due, and the loop still sleeps.
+        self._next_heartbeat = time.monotonic() if heartbeats else math.inf
         self._thread = threading.Thread(target=self._run, daemon=True, name="cachesync-outgoing")
 
     # -- lifecycle ----------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 
 import pytest
 
@@ -96,3 +97,29 @@ def test_recent_ids_forget_the_oldest():
     for message_id in ("x", "y", "z"):
         recent.add(message_id)
     assert not recent.seen("x") and recent.seen("y") and recent.seen("z")
+
+
+@pytest.mark.parametrize("heartbeats", [True, False], ids=["native", "wso2-no-heartbeats"])
+def test_idle_outgoing_thread_sleeps_between_rounds(tmp_path, heartbeats):
+    """Without heartbeats (the wso2 codec) the publishing thread once spun on an empty
+    queue, a whole core for an idle bridge. Idle for a second, it must wake a few times."""
+    from cachesync_cli.bridge.outgoing import Outgoing
+    from cachesync_cli.bridge.stats import BridgeStats
+    from cachesync_cli.publisher import Publisher
+    from cachesync_cli.transport.connection import BrokerConnection
+
+    connection = BrokerConnection([f"memory://idle-{tmp_path.name}"]).open()
+    outgoing = Outgoing(connection=connection, publisher=Publisher("cachesync", origin="a"),
+                        spool=Spool(tmp_path / "spool.sqlite", max_keys=1000), rules=SyncRules(),
+                        stats=BridgeStats(), heartbeat_interval=0.5, applied=dict, heartbeats=heartbeats)
+    rounds = []
+    gather = outgoing._gather
+    outgoing._gather = lambda wait: (rounds.append(wait), gather(wait))[1]
+    outgoing.start()
+    try:
+        time.sleep(1.0)
+    finally:
+        outgoing.stop()
+        connection.close()
+    assert 1 <= len(rounds) <= 10, f"{len(rounds)} rounds in one idle second"
+    assert (outgoing.stats.get("heartbeats_sent") > 0) == heartbeats
