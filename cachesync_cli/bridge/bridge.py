@@ -29,6 +29,7 @@ from cachesync_cli.publisher import Publisher
 from cachesync_cli.transport.base import SubscriptionSpec
 from cachesync_cli.transport.connection import Backoff, BrokerConnection, ConnectionEvent
 from cachesync_cli.wire import Keyring
+from cachesync_cli.wire.local import LocalMessage
 
 log = logging.getLogger("cachesync.bridge")
 
@@ -184,7 +185,7 @@ class Bridge:
         self.outgoing.start()
         for source in self.sources:
             try:
-                source.start(self.outgoing.submit, self._reject_local)
+                source.start(self._submit_local, self._reject_local)
             except SourceError:
                 self.stop()
                 raise
@@ -194,6 +195,17 @@ class Bridge:
         log.info("bridge %s running on %s (%s): %d source(s), %d target(s), spool %s",
                  self.cluster, self.connection.endpoint, self.connection.server, len(self.sources),
                  len(self.targets), self.spool.path)
+
+    def _submit_local(self, message: LocalMessage) -> None:
+        """A source's callback. What this bridge's codec cannot carry is rejected here, where
+        it is counted and logged, never found later in the publishing thread."""
+        if self.codec == "wso2":
+            missing = next((item.cache for item in message.items if not item.manager), None)
+            if missing is not None:
+                self._reject_local("no-manager", f"cache {missing!r} has no cache manager, which the wso2 codec "
+                                                 "needs: add \"manager\" to the item (or {manager} to the template)")
+                return
+        self.outgoing.submit(message)
 
     def _reject_local(self, reason: str, detail: str) -> None:
         self.stats.inc("local_rejected", label=reason)

@@ -112,6 +112,10 @@ class Outgoing:
         except FATAL_TRANSPORT_ERRORS as exc:
             self.fatal = exc
             log.error("stopped publishing: %s", exc)
+        except Exception as exc:  # a bug: stop the bridge visibly rather than publish nothing
+            log.exception("stopped publishing: unexpected error")
+            self.fatal = TransportError(f"the publishing thread failed: {exc!r}",
+                                        hint="this is a bug in cachesync; the traceback is in the log")
 
     # -- one round ----------------------------------------------------------------------------
 

@@ -24,7 +24,7 @@ from cachesync_cli.wire import Item
 from ..cli.run import Tail
 from ..redis_dbs import flushed_dbs
 from ..transport.brokers import delete_amqp_queue
-from .processes import BridgeProcess, bridge_config, wait_until
+from .processes import BridgeProcess, bridge_config, http_get, wait_until
 
 DB_A, DB_B = 13, 14
 
@@ -76,6 +76,35 @@ def test_local_message_in_a_deletes_in_b_and_not_in_a(tmp_path, broker, topic_na
         time.sleep(1.5)  # a would have re-applied its own message by now if echo suppression failed
         assert redis_a.exists("AppInfoCache:app-1", "AppInfoCache:app-2", "AuthzCache:u1") == 3
         assert "rejected" not in bridge_b.text
+
+
+def test_wso2_codec_bridges_carry_invalidations_and_reject_what_it_cannot_carry(
+        tmp_path, broker, topic_name, redis_url, redis_dbs, clusters):
+    """Both bridges on the wso2 codec (WSO2 IS's TextMessages on the topic): an item with a
+    cache manager crosses; one without cannot be written in that format, so a rejects it
+    loudly and goes on (it once killed the publishing thread, and nothing was sent after)."""
+    redis_a, redis_b = redis_dbs
+    codec = '[codec]\nname = "wso2"\n'
+    config_a = bridge_config(tmp_path, clusters[0], broker, topic_name, redis_db=DB_A, redis_url=redis_url,
+                             extra=codec)
+    config_b = bridge_config(tmp_path, clusters[1], broker, topic_name, redis_db=DB_B, redis_url=redis_url,
+                             extra=codec)
+    redis_b.mset({"AppInfoCache:app-1": "x", "AppInfoCache:app-2": "x", "AuthzCache:u1": "x"})
+    manager = "IdentityApplicationManagementCacheManager"
+    with BridgeProcess(config_a) as bridge_a, BridgeProcess(config_b), \
+            Tail(broker, topic_name, "--codec", "wso2", "--format", "ndjson", "--idle-timeout", "4") as tail:
+        publish_local(redis_a, clusters[0], {"cache": "AppInfoCache", "keys": ["app-2"]})  # no manager
+        publish_local(redis_a, clusters[0], {"manager": manager, "cache": "AppInfoCache", "keys": ["app-1"]})
+        publish_local(redis_a, clusters[0], {"items": [{"manager": manager, "cache": "AuthzCache", "all": True}]})
+        wait_until(lambda: redis_b.exists("AppInfoCache:app-1", "AuthzCache:u1") == 0, message="b applies")
+        assert redis_b.exists("AppInfoCache:app-2") == 1
+        bridge_a.wait_for_log("rejected a local message (no-manager): cache 'AppInfoCache'")
+        metrics = http_get(f"http://{bridge_a.monitor_url}/metrics")[1]
+        assert 'cachesync_local_rejected_total{reason="no-manager"} 1.0' in metrics
+    seen = [json.loads(line) for line in tail.process_output()]
+    assert {m["codec"] for m in seen} == {"wso2"}  # no heartbeats: IS nodes would read them as theirs
+    assert [(m["items"][0]["cache"], m["items"][0].get("keys"), m["items"][0].get("all")) for m in seen] == \
+        [("AppInfoCache", ["app-1"], None), ("AuthzCache", None, True)]
 
 
 def test_keyspace_delete_is_mirrored_and_does_not_bounce(tmp_path, broker, topic_name, redis_url, redis_dbs,
