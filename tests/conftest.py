@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import socket
+import subprocess
+import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -270,3 +273,30 @@ def rabbit_mqtts_url() -> str:
 def activemq_mqtt_url() -> str:
     """mqtt://host:port of ActiveMQ's MQTT connector (MQTT 3.1.1, no authentication)."""
     return reachable(SERVICES["activemq_mqtt_url"])
+
+
+@pytest.fixture
+def private_memcached(memcached_address):
+    """HOST:PORT of a memcached of this test alone: a flush_all must not wipe the shared one
+    other tests use (memcached has no databases to keep them apart). Needs the memcached
+    program, as the suite does."""
+    program = shutil.which("memcached") or "/usr/bin/memcached"
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    user = ["-u", "root"] if os.geteuid() == 0 else []  # memcached refuses root without -u
+    process = subprocess.Popen([program, *user, "-l", "127.0.0.1", "-p", str(port), "-U", "0", "-m", "16"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 5
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            if time.monotonic() > deadline or process.poll() is not None:
+                process.kill()
+                pytest.fail(f"memcached on port {port} did not start")
+            time.sleep(0.02)
+    yield f"127.0.0.1:{port}"
+    process.terminate()
+    process.wait(5)

@@ -228,7 +228,7 @@ url = "{redis_url.rstrip('/')}/{DB_B}"
 channel = "remote.{clusters[1]}"
 '''
     config_a, config_b = configs(tmp_path, amqp_url, topic_name, redis_url, clusters, extra_b=extra)
-    memcached = Client(memcached_address)
+    memcached = Client(memcached_address, default_noreply=False)  # set done before the bridge deletes
     memcached.set(memcached_key, b"cached")
     redis_b.set("AppInfoCache:app-1", "x")
     pubsub = redis_b.pubsub()
