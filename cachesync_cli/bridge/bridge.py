@@ -185,7 +185,8 @@ class Bridge:
         self.outgoing.start()
         for source in self.sources:
             try:
-                source.start(self._submit_local, self._reject_local)
+                source.start(self._submit_wso2 if self.codec == "wso2" else self.outgoing.submit,
+                             self._reject_local)
             except SourceError:
                 self.stop()
                 raise
@@ -196,15 +197,15 @@ class Bridge:
                  self.cluster, self.connection.endpoint, self.connection.server, len(self.sources),
                  len(self.targets), self.spool.path)
 
-    def _submit_local(self, message: LocalMessage) -> None:
-        """A source's callback. What this bridge's codec cannot carry is rejected here, where
-        it is counted and logged, never found later in the publishing thread."""
-        if self.codec == "wso2":
-            missing = next((item.cache for item in message.items if not item.manager), None)
-            if missing is not None:
-                self._reject_local("no-manager", f"cache {missing!r} has no cache manager, which the wso2 codec "
-                                                 "needs: add \"manager\" to the item (or {manager} to the template)")
-                return
+    def _submit_wso2(self, message: LocalMessage) -> None:
+        """A source's callback under the wso2 codec: what that format cannot carry is
+        rejected here, where it is counted and logged, never found later in the publishing
+        thread."""
+        missing = next((item.cache for item in message.items if not item.manager), None)
+        if missing is not None:
+            self._reject_local("no-manager", f"cache {missing!r} has no cache manager, which the wso2 codec "
+                                             "needs: add \"manager\" to the item (or {manager} to the template)")
+            return
         self.outgoing.submit(message)
 
     def _reject_local(self, reason: str, detail: str) -> None:

@@ -69,7 +69,8 @@ class Outgoing:
         self.heartbeat_interval = heartbeat_interval
         self.applied = applied
         self.heartbeats = heartbeats
-        self.queue: queue.Queue[LocalMessage] = queue.Queue()
+        # SimpleQueue: put and get in C, a third of the cost of queue.Queue per local message
+        self.queue: queue.SimpleQueue[LocalMessage | AckRequest] = queue.SimpleQueue()
         self.fatal: TransportError | None = None
         self._resend: deque[tuple[int | None, PreparedMessage]] = deque()  # numbered, not yet confirmed
         self._stop = threading.Event()
