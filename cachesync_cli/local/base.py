@@ -15,6 +15,7 @@ from __future__ import annotations
 import abc
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -55,31 +56,43 @@ class EchoGuard:
     """Keys a target deleted a moment ago, so a keyspace source does not mirror them back.
 
     A remote invalidation applied to Redis makes Redis announce the deletes; without this
-    guard the bridge would publish them again as its own (a loop between clusters)."""
+    guard the bridge would publish them again as its own (a loop between clusters). Only
+    namespaces a keyspace source `watch`es are remembered: a bridge without one keeps
+    nothing. Entries stay `window` seconds, kept in the order they were noted so that
+    forgetting the expired ones only looks at those."""
 
     def __init__(self, window: float = 10.0) -> None:
         self.window = window
         self._lock = threading.Lock()
-        self._until: dict[tuple[str, str], float] = {}
+        self._watched: set[str] = set()
+        self._until: OrderedDict[tuple[str, str], float] = OrderedDict()
+
+    def watch(self, namespace: str) -> None:
+        """A keyspace source reads `namespace`: remember the deletes targets make there."""
+        with self._lock:
+            self._watched.add(namespace)
 
     def note(self, namespace: str, keys: list[str] | tuple[str, ...]) -> None:
         """`keys` of `namespace` (e.g. a Redis URL) are being deleted by a target now."""
-        until = time.monotonic() + self.window
+        if namespace not in self._watched:
+            return
+        now = time.monotonic()
+        until = now + self.window
         with self._lock:
             for key in keys:
-                self._until[(namespace, key)] = until
-            if len(self._until) > 100_000:
-                self._expire()
+                entry = (namespace, key)
+                self._until[entry] = until
+                self._until.move_to_end(entry)
+            while self._until:
+                entry, oldest = next(iter(self._until.items()))
+                if oldest >= now:
+                    break
+                del self._until[entry]
 
     def is_echo(self, namespace: str, key: str) -> bool:
         with self._lock:
             until = self._until.pop((namespace, key), None)
         return until is not None and until >= time.monotonic()
-
-    def _expire(self) -> None:
-        now = time.monotonic()
-        for entry in [e for e, until in self._until.items() if until < now]:
-            del self._until[entry]
 
 
 @dataclass(frozen=True)

@@ -69,6 +69,7 @@ class RedisKeyspaceSource(SubscribedSource):
         self.configure = options["configure"]
         self.db = redis_db(self.url)
         self.namespace = redis_namespace(self.url)
+        context.echo_guard.watch(self.namespace)
         self._prefix = f"__keyspace@{self.db}__:"
         self._emit: EmitFn | None = None
         self._reject: RejectFn | None = None

@@ -16,6 +16,7 @@ def test_all_removes_the_named_caches_and_nothing_else(policy_db, context):
     url, client = policy_db
     client.mset({"App:1": 1, "App:2": 2, "AppX:1": 3, "Other:1": 4, "nocolon": 5, "C:1": 6})
     # "M/C" is cache C of manager M: the template has no {manager}, so any C:* key
+    context.echo_guard.watch(redis_namespace(url))  # as a keyspace source on this db would
     result = cleaner(context, type="redis", url=url, caches=["App", "M/C"]).run()
     assert (result.status, result.scanned, result.removed, result.errors) == ("ok", 3, 3, [])
     assert keys_of(client) == {"AppX:1", "Other:1", "nocolon"}
@@ -134,7 +135,9 @@ def test_stop_flag_ends_a_run_between_batches(redis_url, context):
         thread.join(10)
         result = done[0]
         assert result.status == "stopped" and not result.failed
-        assert 0 < result.removed < 50_000 and result.removed % 100 == 0  # whole batches only
+        # Stopped early, between batches (not always a multiple of 100: SCAN may return a key
+        # twice while the table shrinks under the deletes, and UNLINK counts it once).
+        assert 0 < result.removed < 50_000
         assert client.dbsize() == 50_000 - result.removed
         assert client.get(LOCK_PREFIX + "redis-1") is None  # released on the way out
     finally:

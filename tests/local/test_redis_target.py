@@ -33,6 +33,7 @@ def keys_of(client) -> set[str]:
 def test_deletes_the_keys_and_nothing_else_idempotently(db, context):
     url, client = db
     client.mset({"App:a": 1, "App:b": 2, "App:c": 3, "Other:a": 4, "App:user:1": 5})
+    context.echo_guard.watch(redis_namespace(url))  # as a keyspace source on this db would
     redis = target(context, url)
     invalidation = Invalidation("dc-west", (Item("App", ("a", "b", "user:1", "missing")),), id="e1")
     redis.apply(invalidation)
@@ -47,6 +48,7 @@ def test_deletes_the_keys_and_nothing_else_idempotently(db, context):
 def test_all_scans_only_the_cache_with_glob_characters_escaped(db, context):
     url, client = db
     client.mset({"a*b:1": 1, "a*b:2": 2, "axb:1": 3, "a*bc:1": 4, "Other:1": 5})
+    context.echo_guard.watch(redis_namespace(url))
     target(context, url).apply(Invalidation("dc-west", (Item("a*b", all=True),)))
     assert keys_of(client) == {"axb:1", "a*bc:1", "Other:1"}
     assert context.echo_guard.is_echo(redis_namespace(url), "a*b:1")
@@ -92,6 +94,7 @@ def test_all_over_twenty_thousand_keys_with_scan(db, context):
     for i in range(100):
         pipe.set(f"Kept:{i}", i)
     pipe.execute()
+    context.echo_guard.watch(redis_namespace(url))
     target(context, url).apply(Invalidation("dc-west", (Item("Huge", all=True),)))
     assert client.dbsize() == 100
     assert context.echo_guard.is_echo(redis_namespace(url), "Huge:19999")
