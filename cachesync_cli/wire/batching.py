@@ -8,18 +8,27 @@ for `sig_key_id`), so every envelope built from a batch encodes within `max_byte
 
 from __future__ import annotations
 
-import json
+import functools
 from collections.abc import Iterable
 
 from cachesync_cli.wire.canonical import MAX_SAFE_INTEGER
-from cachesync_cli.wire.envelope import INVALIDATE, Envelope, Item, Tenant, encode_envelope, item_to_dict
+from cachesync_cli.wire.envelope import INVALIDATE, Envelope, Item, Tenant, dumps_compact, encode_envelope, item_to_dict
 from cachesync_cli.wire.strictjson import DEFAULT_MAX_BYTES
 
 
 def _json_len(value: object) -> int:
-    return len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+    return len(dumps_compact(value))
 
 
+def _key_len(key: str) -> int:
+    """Bytes of `key` as a JSON string: quotes added, nothing escaped for the common printable
+    ASCII key (`"` and `\\` are), exactly what `_json_len` would say, without encoding it."""
+    if key.isascii() and key.isprintable() and '"' not in key and "\\" not in key:
+        return len(key) + 2
+    return _json_len(key)
+
+
+@functools.lru_cache(maxsize=256)
 def _skeleton_len(origin: str, node: str, tenant: Tenant | None, ack: bool, sig_key_id: str | None) -> int:
     """Bytes of the widest envelope with these fields, not counting its items' contents."""
     placeholder = Item(cache="c", all=True)
@@ -80,7 +89,7 @@ def batch_items(
         keys: list[str] = []
         size = shell
         for key in item.keys:
-            key_len = _json_len(key) + (1 if keys else 0)
+            key_len = _key_len(key) + (1 if keys else 0)
             if used + (1 if group else 0) + size + key_len > budget:
                 if keys:
                     add(Item(cache=item.cache, keys=tuple(keys), manager=item.manager), size)

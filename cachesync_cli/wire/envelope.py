@@ -189,9 +189,13 @@ def envelope_to_dict(env: Envelope) -> dict[str, Any]:
     return result
 
 
+# One encoder for every call: json.dumps with options builds a new one each time.
+_COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
 def dumps_compact(obj: Any) -> bytes:
     """Compact UTF-8 JSON (no spaces, non-ASCII kept as is)."""
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return _COMPACT.encode(obj).encode("utf-8")
 
 
 def encode_envelope(env: Envelope) -> bytes:

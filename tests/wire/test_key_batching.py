@@ -100,3 +100,11 @@ def test_every_batch_fits_with_the_widest_fields_and_one_more_key_would_not(item
             grown = current + ((dataclasses.replace(head, keys=head.keys[:1]) if head.keys else head),)
         assert size(grown) > max_bytes
     assert size(batches[-1]) <= max_bytes
+
+
+@settings(max_examples=500, deadline=None)
+@given(key=st.text(st.characters(codec="utf-8"), max_size=30) | st.text(st.characters(max_codepoint=127), max_size=30))
+def test_the_fast_key_length_is_the_encoded_length(key):
+    from cachesync_cli.wire.batching import _json_len, _key_len
+
+    assert _key_len(key) == _json_len(key)
