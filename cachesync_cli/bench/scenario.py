@@ -19,7 +19,7 @@ from pathlib import Path
 
 from cachesync_cli.bench.clusters import BenchCluster, bridge_env, start_all, write_config
 from cachesync_cli.bench.histogram import LatencyHistogram
-from cachesync_cli.errors import UsageError
+from cachesync_cli.errors import CachesyncError, UsageError
 
 CHUNK = 500  # local messages per Redis pipeline when unpaced
 
@@ -77,6 +77,7 @@ class KeyWatcher(threading.Thread):
         super().__init__(daemon=True)
         import redis
 
+        self.db = db
         self.client = redis.Redis.from_url(db_url(redis_url, db))
         self.pubsub = self.client.pubsub()
         self.pubsub.psubscribe(f"__keyspace@{db}__:{prefix}*")
@@ -84,9 +85,16 @@ class KeyWatcher(threading.Thread):
         self.sent_at, self.kpm, self.histogram, self.lock = sent_at, kpm, histogram, lock
         self.deleted = 0
         self.last = 0.0
+        self.error: Exception | None = None  # why the watcher stopped early, if it did
         self.stopping = threading.Event()
 
     def run(self) -> None:
+        try:
+            self._watch()
+        except Exception as exc:  # reported by the bench: its figures would be wrong
+            self.error = exc
+
+    def _watch(self) -> None:
         from cachesync_cli.local.redis_subscription import next_message
 
         while not self.stopping.is_set():
@@ -137,15 +145,21 @@ def run_bench(opts: BenchOptions, progress=lambda text: None) -> BenchResult:
     result = BenchResult(opts)
     control = redis.Redis.from_url(opts.redis_url)
     notify = control.config_get("notify-keyspace-events").get("notify-keyspace-events", "")
+    buffers = control.config_get("client-output-buffer-limit").get("client-output-buffer-limit", "")
     progress(f"starting {opts.clusters} bridges on {opts.brokers[0]}")
     start_all(clusters, bridge_env())
     try:
         if opts.idle:
             return _idle(clusters, opts, result, progress)
         control.config_set("notify-keyspace-events", "".join(sorted(set(notify) | set("Kg"))))
+        # A keyspace notification per key: at 100,000 keys/s the watcher's pub/sub buffer
+        # passes Redis's default pubsub limit (32 MB) and Redis cuts it off. Lifted for the run.
+        control.config_set("client-output-buffer-limit", "pubsub 0 0 0")
         return _load(clusters, opts, result, prefix, control, progress)
     finally:
         control.config_set("notify-keyspace-events", notify)
+        if buffers:
+            control.config_set("client-output-buffer-limit", buffers)
         for cluster in clusters:
             cluster.stop()
         _delete_keys(opts.redis_url, clusters[1:], prefix)
@@ -202,6 +216,8 @@ def _load(clusters, opts, result, prefix, control, progress) -> BenchResult:
     deadline = time.monotonic() + opts.drain_timeout
     expected = total_keys * len(watchers)
     while time.monotonic() < deadline and sum(w.deleted for w in watchers) < expected:
+        if any(w.error for w in watchers):
+            break
         time.sleep(0.05)
     last = max((w.last for w in watchers), default=started)
     result.total_seconds = max(last, started + result.send_seconds) - started
@@ -212,6 +228,16 @@ def _load(clusters, opts, result, prefix, control, progress) -> BenchResult:
         watcher.close()
     result.applied = sum(w.deleted for w in watchers) // len(watchers)
     result.lost = _count_remaining(opts.redis_url, clusters[1:], prefix, total_keys)
+    failed = next((w for w in watchers if w.error), None)
+    if failed is not None:
+        raise CachesyncError(f"bench: the watcher of Redis db {failed.db} stopped ({failed.error}); "
+                             f"{result.applied} of {total_keys} deletes timed, {result.lost} keys left: "
+                             "no figures from this run", hint="check the Redis server's log and limits")
+    if result.lost == 0 and result.applied < total_keys:
+        raise CachesyncError(f"bench: every key is gone but only {result.applied} of {total_keys} deletes were "
+                             "seen as keyspace notifications: no figures from this run",
+                             hint="is something else deleting the bench's keys, or notify-keyspace-events "
+                                  "being changed during the run?")
     result.bridges = [_bridge_json(c, result.total_seconds) for c in clusters]
     sender.close()
     return result

@@ -58,6 +58,8 @@ def command(
 ) -> None:
     """Measure the bridge pipeline end to end: throughput, latency, loss, CPU and memory."""
     import secrets
+    import signal
+    import sys
 
     from cachesync_cli.bench.scenario import BenchOptions, run_bench
     from cachesync_cli.cli import output
@@ -78,6 +80,8 @@ def command(
                            count=total, rate=rate, keys_per_message=keys_per_message, codec=codec, sign=sign,
                            idle=idle)
     say = (lambda text: None) if as_json else output.info
+    # SIGTERM unwinds like Ctrl-C: the bridges stop and Redis gets its settings back.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     result = run_bench(options, progress=say).to_json()
     result["broker"] = _redacted(cfg["broker.url"][0])
     if baseline and not idle:

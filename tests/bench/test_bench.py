@@ -107,3 +107,37 @@ def test_bench_on_activemq_and_mqtt_loses_nothing(broker, request, redis_url):
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["lost"] == 0 and report["applied"] == 2000
+
+
+def test_a_watcher_cut_off_by_redis_fails_the_run_and_settings_come_back(amqp_url, redis_url):
+    """Redis once cut the bench's keyspace watcher off (pub/sub output buffer limit) and the
+    run printed figures from the deletes it had seen. Now the run fails and says why."""
+    import threading
+    import time
+
+    import redis
+
+    control = redis.Redis.from_url(redis_url)
+    before = (control.config_get("notify-keyspace-events"), control.config_get("client-output-buffer-limit"))
+    killed = []
+
+    def cut_off_the_watcher() -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not killed:
+            for client in control.client_list(_type="pubsub"):
+                if client.get("psub") == "1" and client.get("db") == "10":  # the watcher of db 10
+                    control.client_kill_filter(_id=client["id"])
+                    killed.append(client["id"])
+            time.sleep(0.01)
+
+    thread = threading.Thread(target=cut_off_the_watcher)
+    thread.start()
+    result = cachesync("bench", "--broker", amqp_url, "--redis", f"{redis_url.rstrip('/')}/9", "--json",
+                       "--count", "20000", timeout=180)
+    thread.join()
+    after = (control.config_get("notify-keyspace-events"), control.config_get("client-output-buffer-limit"))
+    control.close()
+    assert killed, "the watcher never showed up"
+    assert result.returncode != 0 and result.stdout == ""
+    assert "the watcher of Redis db 10 stopped" in result.stderr and "no figures from this run" in result.stderr
+    assert after == before
