@@ -22,7 +22,7 @@ from cachesync_cli.bridge.stats import BridgeStats
 from cachesync_cli.cleanup.scheduler import bridge_scheduler
 from cachesync_cli.config import Config
 from cachesync_cli.config.resolve import cluster_id, connect_options, signing_keys
-from cachesync_cli.errors import TransportError, UsageError
+from cachesync_cli.errors import CachesyncError, UsageError
 from cachesync_cli.local.base import EchoGuard, LocalContext, Source, SourceError, Target
 from cachesync_cli.local.registry import build_source, build_target
 from cachesync_cli.publisher import Publisher
@@ -115,8 +115,8 @@ class Bridge:
             return dict(self._applied)
 
     @property
-    def failure(self) -> TransportError | None:
-        """Why the bridge cannot go on (credentials refused...), if it cannot."""
+    def failure(self) -> CachesyncError | None:
+        """Why the bridge cannot go on (credentials refused, publishing failed...), if it cannot."""
         return self.connection.failure or self.outgoing.fatal
 
     def _on_connection_event(self, event: ConnectionEvent) -> None:

@@ -27,7 +27,7 @@ from cachesync_cli.bridge.coalesce import Coalescer
 from cachesync_cli.bridge.rules import SyncRules
 from cachesync_cli.bridge.spool import Spool
 from cachesync_cli.bridge.stats import BridgeStats
-from cachesync_cli.errors import FATAL_TRANSPORT_ERRORS, TransportError
+from cachesync_cli.errors import FATAL_TRANSPORT_ERRORS, CachesyncError, TransportError
 from cachesync_cli.publisher import PreparedMessage, Publisher
 from cachesync_cli.transport.connection import BrokerConnection
 from cachesync_cli.wire import ACK, HEARTBEAT, INVALIDATE
@@ -69,9 +69,9 @@ class Outgoing:
         self.heartbeat_interval = heartbeat_interval
         self.applied = applied
         self.heartbeats = heartbeats
-        # SimpleQueue: put and get in C, a third of the cost of queue.Queue per local message
+        # SimpleQueue: put and get run in C (queue.Queue's are Python, with a Condition)
         self.queue: queue.SimpleQueue[LocalMessage | AckRequest] = queue.SimpleQueue()
-        self.fatal: TransportError | None = None
+        self.fatal: CachesyncError | None = None  # why publishing stopped, if it did
         self._resend: deque[tuple[int | None, PreparedMessage]] = deque()  # numbered, not yet confirmed
         self._stop = threading.Event()
         # Without heartbeats (wso2 codec) the next one is never due, and the loop still sleeps.
@@ -115,7 +115,7 @@ class Outgoing:
             log.error("stopped publishing: %s", exc)
         except Exception as exc:  # a bug: stop the bridge visibly rather than publish nothing
             log.exception("stopped publishing: unexpected error")
-            self.fatal = TransportError(f"the publishing thread failed: {exc!r}",
+            self.fatal = CachesyncError(f"the publishing thread failed: {exc!r}",
                                         hint="this is a bug in cachesync; the traceback is in the log")
 
     # -- one round ----------------------------------------------------------------------------
