@@ -65,7 +65,7 @@ class Incoming:
         self.retry_max_delay = retry_max_delay
         self.on_applied = on_applied or (lambda origin, node, seq: None)
         self.on_ack_requested = on_ack_requested or (lambda message_id: None)
-        self.queue: queue.Queue[Delivery] = queue.Queue()
+        self.queue: queue.SimpleQueue[Delivery] = queue.SimpleQueue()  # put and get run in C
         self.sequences = SequenceTracker()
         self.recent = RecentIds()
         self.failing: dict[str, str] = {}  # target name -> last error, while it fails
