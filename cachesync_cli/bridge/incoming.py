@@ -85,7 +85,8 @@ class Incoming:
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
-        self._thread.join(timeout)
+        if self._thread.is_alive():  # never started when the bridge failed to connect
+            self._thread.join(timeout)
 
     def _run(self) -> None:
         while not self._stop.is_set():

@@ -95,7 +95,8 @@ class Outgoing:
     def stop(self, timeout: float = 15.0) -> None:
         """Publish (or spool) everything queued, then stop."""
         self._stop.set()
-        self._thread.join(timeout)
+        if self._thread.is_alive():  # never started when the bridge failed to connect
+            self._thread.join(timeout)
 
     def _run(self) -> None:
         try:

@@ -11,6 +11,7 @@ import time
 
 import pytest
 
+from ..cli.run import cachesync
 from ..transport.brokers import delete_amqp_queue
 from .processes import bridge_config
 
@@ -29,6 +30,16 @@ def test_log_format_json_gives_one_object_per_line(tmp_path, amqp_url, topic_nam
     assert any(e["message"].startswith(f"bridge {cluster} running on") for e in entries)
     assert all({"ts", "level", "logger", "message"} <= set(e) for e in entries)
     assert "guest:guest" not in stderr  # the password in the broker URL is never logged
+
+
+def test_refused_credentials_are_a_clear_error_not_a_traceback(tmp_path, amqp_url):
+    """Stopping a bridge that never started once raised from joining its unstarted threads,
+    and the user saw a RuntimeError traceback instead of why the broker refused."""
+    wrong = amqp_url.replace("guest:guest@", "guest:wrong@")
+    result = cachesync("run", "--broker", wrong, "--cluster", "refused", "--log-format", "text", cwd=tmp_path)
+    assert result.returncode == 3, result.stderr
+    assert "refused user 'guest': wrong user name or password" in result.stderr
+    assert "Traceback" not in result.stderr and "wrong@" not in result.stderr
 
 
 @pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
