@@ -63,7 +63,7 @@ def command(
 
     from cachesync_cli.bench.scenario import BenchOptions, run_bench
     from cachesync_cli.cli import output
-    from cachesync_cli.cli.common import load
+    from cachesync_cli.cli.common import load, open_broker
 
     if codec not in ("native", "wso2"):
         raise UsageError(f"--codec {codec!r}: must be native or wso2")
@@ -80,6 +80,7 @@ def command(
                            count=total, rate=rate, keys_per_message=keys_per_message, codec=codec, sign=sign,
                            idle=idle)
     say = (lambda text: None) if as_json else output.info
+    open_broker(cfg, quiet=True).close()  # unreachable or refused: say so now (exit 3), not from a bridge's log
     # SIGTERM unwinds like Ctrl-C: the bridges stop and Redis gets its settings back.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     result = run_bench(options, progress=say).to_json()

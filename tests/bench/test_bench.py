@@ -141,3 +141,11 @@ def test_a_watcher_cut_off_by_redis_fails_the_run_and_settings_come_back(amqp_ur
     assert result.returncode != 0 and result.stdout == ""
     assert "the watcher of Redis db 10 stopped" in result.stderr and "no figures from this run" in result.stderr
     assert after == before
+
+
+def test_an_unreachable_broker_is_exit_3_before_any_bridge_starts(redis_url):
+    result = cachesync("bench", "--broker", "amqp://127.0.0.1:1/", "--redis", f"{redis_url.rstrip('/')}/9",
+                       "--count", "10", timeout=60)
+    assert result.returncode == 3, result.stderr
+    assert "cannot connect to amqp://127.0.0.1:1: connection refused" in result.stderr
+    assert "did not start" not in result.stderr  # said at once, not from a bridge's log
