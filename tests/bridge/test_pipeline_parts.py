@@ -1,4 +1,5 @@
-"""The bridge's building blocks on their own: rules, coalescing, spool, sequence tracking."""
+"""The bridge's building blocks on their own: rules, coalescing, spool, sequence tracking,
+and the publishing thread's idle loop."""
 
 from __future__ import annotations
 
