@@ -81,6 +81,9 @@ class KeyWatcher(threading.Thread):
         self.client = redis.Redis.from_url(db_url(redis_url, db))
         self.pubsub = self.client.pubsub()
         self.pubsub.psubscribe(f"__keyspace@{db}__:{prefix}*")
+        from cachesync_cli.local.redis_subscription import skip_push_logging
+
+        skip_push_logging(self.pubsub)  # read as the bridges read: the watcher must keep up
         self.prefix_len = len(f"__keyspace@{db}__:{prefix}")
         self.sent_at, self.kpm, self.histogram, self.lock = sent_at, kpm, histogram, lock
         self.deleted = 0
