@@ -3,6 +3,7 @@
 
 import logging
 import signal
+import sys
 import threading
 from typing import Annotated, Optional
 
@@ -11,6 +12,8 @@ import typer
 from cachesync_cli.cli.options import BrokerOption, ConfigOption, TopicOption
 from cachesync_cli.errors import ExitStatus, UsageError
 from cachesync_cli.logs import LOG_FORMATS, setup_logging
+
+SWITCH_INTERVAL = 0.0002  # seconds; see sys.setswitchinterval below
 
 EPILOG = """[b]Examples[/b]
 
@@ -54,6 +57,10 @@ def command(
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
+    # The bridge's threads hand work to each other at every step; a thread woken to take it
+    # waits for the interpreter lock up to the switch interval (5 ms by default) when another
+    # holds it. 0.2 ms: --rate 1000 p50 about 0.2 ms lower, a few % more CPU (performance.md).
+    sys.setswitchinterval(SWITCH_INTERVAL)
     bridge = Bridge(cfg)
     try:
         bridge.start()
