@@ -11,6 +11,7 @@ from __future__ import annotations
 import secrets
 import threading
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future
 from dataclasses import dataclass
 
 from cachesync_cli.errors import UsageError
@@ -129,3 +130,8 @@ class Publisher:
     def publish(self, connection: BrokerConnection, message: PreparedMessage, *, confirm: bool = False,
                 timeout: float = 30.0) -> None:
         connection.publish(self.topic, message.body, message.headers, confirm=confirm, timeout=timeout)
+
+    def publish_async(self, connection: BrokerConnection, message: PreparedMessage, *,
+                      timeout: float = 30.0) -> Future[None]:
+        """Send without waiting: the future is done once the broker confirmed (or did not)."""
+        return connection.publish_async(self.topic, message.body, message.headers, timeout=timeout)

@@ -5,7 +5,16 @@ subscription is the durable queue `cachesync.<name>` bound to the topic; a trans
 exclusive auto-delete queue (WIRE.md §1).
 
 A pika connection belongs to one thread: this transport starts an I/O thread that owns it,
-and every other thread hands it work through `add_callback_threadsafe`.
+and every other thread hands it work. The blocking adapter (`BlockingConnection`) connects
+and deletes queues; the data path uses pika's asynchronous channels under it
+(`_impl`), so that publishing, confirms, deliveries and acks run inside the I/O loop's poll
+without a blocking round trip each:
+
+- one publishing channel in confirm mode: `publish_async` hands the I/O thread a send, and
+  the broker's confirms (`Basic.Ack`/`Basic.Nack`, possibly `multiple`) complete the futures
+  it returned, so a publisher may have several messages awaiting confirmation, in order;
+- one channel per subscription, whose deliveries go straight to the subscription's
+  callback, and whose acks are handed back to the I/O thread without waiting.
 """
 
 from __future__ import annotations
@@ -13,6 +22,7 @@ from __future__ import annotations
 import concurrent.futures
 import ssl
 import threading
+import time
 from collections.abc import Callable, Mapping
 from typing import TypeVar
 
@@ -60,10 +70,16 @@ class AmqpTransport(Transport):
         )
         self._exchange = ep.param("exchange", opts.exchange)
         self._closing = False
+        self._unconfirmed: dict[int, concurrent.futures.Future] = {}  # delivery tag -> its future
+        self._published = 0  # delivery tag of the last message sent on the publishing channel
         try:
             self._conn = pika.BlockingConnection(params)
-            self._publisher = self._conn.channel()
-            self._publisher.confirm_delivery()
+            self._ioloop = self._conn._impl.ioloop  # the loop under the blocking adapter
+            self._publishing = self._open_channel()
+            self._wait(lambda done: self._publishing.confirm_delivery(ack_nack_callback=self._on_confirm,
+                                                                      callback=done),
+                       self._publishing, "enable publisher confirms")
+            self._publishing.add_on_close_callback(self._on_publishing_closed)
         except Exception as exc:  # pika raises many kinds; all become ours here
             raise self._translate(exc, f"connect to {ep}") from None
         props = getattr(self._conn._impl, "server_properties", None) or {}
@@ -71,6 +87,30 @@ class AmqpTransport(Transport):
         self.server = f"{_text(product)}/{_text(version)}"
         self._io_thread = threading.Thread(target=self._io_loop, daemon=True, name=f"amqp-io-{ep.host}")
         self._io_thread.start()
+
+    # -- asynchronous channels, on the thread that owns the connection ----------------------
+
+    def _open_channel(self):
+        opened = self._wait(lambda done: self._conn._impl.channel(on_open_callback=done), None, "open a channel")
+        return opened
+
+    def _wait(self, start: Callable[[Callable], object], channel, doing: str):
+        """Start an asynchronous channel operation and run the connection until its
+        callback; what the callback was given. Raises the broker's reason when it closes
+        the channel instead (e.g. 403 on a queue)."""
+        answers: list = []
+        closed: list[Exception] = []
+        if channel is not None:
+            channel.add_on_close_callback(lambda _channel, reason: closed.append(reason))
+        start(answers.append)
+        deadline = time.monotonic() + self.options.connect_timeout
+        while not answers:
+            if closed:
+                raise closed[0]
+            if time.monotonic() > deadline:
+                raise ConnectionFailed(f"{self.endpoint} did not answer in time (to {doing})")
+            self._conn.process_data_events(time_limit=0.05)
+        return answers[0]
 
     # -- the I/O thread -------------------------------------------------------------------
 
@@ -81,7 +121,37 @@ class AmqpTransport(Transport):
         except Exception as exc:
             if not self._closing:
                 self._closing = True
-                self.connection_lost(self._translate(exc, f"stay connected to {self.endpoint}"))
+                error = self._translate(exc, f"stay connected to {self.endpoint}")
+                self._fail_unconfirmed(error)
+                self.connection_lost(error)
+
+    def _on_confirm(self, frame) -> None:
+        method = frame.method
+        if isinstance(method, pika.spec.Basic.Ack):
+            outcome = None
+        else:
+            outcome = NotConfirmed(f"{self.endpoint} refused the message (negative confirm)")
+        if method.multiple:
+            tags = [tag for tag in self._unconfirmed if tag <= method.delivery_tag]
+        else:
+            tags = [method.delivery_tag]
+        for tag in tags:
+            future = self._unconfirmed.pop(tag, None)
+            if future is None:
+                continue
+            if outcome is None:
+                future.set_result(None)
+            else:
+                future.set_exception(outcome)
+
+    def _on_publishing_closed(self, _channel, reason: Exception) -> None:
+        self._fail_unconfirmed(self._translate(reason, f"publish on {self.endpoint}"))
+
+    def _fail_unconfirmed(self, error: Exception) -> None:
+        pending, self._unconfirmed = self._unconfirmed, {}
+        for future in pending.values():
+            if not future.done():
+                future.set_exception(error)
 
     def _call(self, fn: Callable[[], T], timeout: float) -> T:
         """Run `fn` on the I/O thread and return its result."""
@@ -104,47 +174,85 @@ class AmqpTransport(Transport):
         except concurrent.futures.TimeoutError:
             raise NotConfirmed(f"{self.endpoint} did not answer within {timeout:g}s") from None
 
+    def _soon(self, fn: Callable[[], None]) -> None:
+        """Run `fn` on the I/O thread, inside the loop's poll, without waiting for it.
+        For short, non-blocking channel calls (publish, ack): no round through the blocking
+        adapter's event dispatch."""
+        if threading.current_thread() is getattr(self, "_io_thread", None):
+            fn()
+            return
+        try:
+            self._ioloop.add_callback_threadsafe(fn)
+        except Exception as exc:
+            raise ConnectionFailed(f"connection to {self.endpoint} is closed ({exc})") from None
+
     # -- Transport ------------------------------------------------------------------------
 
     def publish(self, topic: str, body: bytes, headers: Mapping[str, str], *, confirm: bool,
                 timeout: float) -> None:
+        # The publishing channel is in confirm mode: `confirm` only changes how long we wait.
+        future = self.publish_async(topic, body, headers, timeout=timeout)
+        try:
+            future.result(timeout if confirm else max(timeout, 30.0))
+        except concurrent.futures.TimeoutError:
+            raise NotConfirmed(f"{self.endpoint} did not confirm within {timeout:g}s") from None
+
+    def publish_async(self, topic: str, body: bytes, headers: Mapping[str, str], *,
+                      timeout: float) -> concurrent.futures.Future[None]:
+        if self._closing:
+            raise ConnectionFailed(f"connection to {self.endpoint} is closed")
         properties = pika.BasicProperties(
             content_type=headers.get("content-type"),
             delivery_mode=pika.DeliveryMode.Persistent,
             headers={k: v for k, v in headers.items() if k != "content-type"} or None,
         )
+        future: concurrent.futures.Future[None] = concurrent.futures.Future()
 
         def send() -> None:
-            self._publisher.basic_publish(self._exchange, topic, body, properties)
+            channel = self._publishing
+            if not channel.is_open:
+                future.set_exception(ConnectionFailed(f"the publishing channel to {self.endpoint} is closed"))
+                return
+            try:
+                channel.basic_publish(self._exchange, topic, body, properties)
+            except Exception as exc:
+                future.set_exception(self._translate(exc, f"publish to {self._exchange}/{topic} on {self.endpoint}"))
+                return
+            self._published += 1
+            self._unconfirmed[self._published] = future
 
-        try:
-            # The publishing channel is in confirm mode: basic_publish returns once the
-            # broker has confirmed, so `confirm` only changes how long we are willing to wait.
-            self._call(send, timeout if confirm else max(timeout, 30.0))
-        except TransportError:
-            raise
-        except (pex.NackError, pex.UnroutableError):
-            raise NotConfirmed(f"{self.endpoint} refused the message (negative confirm)") from None
-        except Exception as exc:
-            raise self._translate(exc, f"publish to {self._exchange}/{topic} on {self.endpoint}") from None
+        self._soon(send)
+        return future
 
     def subscribe(self, spec: SubscriptionSpec) -> None:
         def setup() -> None:
-            channel = self._conn.channel()
-            channel.basic_qos(prefetch_count=self.options.prefetch)
+            channel = self._open_channel()
+            self._wait(lambda done: channel.basic_qos(prefetch_count=self.options.prefetch, callback=done),
+                       channel, "set the prefetch")
             if spec.durable_name is not None:
-                queue = channel.queue_declare(durable_queue_name(spec.durable_name), durable=True).method.queue
+                declare = {"queue": durable_queue_name(spec.durable_name), "durable": True}
             else:
-                queue = channel.queue_declare("", exclusive=True, auto_delete=True).method.queue
-            channel.queue_bind(queue, self._exchange, routing_key=spec.topic)
-            channel.basic_consume(queue, self._consumer(channel, spec), auto_ack=not spec.manual_ack)
+                declare = {"queue": "", "exclusive": True, "auto_delete": True}
+            queue = self._wait(lambda done: channel.queue_declare(callback=done, **declare),
+                               channel, "declare the queue").method.queue
+            self._wait(lambda done: channel.queue_bind(queue, self._exchange, routing_key=spec.topic, callback=done),
+                       channel, "bind the queue")
+            channel.add_on_cancel_callback(lambda _frame: self._cancelled(spec))
+            self._wait(lambda done: channel.basic_consume(queue, self._consumer(channel, spec),
+                                                          auto_ack=not spec.manual_ack, callback=done),
+                       channel, "consume")
 
         try:
-            self._call(setup, self.options.connect_timeout)
+            self._call(setup, self.options.connect_timeout + 5)
         except TransportError:
             raise
         except Exception as exc:
             raise self._translate(exc, f"subscribe to {spec.topic} on {self.endpoint}") from None
+
+    def _cancelled(self, spec: SubscriptionSpec) -> None:
+        """The broker ended a subscription (its queue was deleted): reconnect, which declares
+        the queue again, rather than receive nothing."""
+        raise ConnectionFailed(f"{self.endpoint} cancelled the subscription to {spec.topic} (queue deleted?)")
 
     def delete_durable_subscription(self, name: str) -> None:
         """Delete the durable queue `cachesync.<name>` (messages in it are lost): for the demo's
@@ -181,8 +289,8 @@ class AmqpTransport(Transport):
                     (channel.basic_ack if ok else channel.basic_nack)(tag)
 
             try:
-                self._conn.add_callback_threadsafe(run)
-            except Exception:
+                self._soon(run)
+            except ConnectionFailed:
                 pass  # connection gone: the broker redelivers the message, which is what we want
 
         return settle
@@ -194,9 +302,15 @@ class AmqpTransport(Transport):
         try:
             self._conn.add_callback_threadsafe(lambda: None)  # wake the I/O loop so it sees _closing
             self._io_thread.join(timeout=5)
-            self._conn.close()
+            # Not BlockingConnection.close(): it closes only channels the blocking adapter
+            # opened. Closing the connection closes every channel on it.
+            self._conn._impl.close()
+            deadline = time.monotonic() + 5
+            while not self._conn.is_closed and time.monotonic() < deadline:
+                self._conn.process_data_events(time_limit=0.05)
         except Exception:
             pass  # already closed or dead; nothing to hand back
+        self._fail_unconfirmed(ConnectionFailed(f"connection to {self.endpoint} closed before the broker confirmed"))
 
     # -- errors ---------------------------------------------------------------------------
 

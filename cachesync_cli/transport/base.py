@@ -14,6 +14,7 @@ from __future__ import annotations
 import abc
 import threading
 from collections.abc import Callable, Mapping
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 from cachesync_cli.transport.endpoint import Endpoint
@@ -132,6 +133,23 @@ class Transport(abc.ABC):
     ) -> None:
         """Send one message to the topic. With `confirm`, return only once the broker has it
         (publisher confirm, STOMP receipt); raise NotConfirmed when it does not say so in time."""
+
+    def publish_async(self, topic: str, body: bytes, headers: Mapping[str, str], *,
+                      timeout: float) -> Future[None]:
+        """Send one message without waiting for the broker's confirmation: the future is
+        done when the broker has confirmed it (result None) or did not (NotConfirmed,
+        ConnectionFailed). Messages from one thread reach the broker in the order sent.
+
+        This default publishes with confirmation before returning a done future; a transport
+        whose protocol lets several messages wait for confirmation at once (AMQP) overrides it."""
+        future: Future[None] = Future()
+        try:
+            self.publish(topic, body, headers, confirm=True, timeout=timeout)
+        except Exception as exc:  # handed to whoever waits on the future
+            future.set_exception(exc)
+        else:
+            future.set_result(None)
+        return future
 
     @abc.abstractmethod
     def subscribe(self, spec: SubscriptionSpec) -> None:

@@ -17,6 +17,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 
 from cachesync_cli.errors import (
@@ -258,6 +259,20 @@ class BrokerConnection:
                 if time.monotonic() >= deadline:
                     raise
                 self._drop(transport)
+
+    def publish_async(self, topic: str, body: bytes, headers: Mapping[str, str] | None = None, *,
+                      timeout: float = 10.0) -> Future[None]:
+        """Send without waiting for the broker's confirmation (see `Transport.publish_async`),
+        waiting up to `timeout` for a connection. Unlike `publish`, a message the broker does
+        not confirm is not sent again: the caller holds it until the future is done."""
+        transport = self.wait_connected(timeout)
+        try:
+            return transport.publish_async(topic, body, headers or {}, timeout=timeout)
+        except FATAL_TRANSPORT_ERRORS:
+            raise
+        except ConnectionFailed:
+            self._drop(transport)
+            raise
 
     def _drop(self, transport: Transport) -> None:
         """Treat the transport as lost (its driver may not have noticed yet)."""

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 import queue
+import secrets
 import socket
 import subprocess
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from cachesync_cli.transport.base import ConnectOptions, Delivery, SubscriptionSpec
@@ -165,3 +167,21 @@ def end_mqtt_session(url: str, client_id: str) -> None:
     finally:
         client.disconnect()
         client.loop_stop()
+
+
+@contextmanager
+def full_queue_on(amqp_url: str, topic: str, *, room: int):
+    """A queue bound to `topic` that takes `room` messages and refuses the rest."""
+    import pika
+
+    connection = pika.BlockingConnection(pika.URLParameters(amqp_url))
+    channel = connection.channel()
+    name = f"cachesync-test-full-{secrets.token_hex(4)}"
+    channel.queue_declare(name, arguments={"x-max-length": room, "x-overflow": "reject-publish"})
+    channel.queue_bind(name, "amq.topic", routing_key=topic)
+    try:
+        yield channel, name
+    finally:
+        if channel.is_open:
+            channel.queue_delete(name)
+        connection.close()
