@@ -3,11 +3,22 @@
 One thread owns publishing. Sources only queue `LocalMessage`s. The thread takes the first
 message as soon as it arrives, plus whatever else is already queued, coalesces them
 (duplicates merged, `all` absorbs a cache's keys), and publishes: nothing waits when the
-bridge is idle, and under load each publish carries everything that queued up during the
-previous one. Envelopes are numbered by the `Publisher` and signed when a key is set.
+bridge is idle, and under load each publish carries everything that queued up meanwhile.
+Envelopes are numbered by the `Publisher` and signed when a key is set.
 
-While the broker is unreachable, batches go to the SQLite `Spool` and are sent, oldest
-first, once it is back; new batches go behind them so the order holds. Heartbeats (every
+Up to `PUBLISH_WINDOW` messages may await the broker's confirmation at once (on AMQP; the
+other transports confirm each message before the next): a key that arrives while the
+previous message waits for its confirm goes out at once instead of waiting behind it.
+Once the window is full, the thread waits for the oldest confirm, and what queued up
+meanwhile is coalesced into the next message. Confirmations are settled (counted, spool
+rows released) at the next round, at most `SETTLE_INTERVAL` later; a failure in flight is
+queued (`_FAILED`) and wakes the thread at once.
+
+A message the broker does not confirm (connection lost, negative confirm, no answer in
+`PUBLISH_WAIT`) is sent again, with every message sent after it, in order and with the same
+id and seq once the broker is back; receivers drop what they already had. While the broker
+is unreachable, batches go to the SQLite `Spool` and are sent, oldest first, once it is
+back; new batches go behind them so the order holds. Heartbeats (every
 `heartbeat_interval`) carry this node's sequence and what it applied per origin.
 """
 
@@ -21,16 +32,18 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 
 from cachesync_cli.bridge.coalesce import Coalescer
 from cachesync_cli.bridge.rules import SyncRules
 from cachesync_cli.bridge.spool import Spool
 from cachesync_cli.bridge.stats import BridgeStats
-from cachesync_cli.errors import FATAL_TRANSPORT_ERRORS, CachesyncError, TransportError
+from cachesync_cli.errors import FATAL_TRANSPORT_ERRORS, CachesyncError, NotConfirmed, TransportError
 from cachesync_cli.publisher import PreparedMessage, Publisher
 from cachesync_cli.transport.connection import BrokerConnection
-from cachesync_cli.wire import ACK, HEARTBEAT, INVALIDATE
+from cachesync_cli.wire import ACK, HEARTBEAT, INVALIDATE, Item, Tenant
 from cachesync_cli.wire.local import LocalMessage
 
 log = logging.getLogger("cachesync.bridge.outgoing")
@@ -44,8 +57,35 @@ class AckRequest:
     ack_of: str
 
 
+_FAILED = object()
+"""Queued when a message in flight failed (refused, connection lost): wakes the thread."""
+
+
+class _Batch:
+    """One round's items for one tenant; `row` is their spool row once they had to wait
+    (None while they are only in memory), removed when every message of the batch is confirmed."""
+
+    __slots__ = ("tenant", "items", "row", "unconfirmed")
+
+    def __init__(self, tenant: Tenant | None, items: tuple[Item, ...], row: int | None = None) -> None:
+        self.tenant, self.items, self.row = tenant, items, row
+        self.unconfirmed = 0
+
+
+@dataclass
+class _Outbound:
+    """A numbered message on its way: waiting to be sent again, or sent and not confirmed."""
+
+    message: PreparedMessage
+    batch: _Batch | None  # None for heartbeats and acks: nothing to spool
+    confirmed: Future[None] | None = None  # while in flight
+    deadline: float = 0.0  # in flight: when the confirm is overdue
+
+
 MAX_DRAIN = 10_000  # local messages merged into one round at most
-PUBLISH_WAIT = 3.0  # seconds a publish waits for a reconnection before its batch is spooled
+PUBLISH_WAIT = 3.0  # seconds a message waits for a connection, then for its confirm, before it is held
+PUBLISH_WINDOW = 4  # messages sent and not yet confirmed, at most
+SETTLE_INTERVAL = 0.01  # seconds between looks at the confirmations of messages in flight
 
 
 class Outgoing:
@@ -70,9 +110,10 @@ class Outgoing:
         self.applied = applied
         self.heartbeats = heartbeats
         # SimpleQueue: put and get run in C (queue.Queue's are Python, with a Condition)
-        self.queue: queue.SimpleQueue[LocalMessage | AckRequest] = queue.SimpleQueue()
+        self.queue: queue.SimpleQueue[LocalMessage | AckRequest | object] = queue.SimpleQueue()
         self.fatal: CachesyncError | None = None  # why publishing stopped, if it did
-        self._resend: deque[tuple[int | None, PreparedMessage]] = deque()  # numbered, not yet confirmed
+        self._in_flight: deque[_Outbound] = deque()  # sent, awaiting confirmation, oldest first
+        self._resend: deque[_Outbound] = deque()  # numbered, to be sent again, oldest first
         self._stop = threading.Event()
         # Without heartbeats (wso2 codec) the next one is never due, and the loop still sleeps.
         self._next_heartbeat = time.monotonic() if heartbeats else math.inf
@@ -102,13 +143,14 @@ class Outgoing:
         try:
             while True:
                 stopping = self._stop.is_set()
-                wait = 0.0 if stopping else max(0.0, min(0.5, self._next_heartbeat - time.monotonic()))
-                coalescer, acks = self._gather(wait)
+                coalescer, acks, took = self._gather(0.0 if stopping else self._idle_wait())
+                self._settle_done()
                 if coalescer:
                     self._send_or_spool(coalescer)
                 self._send_acks(acks)
-                self._drain_spool()
-                if stopping and self.queue.empty():
+                self._drain_backlog()
+                if stopping and not took:
+                    self._settle(0)  # what the broker does not confirm now is spooled
                     return
                 self._heartbeat_if_due()
         except FATAL_TRANSPORT_ERRORS as exc:
@@ -119,62 +161,131 @@ class Outgoing:
             self.fatal = CachesyncError(f"the publishing thread failed: {exc!r}",
                                         hint="this is a bug in cachesync; the traceback is in the log")
 
+    def _idle_wait(self) -> float:
+        """How long the next round may wait for a local message: until the next heartbeat
+        (at most 0.5 s), or, with messages in flight, `SETTLE_INTERVAL` (confirmations are
+        counted and release spool rows a little after they arrive, not one wake-up each)."""
+        wait = min(0.5, self._next_heartbeat - time.monotonic())
+        if self._in_flight:
+            wait = min(wait, SETTLE_INTERVAL)
+        return max(0.0, wait)
+
     # -- one round ----------------------------------------------------------------------------
 
-    def _gather(self, wait: float) -> tuple[Coalescer, list[str]]:
-        """The first queued message (waiting up to `wait`) and all queued behind it."""
+    def _gather(self, wait: float) -> tuple[Coalescer, list[str], bool]:
+        """The first queued message (waiting up to `wait`) and all queued behind it; and
+        whether there was any besides wake-ups."""
         coalescer, acks = Coalescer(), []
         try:
             first = self.queue.get(timeout=wait) if wait > 0 else self.queue.get_nowait()
         except queue.Empty:
-            return coalescer, acks
-        self._add(coalescer, acks, first)
+            return coalescer, acks, False
+        took = self._add(coalescer, acks, first)
         for _ in range(MAX_DRAIN):
             try:
-                self._add(coalescer, acks, self.queue.get_nowait())
+                took = self._add(coalescer, acks, self.queue.get_nowait()) or took
             except queue.Empty:
                 break
-        return coalescer, acks
+        return coalescer, acks, took
 
-    def _add(self, coalescer: Coalescer, acks: list[str], message: LocalMessage | AckRequest) -> None:
+    def _add(self, coalescer: Coalescer, acks: list[str], message: LocalMessage | AckRequest | object) -> bool:
+        if message is _FAILED:
+            return False  # only a wake-up: the failure is handled after gathering
         if isinstance(message, AckRequest):
             acks.append(message.ack_of)
-            return
+            return True
         kept, dropped = self.rules.filter(message.items, message.tenant)
         if dropped:
             self.stats.inc("local_filtered", dropped)
         if kept:
             coalescer.add(kept, message.tenant)
+        return True
 
     def _send_or_spool(self, coalescer: Coalescer) -> None:
         for tenant, items in coalescer.batches():
             if self._backlog() or not self.connection.connected:
                 self._spool(tenant, items)
                 continue
-            messages = list(self.publisher.messages(items, tenant=tenant))
-            sent = self._publish_all(messages)
-            if sent < len(messages):
-                row = self._spool(tenant, items)
-                self._resend.extend((row, message) for message in messages[sent:])
+            batch = _Batch(tenant, items)
+            outbound = [_Outbound(message, batch) for message in self.publisher.messages(items, tenant=tenant)]
+            batch.unconfirmed = len(outbound)
+            if not self._send_all(outbound) and batch.row is None:  # not spooled by a failure in flight
+                batch.row = self._spool(tenant, items)
 
     def _backlog(self) -> bool:
         return bool(self._resend) or self.spool.depth > 0
 
-    def _publish_all(self, messages: list[PreparedMessage]) -> int:
-        """Publish in order with confirmation; how many went out before the broker failed."""
-        for sent, message in enumerate(messages):
-            if not self._publish(message):
-                return sent
-        return len(messages)
+    # -- sending and confirmations ------------------------------------------------------------
 
-    def _publish(self, message: PreparedMessage) -> bool:
+    def _send_all(self, outbound: list[_Outbound]) -> bool:
+        """Send in order; when one fails, it and the rest are held, in order."""
+        for index, item in enumerate(outbound):
+            if not self._send(item):
+                self._resend.extend(outbound[index + 1:])
+                return False
+        return True
+
+    def _send(self, item: _Outbound) -> bool:
+        """Send one message once the window has room. False when it, or a message sent
+        before it, failed: it is then held in `_resend` behind those."""
+        if not self._settle(PUBLISH_WINDOW - 1) or not self._put_in_flight(item):
+            self._resend.append(item)
+            return False
+        if item.confirmed.done():  # the transport confirmed before returning
+            return self._settle(0)
+        item.confirmed.add_done_callback(self._wake)
+        return True
+
+    def _put_in_flight(self, item: _Outbound) -> bool:
         try:
-            self.publisher.publish(self.connection, message, confirm=True, timeout=PUBLISH_WAIT)
+            confirmed = self.publisher.publish_async(self.connection, item.message, timeout=PUBLISH_WAIT)
         except FATAL_TRANSPORT_ERRORS:
             raise
         except TransportError as exc:
             log.warning("publish failed (%s); holding messages until the broker is back", exc)
             return False
+        item.confirmed, item.deadline = confirmed, time.monotonic() + PUBLISH_WAIT
+        self._in_flight.append(item)
+        return True
+
+    def _wake(self, confirmed: Future[None]) -> None:
+        """Runs on the driver's thread when the broker answers. A refusal or a lost
+        connection wakes the thread at once; a confirmation waits for the next round."""
+        if confirmed.exception() is not None:
+            self.queue.put(_FAILED)
+
+    def _settle(self, limit: int) -> bool:
+        """Wait for confirms until at most `limit` messages are in flight. False when one
+        failed: it and everything sent after it are then in `_resend`."""
+        while len(self._in_flight) > limit:
+            oldest = self._in_flight[0]
+            try:
+                oldest.confirmed.result(max(0.0, oldest.deadline - time.monotonic()))
+            except FutureTimeout:
+                self._hold_in_flight(NotConfirmed(f"the broker did not confirm within {PUBLISH_WAIT:g}s"))
+                return False
+            except FATAL_TRANSPORT_ERRORS:
+                raise
+            except TransportError as exc:
+                self._hold_in_flight(exc)
+                return False
+            self._confirmed(self._in_flight.popleft())
+        return True
+
+    def _settle_done(self) -> None:
+        """Settle, without waiting, the messages at the head of the window the broker has
+        answered; hold everything in flight when the oldest failed or is overdue."""
+        while self._in_flight:
+            oldest = self._in_flight[0]
+            if not oldest.confirmed.done():
+                if time.monotonic() >= oldest.deadline:
+                    self._hold_in_flight(NotConfirmed(f"the broker did not confirm within {PUBLISH_WAIT:g}s"))
+                return
+            if not self._settle(len(self._in_flight) - 1):
+                return
+
+    def _confirmed(self, item: _Outbound) -> None:
+        message, batch = item.message, item.batch
         kind = message.envelope.type if message.envelope is not None else INVALIDATE
         if kind == HEARTBEAT:
             self.stats.inc("heartbeats_sent")
@@ -183,7 +294,25 @@ class Outgoing:
         else:
             self.stats.inc("published_messages")
             self.stats.inc("published_keys", message.keys)
-        return True
+        if batch is not None:
+            batch.unconfirmed -= 1
+            if batch.unconfirmed == 0 and batch.row is not None:
+                self.spool.remove(batch.row)
+
+    def _hold_in_flight(self, error: Exception) -> None:
+        """The broker failed a message in flight: hold it and every message sent after it
+        (the broker may have some of them; receivers drop duplicates), ahead of anything
+        already held, and spool their batches so that a restart does not lose them."""
+        log.warning("publish failed (%s); holding messages until the broker is back", error)
+        held = list(self._in_flight)
+        self._in_flight.clear()
+        for item in held:
+            item.confirmed = None
+            if item.batch is not None and item.batch.row is None:
+                item.batch.row = self._spool(item.batch.tenant, item.batch.items)
+        self._resend.extendleft(reversed(held))
+
+    # -- waiting messages ---------------------------------------------------------------------
 
     def _spool(self, tenant, items) -> int | None:
         """Write a batch to the spool; its row id, or None when the disk refused (then the
@@ -202,24 +331,29 @@ class Outgoing:
             log.error("spool over %d keys: collapsed to `all` per cache", self.spool.max_keys)
         return row
 
-    def _drain_spool(self) -> None:
-        """Send what waited, oldest first: messages already numbered (same id and seq, so
-        receivers see no gap), then spooled batches."""
+    def _drain_backlog(self) -> None:
+        """Send what waited, oldest first, one message at a time: messages already numbered
+        (same id and seq, so receivers see no gap), then spooled batches."""
+        if not self._backlog() or not self.connection.connected or not self._settle(0):
+            return
         while self._resend and self.connection.connected:
-            row, message = self._resend[0]
-            if not self._publish(message):
+            item = self._resend.popleft()
+            if not self._put_in_flight(item):
+                self._resend.appendleft(item)
                 return
-            self._resend.popleft()
-            if row is not None and all(r != row for r, _ in self._resend):
-                self.spool.remove(row)
-        while self.spool.depth and self.connection.connected:
+            if not self._settle(0):  # it failed again: back at the head of `_resend`
+                return
+        while self.spool.depth and self.connection.connected and not self._resend:
             for pending in self.spool.peek(100):
-                messages = list(self.publisher.messages(pending.items, tenant=pending.tenant))
-                sent = self._publish_all(messages)
-                if sent < len(messages):
-                    self._resend.extend((pending.row, message) for message in messages[sent:])
+                batch = _Batch(pending.tenant, pending.items, pending.row)
+                outbound = [_Outbound(message, batch)
+                            for message in self.publisher.messages(pending.items, tenant=pending.tenant)]
+                if not outbound:
+                    self.spool.remove(pending.row)
+                    continue
+                batch.unconfirmed = len(outbound)
+                if not self._send_all(outbound) or not self._settle(0):  # confirmed: its row is removed
                     return
-                self.spool.remove(pending.row)
             if self.spool.depth == 0:
                 log.info("spool drained")
 
@@ -227,9 +361,11 @@ class Outgoing:
         """Acks are numbered like every message from this node: one that cannot go out now
         waits, in order, with the other numbered messages."""
         for ack_of in acks:
-            message = self.publisher.envelope_message(self.publisher.build((), type=ACK, ack_of=ack_of))
-            if self._backlog() or not self._publish(message):
-                self._resend.append((None, message))  # numbered: must go out, in order
+            item = _Outbound(self.publisher.envelope_message(self.publisher.build((), type=ACK, ack_of=ack_of)), None)
+            if self._backlog():
+                self._resend.append(item)  # numbered: must go out, in order
+            else:
+                self._send(item)  # held in order when it fails
 
     def _heartbeat_if_due(self) -> None:
         now = time.monotonic()
@@ -239,6 +375,5 @@ class Outgoing:
         if self._backlog() or not self.connection.connected:
             return  # a heartbeat must not overtake waiting messages: their numbers come first
         envelope = self.publisher.build((), type=HEARTBEAT, applied=self.applied())
-        message = self.publisher.envelope_message(envelope)
-        if not self._publish(message):
-            self._resend.append((None, message))  # its number is taken: send it later, not skip it
+        # Held when it fails: its number is taken, so it is sent later, not skipped.
+        self._send(_Outbound(self.publisher.envelope_message(envelope), None))
