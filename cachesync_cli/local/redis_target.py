@@ -68,6 +68,10 @@ class RedisTarget(RedisBackedTarget):
 
     def _unlink(self, keys: list[str]) -> None:
         keys = list(dict.fromkeys(keys))
+        if len(keys) <= self.batch:  # one command, no pipeline object (the usual case)
+            self.context.echo_guard.note(self.namespace, keys)
+            self._redis().unlink(*(encode_key(k) for k in keys))
+            return
         pipe = self._redis().pipeline(transaction=False)
         for chunk in _chunks(keys, self.batch):
             self.context.echo_guard.note(self.namespace, chunk)
