@@ -114,6 +114,7 @@ class Outgoing:
         self.fatal: CachesyncError | None = None  # why publishing stopped, if it did
         self._in_flight: deque[_Outbound] = deque()  # sent, awaiting confirmation, oldest first
         self._resend: deque[_Outbound] = deque()  # numbered, to be sent again, oldest first
+        self._sent_rows: set[int] = set()  # spool rows published whose removal the disk refused
         self._stop = threading.Event()
         # Without heartbeats (wso2 codec) the next one is never due, and the loop still sleeps.
         self._next_heartbeat = time.monotonic() if heartbeats else math.inf
@@ -213,7 +214,7 @@ class Outgoing:
                 batch.row = self._spool(tenant, items)
 
     def _backlog(self) -> bool:
-        return bool(self._resend) or self.spool.depth > 0
+        return bool(self._resend) or self.spool.depth > len(self._sent_rows)
 
     # -- sending and confirmations ------------------------------------------------------------
 
@@ -297,7 +298,20 @@ class Outgoing:
         if batch is not None:
             batch.unconfirmed -= 1
             if batch.unconfirmed == 0 and batch.row is not None:
-                self.spool.remove(batch.row)
+                self._remove_row(batch.row)
+
+    def _remove_row(self, row: int) -> None:
+        """Forget a published spool row. When the disk refuses even that, the row is
+        remembered as sent (not sent again by this process) and removed later."""
+        try:
+            self.spool.remove(row)
+        except (sqlite3.Error, OSError) as exc:
+            if row not in self._sent_rows:
+                log.error("cannot remove a published batch from the spool %s: %s; a restart would send "
+                          "it again", self.spool.path, exc)
+            self._sent_rows.add(row)
+        else:
+            self._sent_rows.discard(row)
 
     def _hold_in_flight(self, error: Exception) -> None:
         """The broker failed a message in flight: hold it and every message sent after it
@@ -343,13 +357,17 @@ class Outgoing:
                 return
             if not self._settle(0):  # it failed again: back at the head of `_resend`
                 return
-        while self.spool.depth and self.connection.connected and not self._resend:
-            for pending in self.spool.peek(100):
+        for row in list(self._sent_rows):
+            self._remove_row(row)
+        while self.spool.depth > len(self._sent_rows) and self.connection.connected and not self._resend:
+            for pending in self.spool.peek(100 + len(self._sent_rows)):
+                if pending.row in self._sent_rows:
+                    continue
                 batch = _Batch(pending.tenant, pending.items, pending.row)
                 outbound = [_Outbound(message, batch)
                             for message in self.publisher.messages(pending.items, tenant=pending.tenant)]
                 if not outbound:
-                    self.spool.remove(pending.row)
+                    self._remove_row(pending.row)
                     continue
                 batch.unconfirmed = len(outbound)
                 if not self._send_all(outbound) or not self._settle(0):  # confirmed: its row is removed
