@@ -10,7 +10,10 @@ Up to `PUBLISH_WINDOW` messages may await the broker's confirmation at once (on 
 other transports confirm each message before the next): a key that arrives while the
 previous message waits for its confirm goes out at once instead of waiting behind it.
 Once the window is full, the thread waits for the oldest confirm, and what queued up
-meanwhile is coalesced into the next message. Confirmations are settled (counted, spool
+meanwhile is coalesced into the next message. When a round finds more than `BUSY_ROUND`
+local messages queued, the bridge is behind, and that round sends one message at a time:
+each wait for a confirm then gathers more keys into the next envelope (fewer, larger
+messages, the cheapest way through for the broker and the receivers). Confirmations are settled (counted, spool
 rows released) at the next round, at most `SETTLE_INTERVAL` later; a failure in flight is
 queued (`_FAILED`) and wakes the thread at once.
 
@@ -85,6 +88,7 @@ class _Outbound:
 MAX_DRAIN = 10_000  # local messages merged into one round at most
 PUBLISH_WAIT = 3.0  # seconds a message waits for a connection, then for its confirm, before it is held
 PUBLISH_WINDOW = 4  # messages sent and not yet confirmed, at most
+BUSY_ROUND = 16  # local messages in one round past which the bridge is behind: window of 1
 SETTLE_INTERVAL = 0.01  # seconds between looks at the confirmations of messages in flight
 
 
@@ -115,6 +119,7 @@ class Outgoing:
         self._in_flight: deque[_Outbound] = deque()  # sent, awaiting confirmation, oldest first
         self._resend: deque[_Outbound] = deque()  # numbered, to be sent again, oldest first
         self._sent_rows: set[int] = set()  # spool rows published whose removal the disk refused
+        self._window = PUBLISH_WINDOW  # messages this round may have awaiting confirmation
         self._stop = threading.Event()
         # Without heartbeats (wso2 codec) the next one is never due, and the loop still sleeps.
         self._next_heartbeat = time.monotonic() if heartbeats else math.inf
@@ -144,13 +149,16 @@ class Outgoing:
         try:
             while True:
                 stopping = self._stop.is_set()
-                coalescer, acks, took = self._gather(0.0 if stopping else self._idle_wait())
+                coalescer, acks, taken = self._gather(0.0 if stopping else self._idle_wait())
+                # Behind (local messages queued up): one message at a time, so that the
+                # wait for each confirm coalesces what arrives meanwhile into the next one.
+                self._window = PUBLISH_WINDOW if taken <= BUSY_ROUND else 1
                 self._settle_done()
                 if coalescer:
                     self._send_or_spool(coalescer)
                 self._send_acks(acks)
                 self._drain_backlog()
-                if stopping and not took:
+                if stopping and not taken:
                     self._settle(0)  # what the broker does not confirm now is spooled
                     return
                 self._heartbeat_if_due()
@@ -173,34 +181,34 @@ class Outgoing:
 
     # -- one round ----------------------------------------------------------------------------
 
-    def _gather(self, wait: float) -> tuple[Coalescer, list[str], bool]:
+    def _gather(self, wait: float) -> tuple[Coalescer, list[str], int]:
         """The first queued message (waiting up to `wait`) and all queued behind it; and
-        whether there was any besides wake-ups."""
+        how many there were besides wake-ups."""
         coalescer, acks = Coalescer(), []
         try:
             first = self.queue.get(timeout=wait) if wait > 0 else self.queue.get_nowait()
         except queue.Empty:
-            return coalescer, acks, False
-        took = self._add(coalescer, acks, first)
+            return coalescer, acks, 0
+        taken = self._add(coalescer, acks, first)
         for _ in range(MAX_DRAIN):
             try:
-                took = self._add(coalescer, acks, self.queue.get_nowait()) or took
+                taken += self._add(coalescer, acks, self.queue.get_nowait())
             except queue.Empty:
                 break
-        return coalescer, acks, took
+        return coalescer, acks, taken
 
-    def _add(self, coalescer: Coalescer, acks: list[str], message: LocalMessage | AckRequest | object) -> bool:
+    def _add(self, coalescer: Coalescer, acks: list[str], message: LocalMessage | AckRequest | object) -> int:
         if message is _FAILED:
-            return False  # only a wake-up: the failure is handled after gathering
+            return 0  # only a wake-up: the failure is handled after gathering
         if isinstance(message, AckRequest):
             acks.append(message.ack_of)
-            return True
+            return 1
         kept, dropped = self.rules.filter(message.items, message.tenant)
         if dropped:
             self.stats.inc("local_filtered", dropped)
         if kept:
             coalescer.add(kept, message.tenant)
-        return True
+        return 1
 
     def _send_or_spool(self, coalescer: Coalescer) -> None:
         for tenant, items in coalescer.batches():
@@ -229,7 +237,7 @@ class Outgoing:
     def _send(self, item: _Outbound) -> bool:
         """Send one message once the window has room. False when it, or a message sent
         before it, failed: it is then held in `_resend` behind those."""
-        if not self._settle(PUBLISH_WINDOW - 1) or not self._put_in_flight(item):
+        if not self._settle(self._window - 1) or not self._put_in_flight(item):
             self._resend.append(item)
             return False
         if item.confirmed.done():  # the transport confirmed before returning
