@@ -91,8 +91,7 @@ class AmqpTransport(Transport):
     # -- asynchronous channels, on the thread that owns the connection ----------------------
 
     def _open_channel(self):
-        opened = self._wait(lambda done: self._conn._impl.channel(on_open_callback=done), None, "open a channel")
-        return opened
+        return self._wait(lambda done: self._conn._impl.channel(on_open_callback=done), None, "open a channel")
 
     def _wait(self, start: Callable[[Callable], object], channel, doing: str):
         """Start an asynchronous channel operation and run the connection until its

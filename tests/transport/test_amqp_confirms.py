@@ -1,4 +1,5 @@
-"""Publisher confirms on RabbitMQ: several messages in flight at once, and refusals.
+"""The AMQP transport on RabbitMQ: several messages awaiting confirms at once, refusals,
+and a consumer the broker cancels.
 
 A queue declared with `x-overflow: reject-publish` makes RabbitMQ refuse (nack) what does
 not fit: the only way to get a real negative confirm from a healthy broker.
@@ -6,10 +7,15 @@ not fit: the only way to get a real negative confirm from a healthy broker.
 
 from __future__ import annotations
 
+import secrets
+import time
+
+import pika
 import pytest
 
 from cachesync_cli.errors import NotConfirmed
-from tests.transport.brokers import Inbox, connect, full_queue_on, subscribe
+from cachesync_cli.transport.amqp import durable_queue_name
+from tests.transport.brokers import Events, Inbox, connect, delete_amqp_queue, full_queue_on, subscribe
 
 HEADERS = {"content-type": "application/json"}
 
@@ -46,3 +52,24 @@ def test_a_blocking_publish_raises_on_a_refusal(amqp_url, topic_name):
     with full_queue_on(amqp_url, topic_name, room=0), connect(amqp_url) as publisher:
         with pytest.raises(NotConfirmed, match="negative confirm"):
             publisher.publish(topic_name, b'{"n": 1}', HEADERS, confirm=True, timeout=5)
+
+
+def test_a_subscription_whose_queue_is_deleted_comes_back(amqp_url, topic_name, request):
+    """RabbitMQ cancels the consumer of a deleted queue. The transport treats it as a lost
+    connection, so the reconnection declares the queue again and messages flow."""
+    durable_name = f"test-{secrets.token_hex(4)}"
+    request.addfinalizer(lambda: delete_amqp_queue(amqp_url, durable_queue_name(durable_name)))
+    events = Events()
+    with connect(amqp_url, events=events) as subscriber, connect(amqp_url) as publisher:
+        inbox: Inbox = subscribe(subscriber, topic_name, durable=durable_name, manual_ack=True)
+        publisher.publish(topic_name, b'{"n": 1}', HEADERS, confirm=True)
+        assert [d.body for d in inbox.take(1)] == [b'{"n": 1}']
+        admin = pika.BlockingConnection(pika.URLParameters(amqp_url))
+        admin.channel().queue_delete(durable_queue_name(durable_name))
+        admin.close()
+        deadline = time.monotonic() + 15
+        while events.kinds().count("connected") < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert "cancelled the subscription" in str(next(e.error for e in events if e.kind == "lost"))
+        publisher.publish(topic_name, b'{"n": 2}', HEADERS, confirm=True)
+        assert [d.body for d in inbox.take(1)] == [b'{"n": 2}']
