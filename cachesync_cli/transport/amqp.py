@@ -103,12 +103,14 @@ class AmqpTransport(Transport):
             channel.add_on_close_callback(lambda _channel, reason: closed.append(reason))
         start(answers.append)
         deadline = time.monotonic() + self.options.connect_timeout
-        while not answers:
-            if closed:
-                raise closed[0]
-            if time.monotonic() > deadline:
-                raise ConnectionFailed(f"{self.endpoint} did not answer in time (to {doing})")
-            self._conn.process_data_events(time_limit=0.05)
+        # The blocking adapter's own wait (what its blocking channel methods use): runs the
+        # I/O loop until a condition holds, without a fixed sleep per round. The deadline is
+        # checked whenever the loop wakes (I/O or a timer such as the heartbeat's).
+        self._conn._flush_output(lambda: bool(answers or closed) or time.monotonic() > deadline)
+        if closed:
+            raise closed[0]
+        if not answers:
+            raise ConnectionFailed(f"{self.endpoint} did not answer in time (to {doing})")
         return answers[0]
 
     # -- the I/O thread -------------------------------------------------------------------
