@@ -155,7 +155,9 @@ class AmqpTransport(Transport):
                 future.set_exception(error)
 
     def _call(self, fn: Callable[[], T], timeout: float) -> T:
-        """Run `fn` on the I/O thread and return its result."""
+        """Run `fn` on the I/O thread and return its result. Through the blocking adapter's
+        event dispatch, not `_soon`: `fn` may wait for the broker (it runs the I/O loop
+        itself, see `_wait`), which it must not do from inside the loop's poll."""
         if threading.current_thread() is getattr(self, "_io_thread", None):
             return fn()
         future: concurrent.futures.Future = concurrent.futures.Future()
