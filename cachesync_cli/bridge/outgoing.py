@@ -13,9 +13,9 @@ Once the window is full, the thread waits for the oldest confirm, and what queue
 meanwhile is coalesced into the next message. When a round finds more than `BUSY_ROUND`
 local messages queued, the bridge is behind, and that round sends one message at a time:
 each wait for a confirm then gathers more keys into the next envelope (fewer, larger
-messages, the cheapest way through for the broker and the receivers). Confirmations are settled (counted, spool
-rows released) at the next round, at most `SETTLE_INTERVAL` later; a failure in flight is
-queued (`_FAILED`) and wakes the thread at once.
+messages, the cheapest way through for the broker and the receivers). Confirmations are
+settled (counted, spool rows released) at the next round, at most `SETTLE_INTERVAL`
+later; a failure in flight is queued (`_FAILED`) and wakes the thread at once.
 
 A message the broker does not confirm (connection lost, negative confirm, no answer in
 `PUBLISH_WAIT`) is sent again, with every message sent after it, in order and with the same
@@ -90,6 +90,10 @@ PUBLISH_WAIT = 3.0  # seconds a message waits for a connection, then for its con
 PUBLISH_WINDOW = 4  # messages sent and not yet confirmed, at most
 BUSY_ROUND = 16  # local messages in one round past which the bridge is behind: window of 1
 SETTLE_INTERVAL = 0.01  # seconds between looks at the confirmations of messages in flight
+
+
+def _overdue() -> NotConfirmed:
+    return NotConfirmed(f"the broker did not confirm within {PUBLISH_WAIT:g}s")
 
 
 class Outgoing:
@@ -216,8 +220,7 @@ class Outgoing:
                 self._spool(tenant, items)
                 continue
             batch = _Batch(tenant, items)
-            outbound = [_Outbound(message, batch) for message in self.publisher.messages(items, tenant=tenant)]
-            batch.unconfirmed = len(outbound)
+            outbound = self._outbound(batch)
             if not self._send_all(outbound) and batch.row is None:  # not spooled by a failure in flight
                 batch.row = self._spool(tenant, items)
 
@@ -225,6 +228,13 @@ class Outgoing:
         return bool(self._resend) or self.spool.depth > len(self._sent_rows)
 
     # -- sending and confirmations ------------------------------------------------------------
+
+    def _outbound(self, batch: _Batch) -> list[_Outbound]:
+        """The numbered messages that carry a batch, each knowing its batch."""
+        outbound = [_Outbound(message, batch)
+                    for message in self.publisher.messages(batch.items, tenant=batch.tenant)]
+        batch.unconfirmed = len(outbound)
+        return outbound
 
     def _send_all(self, outbound: list[_Outbound]) -> bool:
         """Send in order; when one fails, it and the rest are held, in order."""
@@ -271,7 +281,7 @@ class Outgoing:
             try:
                 oldest.confirmed.result(max(0.0, oldest.deadline - time.monotonic()))
             except FutureTimeout:
-                self._hold_in_flight(NotConfirmed(f"the broker did not confirm within {PUBLISH_WAIT:g}s"))
+                self._hold_in_flight(_overdue())
                 return False
             except FATAL_TRANSPORT_ERRORS:
                 raise
@@ -288,7 +298,7 @@ class Outgoing:
             oldest = self._in_flight[0]
             if not oldest.confirmed.done():
                 if time.monotonic() >= oldest.deadline:
-                    self._hold_in_flight(NotConfirmed(f"the broker did not confirm within {PUBLISH_WAIT:g}s"))
+                    self._hold_in_flight(_overdue())
                 return
             if not self._settle(len(self._in_flight) - 1):
                 return
@@ -371,13 +381,10 @@ class Outgoing:
             for pending in self.spool.peek(100 + len(self._sent_rows)):
                 if pending.row in self._sent_rows:
                     continue
-                batch = _Batch(pending.tenant, pending.items, pending.row)
-                outbound = [_Outbound(message, batch)
-                            for message in self.publisher.messages(pending.items, tenant=pending.tenant)]
+                outbound = self._outbound(_Batch(pending.tenant, pending.items, pending.row))
                 if not outbound:
                     self._remove_row(pending.row)
                     continue
-                batch.unconfirmed = len(outbound)
                 if not self._send_all(outbound) or not self._settle(0):  # confirmed: its row is removed
                     return
             if self.spool.depth == 0:
