@@ -17,10 +17,11 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from cachesync_cli.errors import CachesyncError
+from cachesync_cli.local.intake import Intake
 from cachesync_cli.wire.envelope import Item, Tenant
 from cachesync_cli.wire.local import LocalMessage
 
@@ -102,6 +103,8 @@ class LocalContext:
     cluster: str
     echo_guard: EchoGuard
     environ: Mapping[str, str]
+    #: where sources report whether they receive, and windows in which they could not
+    intake: Intake = field(default_factory=Intake)
 
 
 class Target(abc.ABC):

@@ -6,7 +6,8 @@ Either one item, `{"cache": "C", "keys": ["k"]}` / `{"cache": "C", "all": true}`
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from cachesync_cli.errors import DecodeError
@@ -25,6 +26,11 @@ class LocalMessage:
     tenant: Tenant | None = None
     #: set when the message came from a bridge (a re-broadcast); sources skip those
     origin: str | None = None
+    #: called once by the bridge's publishing thread when the message is taken care of:
+    #: "confirmed" (the broker confirmed every message carrying its items), "spooled" (in the
+    #: durable spool, sent later), "filtered" (the sync rules dropped all of it) or
+    #: "rejected" (refused at intake). A durable source acknowledges its input only then.
+    receipt: Callable[[str], None] | None = field(default=None, compare=False, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         result: dict[str, Any] = {}
