@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cachesync_cli.errors import DecodeError
+from cachesync_cli.wire.bridge_info import BridgeInfo, bridge_info_from_object, bridge_info_to_dict
 from cachesync_cli.wire.canonical import MAX_SAFE_INTEGER
 from cachesync_cli.wire.strictjson import DEFAULT_MAX_BYTES, parse_json_object
 
@@ -117,6 +118,8 @@ class Envelope:
     ack: bool = False
     ack_of: str | None = None
     applied: Mapping[str, int] | None = None
+    bridge: BridgeInfo | None = None  # heartbeats from a bridge: see wire/bridge_info.py
+    retire: tuple[str, ...] = ()  # heartbeats from `cachesync retire`: clusters no longer to watch
     sig: str | None = None
     v: int = VERSION
     raw: Mapping[str, Any] | None = field(default=None, compare=False, repr=False)
@@ -150,6 +153,13 @@ class Envelope:
                 _integer(seq, f"applied[{origin!r}]", minimum=0)
         elif self.type == HEARTBEAT:
             raise ValueError("a heartbeat carries applied")
+        if self.bridge is not None and (self.type != HEARTBEAT or not isinstance(self.bridge, BridgeInfo)):
+            raise ValueError("only a heartbeat carries bridge, as a BridgeInfo")
+        object.__setattr__(self, "retire", tuple(self.retire))
+        if self.retire and self.type != HEARTBEAT:
+            raise ValueError("only a heartbeat carries retire")
+        for cluster in self.retire:
+            _text(cluster, "retire")
         if self.sig is not None:
             _text(self.sig, "sig")
 
@@ -184,6 +194,10 @@ def envelope_to_dict(env: Envelope) -> dict[str, Any]:
         result["ack_of"] = env.ack_of
     if env.applied is not None:
         result["applied"] = dict(env.applied)
+    if env.bridge is not None:
+        result["bridge"] = bridge_info_to_dict(env.bridge)
+    if env.retire:
+        result["retire"] = list(env.retire)
     if env.sig is not None:
         result["sig"] = env.sig
     return result
@@ -235,6 +249,8 @@ def envelope_from_object(obj: Mapping[str, Any]) -> Envelope:
             ack=obj.get("ack", False),
             ack_of=obj.get("ack_of"),
             applied=_applied(obj.get("applied")),
+            bridge=bridge_info_from_object(obj.get("bridge")) if kind == HEARTBEAT else None,
+            retire=_retire(obj.get("retire")) if kind == HEARTBEAT else (),
             sig=obj.get("sig"),
             raw=obj,
         )
@@ -271,6 +287,14 @@ def _items(value: Any) -> tuple[Item, ...]:
         items.append(Item(cache=_present(entry, "cache"), keys=tuple(keys),
                           all=entry.get("all", False), manager=entry.get("manager")))
     return tuple(items)
+
+
+def _retire(value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise ValueError("retire must be a list of cluster ids")
+    return tuple(value)
 
 
 def _applied(value: Any) -> dict[str, int] | None:
