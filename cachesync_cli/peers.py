@@ -28,6 +28,8 @@ class Peer:
     applied: dict[str, int] = field(default_factory=dict)
     heartbeats: int = 0
     restarts: int = 0  # times its node id changed while watching
+    intake: str = ""  # its bridge's intake: ok, down, none ("" from a bridge that does not say)
+    pending_ms: int = 0  # how long its oldest unpublished invalidation had waited
 
     @property
     def lag_ms(self) -> int:
@@ -37,7 +39,8 @@ class Peer:
     def to_json(self, now: float) -> dict:
         return {"origin": self.origin, "node": self.node, "seq": self.seq,
                 "last_seen_seconds": round(now - self.last_seen, 3), "lag_ms": self.lag_ms,
-                "applied": self.applied, "heartbeats": self.heartbeats, "restarts": self.restarts}
+                "applied": self.applied, "heartbeats": self.heartbeats, "restarts": self.restarts,
+                "intake": self.intake or None, "pending_ms": self.pending_ms}
 
 
 class TopicWatcher:
@@ -74,6 +77,8 @@ class TopicWatcher:
                                                                       envelope.ts)
                 peer.applied = dict(envelope.applied or {})
                 peer.heartbeats += 1
+                if envelope.bridge is not None:
+                    peer.intake, peer.pending_ms = envelope.bridge.intake, envelope.bridge.pending
             elif envelope.type == ACK and envelope.ack_of:
                 self.acks.setdefault(envelope.ack_of, set()).add(envelope.origin)
             self._changed.notify_all()

@@ -17,13 +17,16 @@ from cachesync_cli.bridge.incoming import Incoming
 from cachesync_cli.bridge.outgoing import Outgoing
 from cachesync_cli.bridge.rules import CacheRules, SyncRules
 from cachesync_cli.bridge.rules_dir import RulesReloader
+from cachesync_cli.bridge.silence import SilenceWatch
 from cachesync_cli.bridge.spool import Spool
+from cachesync_cli.bridge.state import BridgeState
 from cachesync_cli.bridge.stats import BridgeStats
 from cachesync_cli.cleanup.scheduler import bridge_scheduler
 from cachesync_cli.config import Config
 from cachesync_cli.config.resolve import cluster_id, connect_options, signing_keys
 from cachesync_cli.errors import CachesyncError, UsageError
 from cachesync_cli.local.base import EchoGuard, LocalContext, Source, SourceError, Target
+from cachesync_cli.local.intake import IntakeGap
 from cachesync_cli.local.registry import build_source, build_target
 from cachesync_cli.publisher import Publisher
 from cachesync_cli.transport.base import SubscriptionSpec
@@ -72,6 +75,14 @@ class Bridge:
         self.sources: list[Source] = [build_source(entry, context) for entry in config["sources"]]
         spool_path = Path(config["sync.spool_path"] or default_spool_path(self.cluster)).expanduser()
         self.spool = Spool(spool_path, max_keys=config["sync.spool_max_keys"])
+        self.state_file = BridgeState(Path(config["sync.state_path"] or spool_path.with_name(
+            f"state-{self.cluster}.json")).expanduser())
+        self.silence = SilenceWatch(config["sync.max_silence"])
+        self.on_silence = tuple(config["sync.on_silence"])
+        pinned = [peer for peer in config["sync.peers"] if peer != self.cluster]
+        retired = set(self.state_file.retired()) - set(pinned)
+        self.silence.watch([c for c in self.state_file.watched() if c not in retired and c != self.cluster] + pinned)
+        self._own_heard = 0.0  # monotonic: when one of this bridge's own messages last came back
         self.context = context
         self.cleanup = bridge_scheduler(config["cleanup"], context, self.stats)  # [[cleanup]] with a schedule
         self.reloader = RulesReloader(rules_directory(config), self.rules, self.apply_rules,
@@ -90,13 +101,18 @@ class Bridge:
             connection=self.connection, publisher=self.publisher, spool=self.spool, rules=self.rules,
             stats=self.stats, heartbeat_interval=config["sync.heartbeat_interval"], applied=self.applied,
             heartbeats=self.codec == "native",  # WSO2 nodes read every message on the topic as theirs
+            intake_state=self._intake_state,
         )
+        context.intake.on_gap(self.outgoing.announce_gap)
         self.incoming = Incoming(
             cluster=self.cluster, targets=self.targets, rules=self.rules, stats=self.stats, keyring=keyring,
             require_signatures=config["signing.require"], own_producer=self.publisher.producer,
             gap_flush=config["sync.gap_flush"], retry_max_delay=config["sync.retry_max_delay"],
             on_applied=self._note_applied, on_ack_requested=self.outgoing.request_ack,
             all_limiter=AllLimiter(config["sync.all_rate"], config["sync.all_burst"]),
+            silence=self.silence, silence_flush=config["sync.silence_flush"],
+            silence_flushes="flush" in self.on_silence,
+            on_bridge_seen=self._bridge_seen, on_retire=self._retire, on_echo=self._echo,
         )
         self.monitor = None
         if config["monitor.enabled"]:
@@ -114,6 +130,55 @@ class Bridge:
         with self._applied_lock:
             return dict(self._applied)
 
+    def _intake_state(self) -> str:
+        """For heartbeats: "ok" when every source receives, "down" when one does not, "none"
+        without sources (a bridge that only applies vouches for nothing)."""
+        if not self.sources:
+            return "none"
+        return "ok" if self.context.intake.working else "down"
+
+    # -- watched clusters and freshness -------------------------------------------------------
+
+    def _bridge_seen(self, cluster: str) -> None:
+        """A bridge of `cluster` sent a heartbeat: watch it, now and after restarts."""
+        if self.silence.watch([cluster]):
+            log.info("watching %s (its bridge's heartbeats bound the staleness of its invalidations here)",
+                     cluster)
+        if self.state_file.watch(cluster):
+            log.info("remembered %s in %s", cluster, self.state_file.path)
+
+    def _retire(self, cluster: str, by: str) -> None:
+        """`cachesync retire CLUSTER` (run by `by`): stop watching it, persistently."""
+        if cluster == self.cluster or cluster in self.config["sync.peers"]:
+            log.warning("%s asked to retire %s, which is %s: ignored", by, cluster,
+                        "this cluster" if cluster == self.cluster else "pinned in [sync] peers")
+            return
+        self.state_file.retire(cluster, by)
+        self.silence.forget(cluster)
+        log.warning("retired %s (asked by %s): no longer watched, its silence flushes nothing", cluster, by)
+
+    def _echo(self, arrived: float) -> None:
+        self._own_heard = arrived
+
+    def own_path_works(self) -> bool:
+        """Connected, and this bridge's own messages come back from the broker."""
+        import time
+
+        limit = max(self.silence.max_silence, 4 * self.config["sync.heartbeat_interval"])
+        return self.connection.connected and time.monotonic() - self._own_heard <= limit
+
+    def freshness(self) -> tuple[bool, dict]:
+        """(fenced, report) for GET /fresh. Fenced only with `fence` in `[sync] on_silence`,
+        while a watched cluster is not fresh and this bridge's own path to the broker is
+        broken: a cluster that hears the broker and not a peer is not the one cut off."""
+        report = self.silence.report()
+        own_path = self.own_path_works()
+        fenced = "fence" in self.on_silence and bool(report.not_fresh) and not own_path
+        return fenced, {"fresh": not report.not_fresh, "fenced": fenced, "own_path": own_path,
+                        "silent": report.silent, "not_fresh": report.not_fresh, "watched": report.watched,
+                        "all_silent": bool(report.watched) and len(report.silent) == len(report.watched),
+                        "max_silence": self.silence.max_silence}
+
     @property
     def failure(self) -> CachesyncError | None:
         """Why the bridge cannot go on (credentials refused, publishing failed...), if it cannot."""
@@ -128,6 +193,7 @@ class Bridge:
             if event.reconnect:
                 self.stats.inc("reconnects")
                 if not event.durable:
+                    self.stats.gap(self.cluster)
                     self.incoming.flush(self.cluster)
 
     # -- runtime configuration ----------------------------------------------------------------
@@ -181,6 +247,8 @@ class Bridge:
                                                    durable_name=self.cluster, manual_ack=True))
         self.connection.open(timeout=connect_timeout)
         self.state = "running"
+        self._announce_start()
+        self.state_file.mark_running()
         self.incoming.start()
         self.outgoing.start()
         for source in self.sources:
@@ -196,6 +264,18 @@ class Bridge:
         log.info("bridge %s running on %s (%s): %d source(s), %d target(s), spool %s",
                  self.cluster, self.connection.endpoint, self.connection.server, len(self.sources),
                  len(self.targets), self.spool.path)
+
+    def _announce_start(self) -> None:
+        """Nobody listened on pub/sub sources while this bridge was not running: what was
+        published meanwhile is lost, so the other clusters must flush (first start included)."""
+        lossy = [source.name for source in self.sources if not source.durable]
+        state = self.state_file
+        reason = "crash" if state.previous_crashed else "start"
+        if state.previous_crashed:
+            log.warning("the previous run of this bridge did not stop cleanly (%s says it was running)", state.path)
+        if lossy:
+            self.outgoing.announce_gap(IntakeGap(", ".join(lossy), reason, state.stopped_at_ms,
+                                                 "nobody listened before the bridge started"))
 
     def _submit_wso2(self, message: LocalMessage) -> None:
         """A source's callback under the wso2 codec: what that format cannot carry is
@@ -232,6 +312,8 @@ class Bridge:
             except Exception:
                 log.exception("%s did not close cleanly", target.describe())
         self.spool.close()
+        if self.outgoing.started:
+            self.state_file.mark_stopped()
         if self.monitor is not None:
             self.monitor.stop()
         self.state = "stopped"

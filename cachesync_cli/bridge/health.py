@@ -21,10 +21,13 @@ class HealthReport:
     broker: str
     problems: list[str] = field(default_factory=list)
     targets: dict[str, str] = field(default_factory=dict)  # name -> "ok" or the error
+    intake: dict[str, str] = field(default_factory=dict)  # sources not receiving -> why
+    oldest_unpublished_seconds: float | None = None
 
     def to_json(self) -> dict:
         return {"status": "ok" if self.ready else "unavailable", "state": self.state, "broker": self.broker,
-                "problems": self.problems, "targets": self.targets}
+                "problems": self.problems, "targets": self.targets, "intake_down": self.intake,
+                "oldest_unpublished_seconds": self.oldest_unpublished_seconds}
 
 
 class HealthCheck:
@@ -67,5 +70,11 @@ class HealthCheck:
             report.targets[target.name] = status
             if status != "ok":
                 report.problems.append(f"target {target.name}: {status}")
+        # A source that is not receiving is reported, not made a readiness problem: the
+        # others flush for it (its heartbeats stop vouching), and a Redis blip must not take
+        # the pod out of its service.
+        report.intake = bridge.context.intake.not_receiving()
+        waited = bridge.outgoing.oldest_unpublished()
+        report.oldest_unpublished_seconds = None if waited is None else round(waited, 3)
         report.ready = not report.problems
         return report

@@ -10,7 +10,15 @@ logged, acknowledged (it can never succeed), and never stops the thread.
 
 A gap (a sequence number skipped, or a heartbeat ahead of the last message that arrived)
 means messages were lost where we cannot get them back: the bridge flushes the caches of
-the gap policy in every target, logs and counts it. Applied, or flushed: never silently stale.
+the gap policy in every target, logs and counts it. An intake gap another bridge announces
+(its own cluster's invalidations may have been lost before they reached it: it started, or
+a source's connection was down) flushes the silence policy's caches, counted apart.
+Applied, or flushed: never silently stale.
+
+Silence: every bridge's heartbeat makes its cluster watched; a watched cluster not heard
+from for `max_silence` makes this bridge flush `silence_flush`, and again every
+`max_silence` while it lasts (`SilenceWatch`). The check runs here, between messages, so
+a silence flush never starts while another flush or an apply runs.
 """
 
 from __future__ import annotations
@@ -18,6 +26,7 @@ from __future__ import annotations
 import logging
 import queue
 import random
+import re
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -25,6 +34,7 @@ from collections.abc import Callable, Sequence
 from cachesync_cli.bridge.all_limit import AllLimiter
 from cachesync_cli.bridge.rules import SyncRules
 from cachesync_cli.bridge.sequence import RecentIds, SequenceTracker
+from cachesync_cli.bridge.silence import SilenceWatch
 from cachesync_cli.bridge.stats import BridgeStats
 from cachesync_cli.errors import DecodeError
 from cachesync_cli.local.base import Invalidation, Target, TargetError
@@ -35,6 +45,11 @@ log = logging.getLogger("cachesync.bridge.incoming")
 
 ALL_CACHES = "*"
 """Cache name of a gap-flush item that means every cache the target holds."""
+
+_ORIGIN = re.compile(rb'"origin"\s*:\s*"([^"\\]{1,256})"')
+"""The origin of a native envelope, read without decoding it (on the transport's thread)."""
+
+SILENCE_CHECK_INTERVAL = 0.2  # seconds between looks at the watched clusters' silence
 
 
 class Incoming:
@@ -53,6 +68,12 @@ class Incoming:
         on_applied: Callable[[str, str, int], None] | None = None,
         on_ack_requested: Callable[[str], None] | None = None,
         all_limiter: AllLimiter | None = None,
+        silence: SilenceWatch | None = None,
+        silence_flush: Sequence[str] = (),
+        on_bridge_seen: Callable[[str], None] | None = None,
+        on_retire: Callable[[str, str], None] | None = None,
+        on_echo: Callable[[float], None] | None = None,
+        silence_flushes: bool = True,
     ) -> None:
         self.cluster = cluster
         self.targets = list(targets)
@@ -70,6 +91,13 @@ class Incoming:
         self.recent = RecentIds()
         self.failing: dict[str, str] = {}  # target name -> last error, while it fails
         self.all_limiter = all_limiter
+        self.silence = silence or SilenceWatch(0)
+        self.silence_flush = tuple(silence_flush)
+        self.on_bridge_seen = on_bridge_seen or (lambda origin: None)  # a bridge's heartbeat: watch it
+        self.on_retire = on_retire or (lambda cluster, by: None)
+        self.on_echo = on_echo or (lambda arrived: None)  # one of this cluster's own messages came back
+        self.silence_flushes = silence_flushes  # [sync] on_silence has "flush"
+        self._next_silence_check = 0.0
         self._limited_logged: dict[str, float] = {}  # origin -> when its flood was last logged
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True, name="cachesync-incoming")
@@ -77,7 +105,12 @@ class Incoming:
     # -- lifecycle ----------------------------------------------------------------------------
 
     def deliver(self, delivery: Delivery) -> None:
-        """The transport's callback: queue and return."""
+        """The transport's callback: stamp, note who it is from, queue and return."""
+        delivery.arrived = time.monotonic()
+        if self.silence.enabled:
+            found = _ORIGIN.search(delivery.body)
+            if found is not None:
+                self.silence.arrived(found.group(1).decode("utf-8", "replace"), delivery.arrived)
         self.queue.put(delivery)
 
     def start(self) -> None:
@@ -103,6 +136,9 @@ class Incoming:
                     delivery.nack()
             if self.all_limiter is not None and self.all_limiter.held:
                 self._release_held()
+            if self.silence.enabled and time.monotonic() >= self._next_silence_check:
+                self._next_silence_check = time.monotonic() + SILENCE_CHECK_INTERVAL
+                self._flush_silent()
 
     # -- one message --------------------------------------------------------------------------
 
@@ -131,7 +167,10 @@ class Incoming:
         delivery.ack()
 
     def _native(self, delivery: Delivery, env) -> None:
+        for cluster in env.retire:  # `cachesync retire`, run in this cluster too (idempotent)
+            self.on_retire(cluster, env.origin)
         if env.origin == self.cluster:
+            self.on_echo(delivery.arrived)
             self.stats.inc("echoes_skipped")
             delivery.ack()
             return
@@ -143,6 +182,8 @@ class Incoming:
         self.stats.peer_seen(env.origin, env.node, env.seq)
         if missed:
             self._gap_flush(env.origin, env.node, missed)
+        if env.bridge is not None:
+            self._bridge_heartbeat(env)
         if env.type == INVALIDATE:
             now, held = self._limit(env.origin, env.items)
             if not self._apply(env.origin, env.id, env.tenant, now, sent_ms=env.ts):
@@ -157,7 +198,40 @@ class Incoming:
             self.on_ack_requested(env.id)
         self.on_applied(env.origin, env.node, env.seq)  # heartbeats and acks are numbered too
         self.recent.add(env.id)
+        if self.silence.handled(env.origin, delivery.arrived, bridge=env.bridge, sent_ms=env.ts):
+            log.warning("%s is heard again and everything it sent before %s is applied: fresh", env.origin,
+                        time.strftime("%H:%M:%S", time.localtime(env.ts / 1000)))
         delivery.ack()
+
+    def _bridge_heartbeat(self, env) -> None:
+        """What a bridge says of itself: watch its cluster; flush for an intake gap."""
+        self.on_bridge_seen(env.origin)
+        if env.bridge.stopping:
+            log.info("%s's bridge (node %s) stopped cleanly; its silence is flushed after max_silence "
+                     "if no other bridge of it takes over", env.origin, env.node)
+        gap = env.bridge.intake_gap
+        if gap is not None:
+            since = "" if gap.since is None else " since " + time.strftime("%H:%M:%S", time.localtime(gap.since / 1000))
+            log.error("intake gap in %s (%s of %s%s): its local invalidations may be lost", env.origin,
+                      gap.reason, gap.source, since)
+            self.stats.inc("intake_gaps", label=env.origin)
+            self.flush(env.origin, caches=self.silence_flush, reason=f"an intake gap in {env.origin} ({gap.reason})",
+                       counted=False)
+
+    def _flush_silent(self) -> None:
+        due = self.silence.due()
+        if not due:
+            return
+        report = self.silence.report()
+        silent = ", ".join(f"{o} ({report.silent.get(o, 0):.1f}s)" for o in due)
+        if not self.silence_flushes:
+            log.error("no word from %s for longer than max_silence (%gs): not fresh", silent,
+                      self.silence.max_silence)
+            return
+        for origin in due:
+            self.stats.inc("silence_flushes", label=origin)
+        log.error("no word from %s for longer than max_silence (%gs): flushing", silent, self.silence.max_silence)
+        self.flush(due[0], caches=self.silence_flush, reason="silence", counted=False)
 
     def _wso2(self, delivery: Delivery, message) -> None:
         if message.sender and message.sender in (self.own_producer, self.cluster):
@@ -260,15 +334,17 @@ class Incoming:
 
     def _gap_flush(self, origin: str, node: str, missed: int) -> None:
         log.error("gap: %d message(s) from %s (node %s) were missed", missed, origin, node)
+        self.stats.gap(origin)
         self.flush(origin)
 
-    def flush(self, origin: str) -> None:
-        """Flush the gap policy's caches in every target, because messages from `origin` may
-        have been missed (`origin` is this cluster's id when the subscription itself lapsed)."""
-        self.stats.gap(origin)
-        caches = self.gap_flush or (ALL_CACHES,)
-        log.error("flushing %s in every target (messages from %s may be missing)", ", ".join(caches), origin)
+    def flush(self, origin: str, *, caches: Sequence[str] = (), reason: str = "", counted: bool = True) -> None:
+        """Flush `caches` (default: the gap policy's) in every target, because messages from
+        `origin` may be missing (`origin` is this cluster's id when the subscription itself
+        lapsed). `counted`: count it in `flushes`, by origin."""
+        caches = tuple(caches or self.gap_flush or (ALL_CACHES,))
+        log.error("flushing %s in every target (%s)", ", ".join(caches),
+                  reason or f"messages from {origin} may be missing")
         items = tuple(Item(cache=cache, all=True) for cache in caches)
         flush = Invalidation(origin=origin, items=items, id=f"flush-{new_envelope_id()}", reason="gap-flush")
-        if self._apply_everywhere(flush):
+        if self._apply_everywhere(flush) and counted:
             self.stats.inc("flushes", label=origin)

@@ -20,6 +20,7 @@ from cachesync_cli.bridge.stats import COUNTERS, LATENCY_BUCKETS
 LABELS = {  # counters with a label, and the label's name
     "local_rejected": "reason", "rejected": "reason", "apply_failures": "target", "gaps": "origin",
     "flushes": "origin", "all_limited": "origin", "rules_reloads": "outcome",
+    "intake_gaps": "origin", "intake_gaps_announced": "reason", "silence_flushes": "origin",
     "cleanup_runs": "target", "cleanup_removed": "target", "cleanup_failures": "target",
 }
 
@@ -45,6 +46,21 @@ class BridgeCollector:
         yield _gauge("cachesync_spool_keys", "Keys waiting in the spool.", self.bridge.spool.keys)
         yield _gauge("cachesync_connected", "1 while connected to the broker.", int(self.bridge.connection.connected))
         yield _gauge("cachesync_targets_failing", "Targets whose last apply failed.", len(self.bridge.incoming.failing))
+        yield _gauge("cachesync_oldest_unpublished_seconds",
+                     "How long the oldest local invalidation not yet confirmed by the broker has waited (0: none).",
+                     self.bridge.outgoing.oldest_unpublished() or 0.0)
+        yield _gauge("cachesync_intake_working", "1 while every local source is receiving.",
+                     int(self.bridge.context.intake.working))
+        fenced, freshness = self.bridge.freshness()
+        yield _gauge("cachesync_fresh", "1 while every watched cluster is heard (0 after a silence, until a "
+                                        "heartbeat sent after it is applied).", int(freshness["fresh"]))
+        yield _gauge("cachesync_fenced", "1 while GET /fresh answers 503 ([sync] on_silence has fence).", int(fenced))
+        silence = GaugeMetricFamily("cachesync_origin_silent_seconds",
+                                    "Per watched cluster silent for longer than [sync] max_silence: seconds since "
+                                    "it was last heard.", labels=["origin"])
+        for origin, seconds in sorted(freshness["silent"].items()):
+            silence.add_metric([origin], seconds)
+        yield silence
         lag = GaugeMetricFamily("cachesync_origin_lag_seconds",
                                 "Per origin: from the sender's timestamp to applied here, last message.",
                                 labels=["origin"])

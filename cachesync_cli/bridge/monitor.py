@@ -1,5 +1,7 @@
-"""The bridge's HTTP endpoint: `GET /healthz` (200 ready, 503 not, JSON body saying why)
-and `GET /metrics` (Prometheus text). Bound to `[monitor] listen`, 127.0.0.1 by default."""
+"""The bridge's HTTP endpoint: `GET /healthz` (200 ready, 503 not, JSON body saying why),
+`GET /fresh` (503 while the bridge fences its cluster, see `Bridge.freshness`; 200 otherwise,
+the JSON body saying which watched clusters are silent) and `GET /metrics` (Prometheus
+text). Bound to `[monitor] listen`, 127.0.0.1 by default."""
 
 from __future__ import annotations
 
@@ -29,10 +31,13 @@ class MonitorServer:
                     report = health.report()
                     self._send(200 if report.ready else 503, "application/json",
                                json.dumps(report.to_json()).encode())
+                elif self.path == "/fresh":
+                    fenced, report = bridge.freshness()
+                    self._send(503 if fenced else 200, "application/json", json.dumps(report).encode())
                 elif self.path == "/metrics":
                     self._send(200, CONTENT_TYPE_LATEST, generate_latest(registry))
                 else:
-                    self._send(404, "application/json", b'{"error": "try /healthz or /metrics"}')
+                    self._send(404, "application/json", b'{"error": "try /healthz, /fresh or /metrics"}')
 
             def _send(self, status: int, content_type: str, body: bytes) -> None:
                 self.send_response(status)

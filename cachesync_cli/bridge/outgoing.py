@@ -22,7 +22,11 @@ A message the broker does not confirm (connection lost, negative confirm, no ans
 id and seq once the broker is back; receivers drop what they already had. While the broker
 is unreachable, batches go to the SQLite `Spool` and are sent, oldest first, once it is
 back; new batches go behind them so the order holds. Heartbeats (every
-`heartbeat_interval`) carry this node's sequence and what it applied per origin.
+`heartbeat_interval`, also while a spool backlog drains) carry this node's sequence, what
+it applied per origin, and what the bridge says of itself (`BridgeInfo`: whether its intake
+works, how long its oldest unpublished invalidation has waited); an intake gap a source
+reports is announced at once on a heartbeat of its own, and a clean stop ends with a
+heartbeat that says so.
 """
 
 from __future__ import annotations
@@ -44,9 +48,11 @@ from cachesync_cli.bridge.rules import SyncRules
 from cachesync_cli.bridge.spool import Spool
 from cachesync_cli.bridge.stats import BridgeStats
 from cachesync_cli.errors import FATAL_TRANSPORT_ERRORS, CachesyncError, NotConfirmed, TransportError
+from cachesync_cli.local.intake import IntakeGap
 from cachesync_cli.publisher import PreparedMessage, Publisher
 from cachesync_cli.transport.connection import BrokerConnection
 from cachesync_cli.wire import ACK, HEARTBEAT, INVALIDATE, Item, Tenant
+from cachesync_cli.wire.bridge_info import BridgeInfo, IntakeGapInfo
 from cachesync_cli.wire.local import LocalMessage
 
 log = logging.getLogger("cachesync.bridge.outgoing")
@@ -60,6 +66,13 @@ class AckRequest:
     ack_of: str
 
 
+@dataclass(frozen=True)
+class GapNotice:
+    """Queued by a source's thread: announce this intake gap on a heartbeat."""
+
+    gap: IntakeGap
+
+
 _FAILED = object()
 """Queued when a message in flight failed (refused, connection lost): wakes the thread."""
 
@@ -68,11 +81,13 @@ class _Batch:
     """One round's items for one tenant; `row` is their spool row once they had to wait
     (None while they are only in memory), removed when every message of the batch is confirmed."""
 
-    __slots__ = ("tenant", "items", "row", "unconfirmed")
+    __slots__ = ("tenant", "items", "row", "unconfirmed", "since")
 
-    def __init__(self, tenant: Tenant | None, items: tuple[Item, ...], row: int | None = None) -> None:
+    def __init__(self, tenant: Tenant | None, items: tuple[Item, ...], row: int | None = None,
+                 since: float | None = None) -> None:
         self.tenant, self.items, self.row = tenant, items, row
         self.unconfirmed = 0
+        self.since = time.time() if since is None else since  # when its items were taken in
 
 
 @dataclass
@@ -108,6 +123,7 @@ class Outgoing:
         heartbeat_interval: float,
         applied: Callable[[], dict[str, int]],
         heartbeats: bool = True,
+        intake_state: Callable[[], str] = lambda: "ok",
     ) -> None:
         self.connection = connection
         self.publisher = publisher
@@ -117,8 +133,10 @@ class Outgoing:
         self.heartbeat_interval = heartbeat_interval
         self.applied = applied
         self.heartbeats = heartbeats
+        self.intake_state = intake_state  # "ok", "down" or "none", for heartbeats
+        self._gaps: deque[IntakeGap] = deque()  # intake gaps not yet announced
         # SimpleQueue: put and get run in C (queue.Queue's are Python, with a Condition)
-        self.queue: queue.SimpleQueue[LocalMessage | AckRequest | object] = queue.SimpleQueue()
+        self.queue: queue.SimpleQueue[LocalMessage | AckRequest | GapNotice | object] = queue.SimpleQueue()
         self.fatal: CachesyncError | None = None  # why publishing stopped, if it did
         self._in_flight: deque[_Outbound] = deque()  # sent, awaiting confirmation, oldest first
         self._resend: deque[_Outbound] = deque()  # numbered, to be sent again, oldest first
@@ -140,8 +158,31 @@ class Outgoing:
         """Publish an `ack` of `message_id` (applied here) with the next round."""
         self.queue.put(AckRequest(message_id))
 
+    def announce_gap(self, gap: IntakeGap) -> None:
+        """Local invalidations may have been lost (`Intake`'s listener): tell every cluster."""
+        self.queue.put(GapNotice(gap))
+
+    def oldest_unpublished(self) -> float | None:
+        """Seconds the oldest local invalidation not yet confirmed by the broker has waited
+        (in flight, held for resending, or spooled); None when there is none. Safe from any
+        thread (status, metrics)."""
+        oldest = []
+        for waiting in (self._in_flight, self._resend):
+            try:
+                oldest += [item.batch.since for item in list(waiting) if item.batch is not None][:1]
+            except RuntimeError:  # changed while copied: the publishing thread is busy with it
+                pass
+        spooled = self.spool.oldest()
+        if spooled is not None:
+            oldest.append(spooled)
+        return max(0.0, time.time() - min(oldest)) if oldest else None
+
     def start(self) -> None:
         self._thread.start()
+
+    @property
+    def started(self) -> bool:
+        return self._thread.ident is not None
 
     def stop(self, timeout: float = 15.0) -> None:
         """Publish (or spool) everything queued, then stop."""
@@ -162,7 +203,9 @@ class Outgoing:
                     self._send_or_spool(coalescer)
                 self._send_acks(acks)
                 self._drain_backlog()
+                self._announce_gaps()
                 if stopping and not taken:
+                    self._heartbeat(stopping=True)  # receivers: expect silence, not "gone"
                     self._settle(0)  # what the broker does not confirm now is spooled
                     return
                 self._heartbeat_if_due()
@@ -204,6 +247,9 @@ class Outgoing:
     def _add(self, coalescer: Coalescer, acks: list[str], message: LocalMessage | AckRequest | object) -> int:
         if message is _FAILED:
             return 0  # only a wake-up: the failure is handled after gathering
+        if isinstance(message, GapNotice):
+            self._gaps.append(message.gap)
+            return 0
         if isinstance(message, AckRequest):
             acks.append(message.ack_of)
             return 1
@@ -341,17 +387,17 @@ class Outgoing:
         for item in held:
             item.confirmed = None
             if item.batch is not None and item.batch.row is None:
-                item.batch.row = self._spool(item.batch.tenant, item.batch.items)
+                item.batch.row = self._spool(item.batch.tenant, item.batch.items, item.batch.since)
         self._resend.extendleft(reversed(held))
 
     # -- waiting messages ---------------------------------------------------------------------
 
-    def _spool(self, tenant, items) -> int | None:
+    def _spool(self, tenant, items, since: float | None = None) -> int | None:
         """Write a batch to the spool; its row id, or None when the disk refused (then the
         batch is held in memory and the spool is tried again later)."""
         try:
             collapses = self.spool.collapses
-            row = self.spool.append(tenant, items)
+            row = self.spool.append(tenant, items, since)
         except (sqlite3.Error, OSError) as exc:
             log.error("cannot write the spool %s: %s; holding the batch in memory", self.spool.path, exc)
             self.queue.put(LocalMessage(items=items, tenant=tenant))
@@ -381,12 +427,13 @@ class Outgoing:
             for pending in self.spool.peek(100 + len(self._sent_rows)):
                 if pending.row in self._sent_rows:
                     continue
-                outbound = self._outbound(_Batch(pending.tenant, pending.items, pending.row))
+                outbound = self._outbound(_Batch(pending.tenant, pending.items, pending.row, pending.since))
                 if not outbound:
                     self._remove_row(pending.row)
                     continue
                 if not self._send_all(outbound) or not self._settle(0):  # confirmed: its row is removed
                     return
+            self._heartbeat_if_due()  # a long drain must not look like silence to the others
             if self.spool.depth == 0:
                 log.info("spool drained")
 
@@ -405,8 +452,27 @@ class Outgoing:
         if not self.heartbeats or now < self._next_heartbeat:
             return
         self._next_heartbeat = now + self.heartbeat_interval
-        if self._backlog() or not self.connection.connected:
-            return  # a heartbeat must not overtake waiting messages: their numbers come first
-        envelope = self.publisher.build((), type=HEARTBEAT, applied=self.applied())
+        self._heartbeat()
+
+    def _heartbeat(self, *, gap: IntakeGap | None = None, stopping: bool = False) -> bool:
+        """Publish a heartbeat now; False when it cannot go out in order now. While spooled
+        batches wait it goes out all the same (they are numbered when sent, after it), with
+        how long the oldest has waited; while numbered messages wait to be sent again it
+        must not overtake them, and without a connection there is nobody to tell."""
+        if not self.heartbeats or self._resend or not self.connection.connected:
+            return False
+        waited = self.oldest_unpublished()
+        info = BridgeInfo(intake=self.intake_state(), interval=round(self.heartbeat_interval * 1000),
+                          pending=round((waited or 0.0) * 1000), stopping=stopping,
+                          intake_gap=None if gap is None else IntakeGapInfo(gap.source, gap.reason, gap.since_ms))
+        envelope = self.publisher.build((), type=HEARTBEAT, applied=self.applied(), bridge=info)
         # Held when it fails: its number is taken, so it is sent later, not skipped.
         self._send(_Outbound(self.publisher.envelope_message(envelope), None))
+        return True
+
+    def _announce_gaps(self) -> None:
+        """One heartbeat for each intake gap reported, in order, as soon as one can go out."""
+        while self._gaps and self._heartbeat(gap=self._gaps[0]):
+            gap = self._gaps.popleft()
+            self.stats.inc("intake_gaps_announced", label=gap.reason)
+            log.warning("announced an intake gap (%s, %s): the other clusters flush", gap.reason, gap.source)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +24,8 @@ CREATE TABLE IF NOT EXISTS pending (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     tenant TEXT,            -- JSON {"domain", "id"} or NULL
     items TEXT NOT NULL,    -- JSON list of WIRE.md items
-    keys INTEGER NOT NULL
+    keys INTEGER NOT NULL,
+    since REAL              -- when its oldest invalidation was taken in (epoch seconds)
 )
 """
 
@@ -33,6 +35,7 @@ class Pending:
     row: int
     tenant: Tenant | None
     items: tuple[Item, ...]
+    since: float | None = None  # when its oldest invalidation was taken in (epoch seconds)
 
 
 def _tenant_json(tenant: Tenant | None) -> str | None:
@@ -56,6 +59,9 @@ class Spool:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute(SCHEMA)
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(pending)")}
+            if "since" not in columns:  # a spool written by an older version
+                self._db.execute("ALTER TABLE pending ADD COLUMN since REAL")
         except (OSError, sqlite3.Error) as exc:
             raise ConfigError(f"cannot open the spool {path}: {exc}",
                               hint="make its directory writable, or set [sync] spool_path") from None
@@ -71,13 +77,14 @@ class Spool:
     def keys(self) -> int:
         return self._keys
 
-    def append(self, tenant: Tenant | None, items: tuple[Item, ...]) -> int:
-        """Persist items to publish later; the row id. Raises sqlite3.Error/OSError when the
-        disk refuses."""
+    def append(self, tenant: Tenant | None, items: tuple[Item, ...], since: float | None = None) -> int:
+        """Persist items to publish later (`since`: when they were taken in, default now);
+        the row id. Raises sqlite3.Error/OSError when the disk refuses."""
         keys = sum(len(item.keys) for item in items)
         with self._lock:
-            cursor = self._db.execute("INSERT INTO pending (tenant, items, keys) VALUES (?, ?, ?)",
-                                      (_tenant_json(tenant), json.dumps([item_to_dict(i) for i in items]), keys))
+            cursor = self._db.execute("INSERT INTO pending (tenant, items, keys, since) VALUES (?, ?, ?, ?)",
+                                      (_tenant_json(tenant), json.dumps([item_to_dict(i) for i in items]), keys,
+                                       time.time() if since is None else since))
             self._rows += 1
             self._keys += keys
             if self._keys > self.max_keys:
@@ -87,6 +94,7 @@ class Spool:
     def _collapse(self) -> None:
         """Replace everything with one `all` item per (tenant, manager, cache)."""
         coalescer = Coalescer()
+        since = self._db.execute("SELECT MIN(since) FROM pending").fetchone()[0]
         for tenant_text, items_text in self._db.execute("SELECT tenant, items FROM pending ORDER BY id"):
             tenant = Tenant(**json.loads(tenant_text)) if tenant_text else None
             coalescer.add((Item(cache=i.cache, all=True, manager=i.manager) for i in _items_from_json(items_text)),
@@ -94,8 +102,8 @@ class Spool:
         self._db.execute("BEGIN")
         self._db.execute("DELETE FROM pending")
         for tenant, items in coalescer.batches():
-            self._db.execute("INSERT INTO pending (tenant, items, keys) VALUES (?, ?, 0)",
-                             (_tenant_json(tenant), json.dumps([item_to_dict(i) for i in items])))
+            self._db.execute("INSERT INTO pending (tenant, items, keys, since) VALUES (?, ?, 0, ?)",
+                             (_tenant_json(tenant), json.dumps([item_to_dict(i) for i in items]), since))
         self._db.execute("COMMIT")
         self._rows = self._db.execute("SELECT COUNT(*) FROM pending").fetchone()[0]
         self._keys = 0
@@ -104,8 +112,18 @@ class Spool:
     def peek(self, limit: int = 100) -> list[Pending]:
         """The oldest rows, not removed."""
         with self._lock:
-            rows = self._db.execute("SELECT id, tenant, items FROM pending ORDER BY id LIMIT ?", (limit,)).fetchall()
-        return [Pending(row, Tenant(**json.loads(t)) if t else None, _items_from_json(i)) for row, t, i in rows]
+            rows = self._db.execute("SELECT id, tenant, items, since FROM pending ORDER BY id LIMIT ?",
+                                    (limit,)).fetchall()
+        return [Pending(row, Tenant(**json.loads(t)) if t else None, _items_from_json(i), since)
+                for row, t, i, since in rows]
+
+    def oldest(self) -> float | None:
+        """When the oldest waiting invalidation was taken in (epoch seconds); None when empty."""
+        if not self._rows:
+            return None
+        with self._lock:
+            found = self._db.execute("SELECT since FROM pending ORDER BY id LIMIT 1").fetchone()
+        return found[0] if found and found[0] is not None else time.time()
 
     def remove(self, row: int) -> None:
         """Forget a row once it is published."""

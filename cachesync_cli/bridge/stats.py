@@ -27,6 +27,10 @@ COUNTERS: dict[str, str] = {
     "apply_failures": "Failed attempts to apply to a target, by target.",
     "gaps": "Gaps seen in another cluster's sequence numbers, by origin.",
     "flushes": "Gap flushes performed, by origin.",
+    "intake_gaps": "Intake gaps another cluster announced (its local invalidations may be lost), each followed "
+                   "by a flush of [sync] silence_flush, by origin.",
+    "intake_gaps_announced": "Intake gaps this bridge announced (start, crash, a source's outage...), by reason.",
+    "silence_flushes": "Flushes because a watched cluster was silent for longer than [sync] max_silence, by origin.",
     "all_limited": "Messages whose `all` items were over `[sync] all_rate` and coalesced, by origin.",
     "spooled": "Local batches written to the spool while the broker was unreachable.",
     "spool_collapses": "Times the spool collapsed its keys to `all` per cache.",

@@ -44,6 +44,7 @@ class LiveStatus:
             f"out {rates['published_keys']:.0f} keys/s ({total('published_keys')} total)   "
             f"in {rates['applied_keys']:.0f} keys/s ({total('applied_keys')} applied)\n"
             f"rejected {total('rejected')}   spool {bridge.spool.depth} batch(es), {bridge.spool.keys} key(s)"
+            + (f"   oldest unpublished {waited:.1f}s" if (waited := bridge.outgoing.oldest_unpublished()) else "")
         )
         last_gap = snapshot["last_gap"]
         gap = Text(f"last gap: {time.strftime('%H:%M:%S', time.localtime(last_gap[0]))} from {last_gap[1]} "

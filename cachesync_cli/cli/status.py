@@ -18,6 +18,9 @@ EPILOG = """[b]Examples[/b]
 Bridges send a heartbeat every few seconds ([sync] heartbeat_interval, 5 s by default): the
 window should be at least twice that. BEHIND is, per other cluster, how many of this
 cluster's messages it had not applied at its last heartbeat (a few is normal under load).
+INTAKE is whether the cluster's bridge has every local source receiving (ok, down, none);
+UNPUBLISHED how long its oldest local invalidation had waited for the broker (a bridge
+cut off from the broker cannot say so: its heartbeats stop)
 
 [b]Exit status[/b]: 0 some cluster was seen; 1 no heartbeat in the window; 2 usage or
 configuration error; 3 broker unreachable."""
@@ -76,10 +79,11 @@ def _table(peers: dict, behind: dict[str, dict[str, int]], now: float) -> None:
     from cachesync_cli.cli import output
 
     table = Table(title_justify="left")
-    for column in ("origin", "node", "last seen", "seq", "lag", "behind", "restarts"):
-        table.add_column(column, justify="right" if column in ("seq", "lag", "restarts") else "left")
+    for column in ("origin", "node", "last seen", "seq", "lag", "behind", "restarts", "intake", "unpublished"):
+        table.add_column(column, justify="right" if column in ("seq", "lag", "restarts", "unpublished") else "left")
     for origin, peer in sorted(peers.items()):
         lagging = ", ".join(f"{o}: {n}" for o, n in sorted(behind[origin].items()) if n) or "-"
         table.add_row(origin, peer.node, f"{now - peer.last_seen:.1f}s ago", str(peer.seq), f"{peer.lag_ms} ms",
-                      lagging, str(peer.restarts))
+                      lagging, str(peer.restarts), peer.intake or "-",
+                      f"{peer.pending_ms / 1000:.1f}s" if peer.pending_ms else "-")
     output.stdout().print(table)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cachesync_cli.config.schema import BY_KEY, ENTRY_ARRAYS, SECTIONS, SETTINGS
+from cachesync_cli.config.schema import BY_KEY, ENTRY_ARRAYS, HEARTBEATS_PER_SILENCE, SECTIONS, SETTINGS
 from cachesync_cli.errors import ConfigError, UsageError
 
 log = logging.getLogger("cachesync.config")
@@ -171,7 +171,20 @@ def load_config(
             continue
         values[key] = _check(key, value, flag)
         sources[key] = f"flag {flag}"
+    _check_together(values, sources)
     return Config(values=values, sources=sources, path=path, path_reason=reason, environ=environ)
+
+
+def _check_together(values: Mapping[str, Any], sources: Mapping[str, str]) -> None:
+    """Rules between settings: max_silence must leave room for several heartbeats."""
+    silence, interval = values["sync.max_silence"], values["sync.heartbeat_interval"]
+    if silence and silence < HEARTBEATS_PER_SILENCE * interval:
+        raise ConfigError(
+            f"[sync] max_silence = {silence:g} ({sources['sync.max_silence']}) is less than "
+            f"{HEARTBEATS_PER_SILENCE} x heartbeat_interval = {interval:g} ({sources['sync.heartbeat_interval']}): "
+            "one late heartbeat would flush every cache",
+            hint=f"raise max_silence to {HEARTBEATS_PER_SILENCE * interval:g} or more, lower heartbeat_interval "
+                 "to max_silence / 4, or set max_silence = 0 to turn the bound off")
 
 
 def _has_password(url: str) -> bool:

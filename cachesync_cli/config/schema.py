@@ -123,6 +123,24 @@ def non_negative_number(value: Any) -> float:
     return float(value)
 
 
+SILENCE_ACTIONS = ("flush", "fence")
+
+
+def silence_actions(value: Any) -> list[str]:
+    """`"flush"`, `"fence"`, or a list of both."""
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not value or not all(v in SILENCE_ACTIONS for v in value):
+        raise ValueError('must be "flush", "fence" or ["flush", "fence"]')
+    return list(dict.fromkeys(value))
+
+
+silence_actions.allowed = SILENCE_ACTIONS  # type: ignore[attr-defined]
+
+#: max_silence must leave room for this many heartbeats (one lost, one late, and margin)
+HEARTBEATS_PER_SILENCE = 4
+
+
 @dataclass(frozen=True)
 class Field:
     """One key of an entry in an array of tables ([[sources]], [[targets]], ...)."""
@@ -193,9 +211,10 @@ SETTINGS: tuple[Setting, ...] = (
             example="10"),
     Setting("broker.connect_timeout", positive_number, 10.0,
             "Seconds to wait for one connection attempt.", example="10"),
-    Setting("broker.reconnect_max_delay", positive_number, 30.0,
-            "Longest pause between reconnection attempts (exponential backoff with jitter).",
-            example="30"),
+    Setting("broker.reconnect_max_delay", positive_number, 3.0,
+            "Longest pause between reconnection attempts (exponential backoff with jitter): how long "
+            "a bridge may take to notice that its broker is back.",
+            example="3"),
     Setting("broker.tls.ca_file", nonempty_text, None,
             "CA certificates (PEM) to verify the broker with; the system's store when unset.",
             example='"/etc/cachesync/ca.pem"'),
@@ -236,8 +255,26 @@ SETTINGS: tuple[Setting, ...] = (
             "Caches to flush when messages from another cluster may have been missed. "
             "Empty: every cache of every target (the safe default).",
             example='["AppInfoCache", "OAuthCache"]'),
-    Setting("sync.heartbeat_interval", positive_number, 5.0,
-            "Seconds between this bridge's heartbeats.", example="5"),
+    Setting("sync.heartbeat_interval", positive_number, 2.0,
+            "Seconds between this bridge's heartbeats. At most a quarter of max_silence.", example="2"),
+    Setting("sync.max_silence", non_negative_number, 10.0,
+            "Seconds without a word from a watched cluster (its bridge's heartbeats) after which this "
+            "bridge flushes silence_flush, and again every max_silence while the silence lasts: the "
+            "staleness bound (docs/concepts.md). 0 turns it off.", example="10"),
+    Setting("sync.silence_flush", text_list, [],
+            "Caches to flush when a watched cluster is silent or announces an intake gap, as gap_flush "
+            "patterns. Empty: every cache of every target. Narrow it to the caches where staleness is a "
+            "risk (tokens, authorizations).",
+            example='["OAuthCache", "AuthorizationCache"]'),
+    Setting("sync.on_silence", silence_actions, ["flush"],
+            'What a silence does: "flush", "fence" (GET /fresh answers 503 until fresh again) or both.',
+            example='["flush", "fence"]'),
+    Setting("sync.peers", text_list, [],
+            "Clusters to watch from the start, heard from or not (others are watched once their bridge's "
+            "heartbeat arrives, and remembered on disk).", example='["dc-west", "dc-north"]'),
+    Setting("sync.state_path", nonempty_text, None,
+            "JSON file keeping the watched and retired clusters and whether the last run stopped cleanly. "
+            "Default: state-<cluster>.json beside the spool.", example='"/var/lib/cachesync/state.json"'),
     Setting("sync.spool_path", nonempty_text, None,
             "SQLite file holding invalidations while the broker is unreachable. "
             "Default: <user state dir>/spool-<cluster>.sqlite.", example='"/var/lib/cachesync/spool.sqlite"'),

@@ -56,8 +56,9 @@ class DemoCluster:
             "cluster": {"id": cluster},
             "broker": {"url": broker, "topic": topic, "connect_timeout": 10},
             # One heartbeat at start, then none for a minute: the sequence numbers in the
-            # timeline are then B's invalidations only.
-            "sync": {"heartbeat_interval": 60, "spool_path": str(workdir / f"spool-{cluster}.sqlite")},
+            # timeline are then B's invalidations only (so no staleness bound either).
+            "sync": {"heartbeat_interval": 60, "max_silence": 0,
+                     "spool_path": str(workdir / f"spool-{cluster}.sqlite")},
             "monitor": {"listen": "127.0.0.1:0"},  # /healthz and /metrics on a free port
             "sources": [{"type": "http", "name": "app", "listen": "127.0.0.1:0"}],
             "targets": [{"type": "directory", "name": "cache", "path": str(cache_dir),

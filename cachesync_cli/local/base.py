@@ -133,6 +133,10 @@ class Target(abc.ABC):
 
 class Source(abc.ABC):
     type: ClassVar[str]
+    #: True when nothing given to it is lost while the bridge is not running (a stream it reads
+    #: again, a request it answers only once published); False for pub/sub, where what is
+    #: published while nobody listens is gone: the bridge then announces an intake gap.
+    durable: ClassVar[bool] = False
 
     def __init__(self, name: str, options: Mapping[str, Any], context: LocalContext) -> None:
         self.name = name

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from cachesync_cli.local.base import EmitFn, RejectFn, Source, SourceError
+from cachesync_cli.local.intake import Intake
 from cachesync_cli.local.redis_common import redis_client, redis_errors, redis_safe_url
 
 log = logging.getLogger("cachesync.local")
@@ -85,6 +86,13 @@ class RedisSubscription:
         #: set while subscribed (the server confirmed), cleared during an outage
         self.subscribed = threading.Event()
         self._first_attempt_done = threading.Event()
+        self._intake: Intake | None = None
+        self._source = label
+
+    def report_to(self, intake: Intake, source: str) -> None:
+        """Tell `intake` when the subscription is down, and when it is back (an intake gap:
+        what was published meanwhile is lost)."""
+        self._intake, self._source = intake, source
 
     def start(self) -> None:
         """Start the thread; return once subscribed, or once the first attempt failed (the
@@ -110,6 +118,7 @@ class RedisSubscription:
         errors = redis_errors()
         backoff = FIRST_BACKOFF
         in_outage = False
+        outage_since_ms: int | None = None
         pubsub = None
         while not self._stopping.is_set():
             try:
@@ -128,6 +137,9 @@ class RedisSubscription:
                     if in_outage:
                         log.warning("%s: Redis %s is back, subscribed again", self.label,
                                     redis_safe_url(self.url))
+                        if self._intake is not None:
+                            self._intake.up(self._source, gap=True, since_ms=outage_since_ms,
+                                            detail="pub/sub keeps nothing published while unsubscribed")
                     in_outage, backoff = False, FIRST_BACKOFF
                 elif message["type"] in MESSAGES:
                     self._on_message(message)
@@ -137,7 +149,9 @@ class RedisSubscription:
                 if not in_outage:
                     log.warning("%s: Redis %s unreachable (%s); retrying with backoff", self.label,
                                 redis_safe_url(self.url), exc)
-                    in_outage = True
+                    in_outage, outage_since_ms = True, int(time.time() * 1000)
+                    if self._intake is not None:
+                        self._intake.down(self._source, f"Redis {redis_safe_url(self.url)} unreachable: {exc}")
                 if pubsub is not None:
                     self._close(pubsub)
                     pubsub = None
@@ -188,6 +202,7 @@ class SubscribedSource(Source):
 
     def start(self, emit: EmitFn, reject: RejectFn) -> None:
         self._emit, self._reject = emit, reject
+        self.subscription.report_to(self.context.intake, self.name)
         self.subscription.start()
 
     def stop(self) -> None:

@@ -67,6 +67,8 @@ class Delivery:
     #: When the broker took the message, in ms since the epoch, where the protocol says
     #: (STOMP `timestamp` on ActiveMQ); None otherwise. Used by `doctor` to estimate clock skew.
     broker_timestamp: int | None = None
+    #: When the bridge took it from the transport (monotonic seconds; 0 until then)
+    arrived: float = 0.0
     _settle: Callable[[bool], None] | None = field(default=None, repr=False)
     _settled: bool = field(default=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)

@@ -11,9 +11,19 @@ import time
 from pathlib import Path
 
 
+QUIET_SILENCE_FLUSH = '["cachesync-test-silence-flushed"]'
+"""A cache pattern no test writes to, as the default `[sync] silence_flush` of test bridges."""
+
+
 def bridge_config(tmp: Path, cluster: str, broker: str, topic: str, *, redis_db: int, redis_url: str,
-                  extra: str = "", sources: str | None = None, heartbeat: float = 1.0) -> Path:
-    """A config file for cluster `cluster`: a Redis channel source and a Redis target on its own db."""
+                  extra: str = "", sources: str | None = None, heartbeat: float = 1.0,
+                  silence_flush: str = QUIET_SILENCE_FLUSH) -> Path:
+    """A config file for cluster `cluster`: a Redis channel source and a Redis target on its own db.
+
+    `silence_flush` is a cache no test writes by default: every bridge start is an intake gap
+    (its Redis channel kept nothing while it was not running) that makes the other bridge
+    flush these caches, which would empty the keys a test set up. Tests of the staleness
+    bound pass "[]" (every cache, the product's default) or the caches they watch."""
     base = redis_url.rstrip("/")
     default_sources = f'''
 [[sources]]
@@ -40,6 +50,7 @@ listen = "127.0.0.1:0"
 spool_path = "{tmp}/spool-{cluster}.sqlite"
 heartbeat_interval = {heartbeat}
 retry_max_delay = 1
+silence_flush = {silence_flush}
 {sources if sources is not None else default_sources}
 [[targets]]
 type = "redis"
