@@ -12,7 +12,7 @@ from typing import Annotated, Optional
 import typer
 
 from cachesync_cli import __version__
-from cachesync_cli.cli import bench, cleanup, config_cmd, doctor, invalidate, output, run, status, tail
+from cachesync_cli.cli import bench, cleanup, config_cmd, doctor, invalidate, output, retire, run, status, tail
 from cachesync_cli.cli import completion, demo
 from cachesync_cli.errors import CachesyncError, ExitStatus
 from cachesync_cli.logs import setup_logging
@@ -42,6 +42,7 @@ app.command("run", epilog=run.EPILOG)(run.command)
 app.command("invalidate", epilog=invalidate.EPILOG)(invalidate.command)
 app.command("tail", epilog=tail.EPILOG)(tail.command)
 app.command("status", epilog=status.EPILOG)(status.command)
+app.command("retire", epilog=retire.EPILOG)(retire.command)
 app.command("bench", epilog=bench.EPILOG)(bench.command)
 app.command("cleanup", epilog=cleanup.EPILOG)(cleanup.command)
 app.command("doctor", cls=doctor.DoctorCommand, epilog=doctor.EPILOG)(doctor.command)

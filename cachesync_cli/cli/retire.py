@@ -1,0 +1,57 @@
+"""`cachesync retire`: tell every bridge that a cluster is gone for good."""
+
+
+from typing import Annotated
+
+import typer
+
+from cachesync_cli.cli.options import BrokerOption, ConfigOption, TopicOption
+
+EPILOG = """[b]Examples[/b]
+
+  cachesync retire dc-north --config /etc/cachesync/cachesync.toml
+  cachesync retire dc-old-1 dc-old-2 --broker amqp://mq:5672/
+
+Every bridge watches each cluster whose bridge's heartbeats it has received, and remembers
+it on disk: when a watched cluster falls silent for longer than [sync] max_silence, the
+others flush ([sync] silence_flush), again and again while it lasts. A cluster that was
+taken out of service for good must be retired, or that goes on forever. The retirement
+travels on the topic (a signed heartbeat when [signing] is set), so bridges that are
+down get it from their durable subscription; each keeps it in its state file. A retired
+cluster whose bridge sends heartbeats again is watched again.
+
+[b]Exit status[/b]: 0 published and confirmed by the broker; 2 usage or configuration
+error; 3 broker unreachable or refused."""
+
+
+def command(
+    clusters: Annotated[list[str], typer.Argument(metavar="CLUSTER", help="Cluster ids to retire.",
+                                                  show_default=False)],
+    timeout: Annotated[float, typer.Option(metavar="SECONDS", help="Give up connecting or confirming after this.",
+                                           rich_help_panel="Send")] = 30.0,
+    config: ConfigOption = None,
+    broker: BrokerOption = None,
+    topic: TopicOption = None,
+) -> None:
+    """Stop every bridge from watching CLUSTER (and flushing when it is silent)."""
+    from cachesync_cli.cli import output
+    from cachesync_cli.cli.common import load, open_broker
+    from cachesync_cli.config.resolve import signing_keys
+    from cachesync_cli.errors import UsageError
+    from cachesync_cli.publisher import Publisher
+    from cachesync_cli.wire import HEARTBEAT, Keyring
+
+    cfg = load(config, broker, topic)
+    if cfg["codec.name"] != "native":
+        raise UsageError("retire needs the native codec: WSO2 nodes read every message on the topic as theirs")
+    key_id, keys = signing_keys(cfg)
+    publisher = Publisher(cfg["broker.topic"], origin=cfg["cluster.id"] or "operator",
+                          keyring=Keyring(key_id, keys) if keys else None)
+    message = publisher.envelope_message(publisher.build((), type=HEARTBEAT, applied={}, retire=tuple(clusters)))
+    connection = open_broker(cfg, timeout=timeout)
+    try:
+        publisher.publish(connection, message, confirm=True, timeout=timeout)
+    finally:
+        connection.close()
+    output.info(f"retired {', '.join(clusters)} on topic {cfg['broker.topic']}: every bridge stops watching "
+                f"{'it' if len(clusters) == 1 else 'them'} as the message reaches it")
