@@ -198,7 +198,7 @@ class Incoming:
             self.on_ack_requested(env.id)
         self.on_applied(env.origin, env.node, env.seq)  # heartbeats and acks are numbered too
         self.recent.add(env.id)
-        if self.silence.handled(env.origin, delivery.arrived, bridge=env.bridge, sent_ms=env.ts):
+        if self.silence.handled(env.origin, delivery.arrived, node=env.node, bridge=env.bridge, sent_ms=env.ts):
             log.warning("%s is heard again and everything it sent before %s is applied: fresh", env.origin,
                         time.strftime("%H:%M:%S", time.localtime(env.ts / 1000)))
         delivery.ack()

@@ -9,10 +9,11 @@ application may have cached an entry again meanwhile).
 
 *Heard* means received, on a monotonic clock: the transport's thread stamps every delivery
 with its origin (`arrived`), so a slow target or a long flush, which delays applying, never
-looks like silence. A message counts once it is handled in order (`handled`): a heartbeat
-whose bridge says its intake is down, or that it is stopping, does not vouch for its
-cluster, and one that says its oldest invalidation has waited `pending` ms counts as heard
-that much earlier. While messages from a cluster have arrived and wait to be applied, their
+looks like silence. A message counts once it is handled in order (`handled`), and only
+when a bridge of the cluster sent it (`invalidate`, `doctor` and `retire` publish under a
+cluster's id too, and say nothing of its bridge): a heartbeat whose bridge says its intake
+is down, or that it is stopping, does not vouch for its cluster, and one that says its
+oldest invalidation has waited `pending` ms counts as heard that much earlier. While messages from a cluster have arrived and wait to be applied, their
 arrival counts.
 
 *Fresh again* (for fencing) only once a heartbeat sent after the silence was detected has
@@ -27,9 +28,12 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from cachesync_cli.wire.bridge_info import BridgeInfo
+
+
+MAX_BRIDGE_NODES = 16  # node ids remembered per cluster (a bridge's restarts, HA pairs)
 
 
 @dataclass
@@ -41,6 +45,7 @@ class _Peer:
     pending: float = 0.0  # seconds its bridge's oldest unpublished invalidation had waited
     silent_since_ms: int | None = None  # wall clock, when silence was detected; None: fresh
     last_flush: float | None = None  # monotonic, the latest silence flush for it
+    bridge_nodes: dict[str, None] = field(default_factory=dict)  # its bridges' node ids, latest last
 
     def effective(self) -> float:
         if self.arrived > self.handled_arrival:  # waiting to be applied: arrived, not lost
@@ -92,17 +97,23 @@ class SilenceWatch:
         if peer is not None and at > peer.arrived:
             peer.arrived = at
 
-    def handled(self, cluster: str, arrived: float, *, bridge: BridgeInfo | None = None,
+    def handled(self, cluster: str, arrived: float, *, node: str = "", bridge: BridgeInfo | None = None,
                 sent_ms: int | None = None) -> bool:
-        """A message from `cluster` that arrived at `arrived` was handled (applied, or it
-        was a heartbeat), in order. `bridge`: what its heartbeat said. True when this made
-        the cluster fresh again after a silence."""
+        """A message from `cluster` (its `node`) that arrived at `arrived` was handled
+        (applied, or it was a heartbeat), in order. `bridge`: what its heartbeat said. True
+        when this made the cluster fresh again after a silence."""
         with self._lock:
             peer = self._peers.get(cluster)
             if peer is None:
                 return False
             peer.handled_arrival = max(peer.handled_arrival, arrived)
+            if bridge is None and node not in peer.bridge_nodes:
+                return False  # not from one of its bridges: says nothing of its invalidations
             if bridge is not None:
+                peer.bridge_nodes.pop(node, None)
+                peer.bridge_nodes[node] = None
+                while len(peer.bridge_nodes) > MAX_BRIDGE_NODES:
+                    del peer.bridge_nodes[next(iter(peer.bridge_nodes))]
                 peer.vouching = bridge.vouching
                 peer.pending = bridge.pending / 1000
             if peer.vouching:

@@ -50,7 +50,7 @@ def test_messages_heard_keep_a_cluster_quiet_and_max_silence_zero_turns_it_off()
     for _ in range(5):
         clock.now += 5
         watch.arrived("b", clock.now)
-        watch.handled("b", clock.now, bridge=heartbeat())
+        watch.handled("b", clock.now, node="b/1", bridge=heartbeat())
         assert watch.due() == []
     off = SilenceWatch(0, clock=clock)
     off.watch(["b"])
@@ -67,9 +67,23 @@ def test_arrived_but_not_yet_applied_is_not_silence():
     watch.arrived("b", clock.now)  # queued behind a long flush
     clock.now += 8
     assert watch.due() == []
-    watch.handled("b", clock.now - 8)  # applied at last; heard as of its arrival
+    watch.handled("b", clock.now - 8, node="b/1", bridge=heartbeat())  # applied at last; heard as of its arrival
     clock.now += 3
     assert watch.due() == ["b"]  # 11 s since that arrival
+
+
+def test_only_a_bridge_of_the_cluster_vouches_for_it():
+    """`invalidate`, `doctor` and `retire` publish under a cluster's id, without its bridge."""
+    clock = Clock()
+    watch = SilenceWatch(10, clock=clock)
+    watch.watch(["b"])
+    watch.handled("b", clock.now, node="b/bridge", bridge=heartbeat())
+    for _ in range(3):
+        clock.now += 4
+        watch.handled("b", clock.now, node="b/cli-1")  # an operator's invalidate from b
+    assert watch.due() == ["b"]
+    watch.handled("b", clock.now, node="b/bridge")  # an invalidation its bridge published
+    assert watch.report().silent == {}
 
 
 def test_a_bridge_whose_intake_is_down_or_that_waits_to_publish_does_not_vouch():
