@@ -107,6 +107,7 @@ class Bridge:
         self.incoming = Incoming(
             cluster=self.cluster, targets=self.targets, rules=self.rules, stats=self.stats, keyring=keyring,
             require_signatures=config["signing.require"], own_producer=self.publisher.producer,
+            own_node=self.publisher.node,
             gap_flush=config["sync.gap_flush"], retry_max_delay=config["sync.retry_max_delay"],
             on_applied=self._note_applied, on_ack_requested=self.outgoing.request_ack,
             all_limiter=AllLimiter(config["sync.all_rate"], config["sync.all_burst"]),

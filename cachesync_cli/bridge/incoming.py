@@ -63,6 +63,7 @@ class Incoming:
         keyring: Keyring | None = None,
         require_signatures: bool = False,
         own_producer: str | None = None,
+        own_node: str | None = None,
         gap_flush: Sequence[str] = (),
         retry_max_delay: float = 30.0,
         on_applied: Callable[[str, str, int], None] | None = None,
@@ -82,6 +83,10 @@ class Incoming:
         self.keyring = keyring
         self.require_signatures = require_signatures
         self.own_producer = own_producer
+        # This cluster's bridges (this one, and any other whose heartbeats say it is one): their
+        # messages are this cluster's own invalidations, already applied here. A message of
+        # this cluster from any other node (`cachesync invalidate` run here) is applied here too.
+        self.own_bridges: dict[str, None] = {own_node: None} if own_node else {}
         self.gap_flush = tuple(gap_flush)
         self.retry_max_delay = retry_max_delay
         self.on_applied = on_applied or (lambda origin, node, seq: None)
@@ -169,7 +174,7 @@ class Incoming:
     def _native(self, delivery: Delivery, env) -> None:
         for cluster in env.retire:  # `cachesync retire`, run in this cluster too (idempotent)
             self.on_retire(cluster, env.origin)
-        if env.origin == self.cluster:
+        if env.origin == self.cluster and (self._from_own_bridge(env) or env.type != INVALIDATE):
             self.on_echo(delivery.arrived)
             self.stats.inc("echoes_skipped")
             delivery.ack()
@@ -192,6 +197,16 @@ class Incoming:
                 self.all_limiter.hold(env.origin, env.tenant, held, lambda: self._done(delivery, env))
                 return
         self._done(delivery, env)
+
+    def _from_own_bridge(self, env) -> bool:
+        if env.node in self.own_bridges:
+            return True
+        if env.bridge is not None:  # a heartbeat of another bridge of this cluster (a pair)
+            self.own_bridges[env.node] = None
+            while len(self.own_bridges) > 64:
+                del self.own_bridges[next(iter(self.own_bridges))]
+            return True
+        return False
 
     def _done(self, delivery: Delivery, env) -> None:
         if env.type == INVALIDATE and env.ack:

@@ -186,9 +186,9 @@ def _send(cfg, publisher: "Publisher", messages: "list[PreparedMessage]", *, con
         watcher = TopicWatcher(connection, publisher.topic).start() if acks else None
         if acks is not None and acks.expected is None:
             output.info(f"listening {acks.discover:g}s for the clusters' heartbeats...")
-            acks.expected = set(watcher.wait_for_peers(acks.discover)) - {publisher.origin}
+            acks.expected = set(watcher.wait_for_peers(acks.discover))  # this cluster's bridge applies it too
             if not acks.expected:
-                raise UsageError("--wait-acks: no other cluster's heartbeat seen on the topic",
+                raise UsageError("--wait-acks: no bridge's heartbeat seen on the topic",
                                  hint="check that bridges run (cachesync status), or name them with --expect")
         with _progress(len(messages), sum(m.keys for m in messages)) as advance:
             for message in messages:

@@ -155,3 +155,27 @@ def test_rule_file_changes_what_is_synced_and_a_broken_one_changes_nothing(tmp_p
         reloaded("rule file 10-block.toml removed")
         invalidate("k4")
         wait_until(lambda: not redis_b.exists("Secret:k4"), message="Secret synced again")
+
+
+def test_invalidate_run_in_a_cluster_reaches_that_cluster_too(tmp_path, amqp_url, topic_name, redis_url, redis_dbs,
+                                                             clusters):
+    """`cachesync invalidate ... -c east.toml` once skipped east: its message carried east's
+    id and east's bridge skipped its own origin. Only what east's bridges publish is skipped."""
+    redis_a, redis_b = redis_dbs
+    config_a = bridge_config(tmp_path, clusters[0], amqp_url, topic_name, redis_db=DB_A, redis_url=redis_url)
+    config_b = bridge_config(tmp_path, clusters[1], amqp_url, topic_name, redis_db=DB_B, redis_url=redis_url)
+    with BridgeProcess(config_a) as bridge_a, BridgeProcess(config_b):
+        for client in (redis_a, redis_b):
+            client.set("OAuthCache:tok-42", "x")
+        done = cachesync("invalidate", "OAuthCache", "tok-42", "--wait-acks", "--discover", "3", "--json",
+                         "--config", str(config_a))
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout)["acked"] == sorted(clusters)  # its own cluster's bridge too
+        wait_until(lambda: not redis_a.exists("OAuthCache:tok-42") and not redis_b.exists("OAuthCache:tok-42"),
+                   message="the key gone in both clusters")
+        for client in (redis_a, redis_b):  # a's own bridge's invalidations are still echoes in a
+            client.set("Local:k", "x")
+        redis_a.publish(f"local.{clusters[0]}", json.dumps({"cache": "Local", "keys": ["k"]}))
+        wait_until(lambda: not redis_b.exists("Local:k"), message="b applied a's invalidation")
+        time.sleep(1.0)  # a received its echo at the same time
+        assert redis_a.exists("Local:k")
