@@ -199,8 +199,8 @@ class Publisher:
             if not self._all_fits(item, tenant, ack):
                 refused.append((item, "oversized"))
                 continue
-            too_large = 0 if item.all else sum(1 for key in item.keys
-                                               if names + len(key) > room and not self._key_fits(item, key, tenant, ack))
+            too_large = 0 if item.all else sum(
+                1 for key in item.keys if names + len(key) > room and not self._key_fits(item, key, tenant, ack))
             if too_large:
                 oversized += too_large
                 item = Item(cache=item.cache, all=True, manager=item.manager)

@@ -210,7 +210,7 @@ class Bridge:
         if self.codec == "wso2":
             missing = next((item.cache for item in message.items if not item.manager), None)
             if missing is not None:
-                self._refuse(message, "no-manager", f"cache {clip(repr(missing))} has no cache manager, which "
+                self._refuse(message, "no-manager", f"cache {repr(clip(missing))} has no cache manager, which "
                                                     "the wso2 codec needs: add \"manager\" to the item (or "
                                                     "{manager} to the template)")
                 return
@@ -228,18 +228,18 @@ class Bridge:
         """Count and log what `Publisher.fit` changed (at intake, or in the publishing thread)."""
         if fit.flushed:
             self.stats.inc("local_oversized_keys", fit.oversized_keys)
+            caches = clip(", ".join(repr(clip(item.cache, 60)) for item in fit.flushed))
             self.input_log.warning(
                 "oversized", "%d key(s) too large for a message (over %d bytes) in cache(s) %s: publishing `all` "
                 "for them instead (the other clusters flush those caches); found at %s",
-                fit.oversized_keys, self.publisher.max_bytes, clip(", ".join(repr(i.cache) for i in fit.flushed)),
-                where)
+                fit.oversized_keys, self.publisher.max_bytes, caches, where)
         for item, reason in fit.refused:
             self.stats.inc("local_rejected", label=reason)
             if reason == "no-manager":
-                detail = f"cache {clip(repr(item.cache))} has no cache manager, which the wso2 codec needs"
+                detail = f"cache {repr(clip(item.cache))} has no cache manager, which the wso2 codec needs"
             else:
-                detail = (f"cache {clip(repr(item.cache))} (manager {clip(repr(item.manager))}, tenant "
-                          f"{clip(repr(tenant.domain)) if tenant else None}) cannot be published even as `all`: "
+                detail = (f"cache {repr(clip(item.cache))} (manager {repr(clip(item.manager or ''))}, tenant "
+                          f"{repr(clip(tenant.domain)) if tenant else None}) cannot be published even as `all`: "
                           f"its names are too long for a message of {self.publisher.max_bytes} bytes")
             self.input_log.warning(f"rejected:{reason}", "rejected a local message (%s): %s; found at %s",
                                    reason, detail, where)

@@ -68,7 +68,7 @@ class ThrottledLog:
             count, (message, args) = state.suppressed, state.latest
             state.suppressed, state.timer, state.logged_at = 0, None, time.monotonic()
         if count:
-            self.logger.warning(f"%d more like this in the last %gs, the latest: {message}", count,
+            self.logger.warning(f"%d more like this (logged at most every %gs), the latest: {message}", count,
                                 self.interval, *args)
 
     def flush(self) -> None:

@@ -143,12 +143,12 @@ def test_throttled_log_writes_the_first_of_a_kind_then_one_summary_per_interval(
         deadline = time.monotonic() + 5
         while len(caplog.records) == 2 and time.monotonic() < deadline:
             time.sleep(0.01)
-        assert caplog.records[-1].getMessage() == "999 more like this in the last 0.3s, the latest: bad message 999"
+        assert caplog.records[-1].getMessage() == "999 more like this (logged at most every 0.3s), the latest: bad message 999"
         time.sleep(0.4)
         log.warning("rejected:malformed", "after the interval")  # logged at once: nothing is pending
         log.warning("rejected:malformed", "pending")
         log.flush()  # the bridge stops: what is pending is written now
     assert [r.getMessage() for r in caplog.records[-2:]] == [
-        "after the interval", "1 more like this in the last 0.3s, the latest: pending"]
+        "after the interval", "1 more like this (logged at most every 0.3s), the latest: pending"]
     assert len(caplog.records) == 5
     assert clip("k" * 1_048_400) == "k" * 200 + "... (1,048,400 characters)"
