@@ -45,6 +45,12 @@ def rules_directory(config: Config) -> Path | None:
     return None
 
 
+def _tell(message: LocalMessage, outcome: str) -> None:
+    """Tell the source what became of a message refused at intake (a durable source acks it)."""
+    if message.receipt is not None:
+        message.receipt(outcome)
+
+
 def default_spool_path(cluster: str) -> Path:
     from platformdirs import user_state_dir
 
@@ -65,7 +71,8 @@ class Bridge:
         key_id, keys = signing_keys(config)
         keyring = Keyring(key_id, keys) if keys else None
         self.codec = config["codec.name"]
-        # on_unfit: what the sources' check missed (a spool from another codec) is fitted, never fatal
+        # on_unfit: what reaches the publishing thread unchecked (a spool written by an older
+        # version or under the other codec) is fitted there too, never fatal
         self.publisher = Publisher(config["broker.topic"], origin=self.cluster, codec=self.codec,
                                    producer=config["codec.producer"], keyring=keyring,
                                    on_unfit=lambda fit, tenant: self._report_unfit(fit, tenant, "publishing"))
@@ -217,9 +224,8 @@ class Bridge:
         fit = self.publisher.fit(message.items, message.tenant)
         if fit.changed:
             self._report_unfit(fit, message.tenant, "intake")
-            if not fit.items:
-                if message.receipt is not None:
-                    message.receipt("rejected")
+            if not fit.items:  # every item refused (counted above)
+                _tell(message, "rejected")
                 return
             message = dataclasses.replace(message, items=fit.items)
         self.outgoing.submit(message)
@@ -246,8 +252,7 @@ class Bridge:
 
     def _refuse(self, message: LocalMessage, reason: str, detail: str) -> None:
         self._reject_local(reason, detail)
-        if message.receipt is not None:
-            message.receipt("rejected")
+        _tell(message, "rejected")
 
     def _reject_local(self, reason: str, detail: str) -> None:
         """A source's callback for input it could not parse: counted by reason, logged at
