@@ -258,3 +258,31 @@ def test_a_spooled_oversized_key_is_published_as_all(tmp_path, amqp_url, topic_n
         wait_until(lambda: not redis_b.exists("After:k"), timeout=20, message="a still publishes")
         assert metric(bridge_a, "cachesync_local_oversized_keys_total") == 1
         bridge_a.wait_for_log("found at publishing")
+
+
+def test_wso2_codec_oversized_key_becomes_clear_all(tmp_path, amqp_url, topic_name, redis_url, redis_dbs, request):
+    """Under the wso2 codec a key travels as base64 of its Java serialization, one message
+    each: one that just fits is applied as a key in b, one character more clears the cache."""
+    redis_a, redis_b = redis_dbs
+    clusters = cluster_names(amqp_url, request)
+    codec = '[codec]\nname = "wso2"\n'
+    config_a, config_b = two_configs(tmp_path, amqp_url, topic_name, redis_url, clusters, extra_a=codec,
+                                     extra_b=codec)
+    manager = "IdentityApplicationManagementCacheManager"
+    publisher = Publisher("t", origin=clusters[0], codec="wso2")
+    low, high = 0, publisher.max_bytes
+    while low < high:  # the longest key of "Under" a wso2 message can carry
+        middle = (low + high + 1) // 2
+        fits = not publisher.fit([Item("Under", ("k" * middle,), manager=manager)]).changed
+        low, high = (middle, high) if fits else (low, middle - 1)
+    under, over = "k" * low, "k" * (low + 1)
+    redis_b.mset({f"Under:{under}": "x", "Under:sibling": "x", "Over:sibling": "x", "After:k": "x"})
+    with BridgeProcess(config_b), BridgeProcess(config_a) as bridge_a:
+        channel = f"local.{clusters[0]}"
+        redis_a.publish(channel, j({"manager": manager, "cache": "Under", "keys": [under]}))
+        redis_a.publish(channel, j({"manager": manager, "cache": "Over", "keys": [over]}))
+        redis_a.publish(channel, j({"manager": manager, "cache": "After", "keys": ["k"]}))
+        wait_gone(redis_b, [f"Under:{under}".encode(), b"Over:sibling", b"After:k"], "b applies all three")
+        assert redis_b.exists("Under:sibling") == 1  # applied as a key, not a flush
+        assert metric(bridge_a, "cachesync_local_oversized_keys_total") == 1
+    record("hostile_sources_wso2[amqp]", longest_wso2_key=low, flushed_from=low + 1)
