@@ -4,13 +4,21 @@ In the native codec, items are packed into `cachesync/1` envelopes under a size 
 numbered by a per-process `seq` (so receivers see gaps), and signed when a signing key is
 configured. In the wso2 codec, every key becomes one WSO2 TextMessage (WIRE.md §3).
 `invalidate` and the bridge both publish through this class.
+
+No message may exceed `max_bytes` (receivers reject bigger ones). `fit` says what of some
+items can be published: an item with a key too large for any message becomes `all` for
+its cache (the other clusters flush that cache: nothing is lost), and an item that cannot
+be published even so (a cache, manager or tenant name nearly as large as a message; under
+wso2, an item without a cache manager) is refused. `invalidate` raises `UsageError` for
+such input; the bridge passes `on_unfit`, and then `messages` publishes the fitted items
+and reports what it changed instead of raising: data never stops its publishing thread.
 """
 
 from __future__ import annotations
 
 import secrets
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass
 
@@ -31,14 +39,38 @@ from cachesync_cli.wire import (
     now_ms,
     sign_envelope,
 )
+from cachesync_cli.wire.batching import all_item_len, items_budget, one_key_item_len
 
 JSON_HEADERS = {"content-type": "application/json"}
 WSO2_SUPER_TENANT = Tenant("carbon.super", -1234)
+#: Bytes of a message besides its names and key, with room to spare (the widest native
+#: skeleton is about 330 bytes, a WSO2 body about 150): below it, `fit` need not measure.
+FIXED_OVERHEAD = 1024
+#: Most bytes one character of a name or key can take in a message: 6 as a JSON escape
+#: (\u0000), 8 in WSO2's base64 of modified UTF-8 (a supplementary character: 6 bytes).
+WIDEST_CHAR = 8
 
 
 def new_node_id(cluster: str) -> str:
     """A node id for this process: `<cluster>/<6 hex>` (WIRE.md §2)."""
     return f"{cluster}/{secrets.token_hex(3)}"
+
+
+@dataclass(slots=True)  # not frozen: made for every local message, and a frozen one costs 4 times more
+class Fit:
+    """What of some items can be published (see `Publisher.fit`)."""
+
+    items: tuple[Item, ...]  # to publish: `flushed` in place of the items they replace
+    flushed: tuple[Item, ...] = ()  # `all` items standing for items with a key too large for a message
+    oversized_keys: int = 0  # keys too large for a message (their caches are in `flushed`)
+    refused: tuple[tuple[Item, str], ...] = ()  # (item, reason "oversized" or "no-manager"): not published
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.flushed or self.refused)
+
+
+Unfit = Callable[[Fit, "Tenant | None"], None]
 
 
 @dataclass(frozen=True)
@@ -63,6 +95,7 @@ class Publisher:
         producer: str | None = None,
         keyring: Keyring | None = None,
         max_bytes: int = DEFAULT_MAX_BYTES,
+        on_unfit: Unfit | None = None,
     ) -> None:
         if codec not in ("native", "wso2"):
             raise UsageError(f"unknown codec {codec!r}", hint="use native or wso2")
@@ -73,6 +106,13 @@ class Publisher:
         self.producer = producer or origin
         self.keyring = keyring if keyring and keyring.signing_key_id else None
         self.max_bytes = max_bytes
+        #: set by the bridge: `messages` fits items instead of raising, and reports here what it changed
+        self.on_unfit = on_unfit
+        fixed = len(self.origin) + len(self.node) + len(self.producer)
+        if self.keyring is not None:
+            fixed += len(self.keyring.signing_key_id)
+        #: characters of names and key that surely fit one message, besides the tenant's
+        self._room = (max_bytes - FIXED_OVERHEAD) // WIDEST_CHAR - fixed
         self.last_seq = 0  # the last sequence number handed out
         self._seq_lock = threading.Lock()
 
@@ -85,7 +125,13 @@ class Publisher:
 
     def messages(self, items: Iterable[Item], *, tenant: Tenant | None = None,
                  ack: bool = False) -> Iterator[PreparedMessage]:
-        """The broker messages that carry `items`, built lazily (bulk input stays streaming)."""
+        """The broker messages that carry `items`, built lazily (bulk input stays streaming).
+        Raises `UsageError` for an item `fit` would change, unless `on_unfit` is set."""
+        if self.on_unfit is not None:
+            fit = self.fit(items, tenant, ack=ack)
+            if fit.changed:
+                self.on_unfit(fit, tenant)
+            items = fit.items
         if self.codec == "wso2":
             yield from self._wso2_messages(items, tenant)
             return
@@ -112,18 +158,83 @@ class Publisher:
         return PreparedMessage(encode_envelope(envelope), dict(JSON_HEADERS), len(envelope.items), keys, envelope)
 
     def _wso2_messages(self, items: Iterable[Item], tenant: Tenant | None) -> Iterator[PreparedMessage]:
-        tenant = tenant or WSO2_SUPER_TENANT
-        tenant_id = tenant.id if tenant.id is not None else WSO2_SUPER_TENANT.id
         for item in items:
             if not item.manager:
                 raise UsageError(f"the wso2 codec needs a cache manager name for cache {item.cache!r}",
                                  hint="pass --manager NAME, e.g. IdentityApplicationManagementCacheManager")
             keys: Iterable[str | None] = [None] if item.all else item.keys
             for key in keys:
-                message = Wso2Message(tenant_domain=tenant.domain, tenant_id=tenant_id, manager=item.manager,
-                                      cache=item.cache, key=key, clear_all=item.all, sender=self.producer)
-                body, headers = encode_wso2(message)
+                body, headers = self._wso2_encoded(item, key, tenant)
+                if len(body) > self.max_bytes:
+                    raise UsageError(f"a key of {item.cache!r} does not fit in {self.max_bytes} bytes",
+                                     hint="shorten the key")
                 yield PreparedMessage(body, headers, 1, 0 if item.all else 1)
+
+    def _wso2_encoded(self, item: Item, key: str | None, tenant: Tenant | None) -> tuple[bytes, dict[str, str]]:
+        """Body and headers of the WSO2 message invalidating `key` of `item`'s cache (None: all)."""
+        tenant = tenant or WSO2_SUPER_TENANT
+        tenant_id = tenant.id if tenant.id is not None else WSO2_SUPER_TENANT.id
+        message = Wso2Message(tenant_domain=tenant.domain, tenant_id=tenant_id, manager=item.manager or "",
+                              cache=item.cache, key=key, clear_all=key is None, sender=self.producer)
+        return encode_wso2(message)
+
+    # -- what fits in a message ---------------------------------------------------------------
+
+    def fit(self, items: Iterable[Item], tenant: Tenant | None = None, *, ack: bool = False) -> Fit:
+        """What of `items` can be published under `tenant`: an item with a key too large for
+        a message becomes `all` for its cache; an item that cannot be published even so is
+        refused. Never raises. Items of ordinary size cost a length comparison each (under a
+        microsecond for a one-key message, on the bridge's intake path)."""
+        items = tuple(items)
+        room = self._room - (len(tenant.domain) if tenant is not None else 0)
+        wso2 = self.codec == "wso2"
+        for item in items:
+            keys = item.keys
+            longest = len(keys[0]) if len(keys) == 1 else max(map(len, keys), default=0)
+            if (wso2 and not item.manager) or len(item.cache) + len(item.manager or "") + longest > room:
+                return self._refit(items, tenant, ack, room)
+        return Fit(items)
+
+    def _refit(self, items: tuple[Item, ...], tenant: Tenant | None, ack: bool, room: int) -> Fit:
+        """`fit` for items of which one at least may not fit: measure those exactly."""
+        kept: list[Item] = []
+        flushed: list[Item] = []
+        refused: list[tuple[Item, str]] = []
+        oversized = 0
+        for item in items:
+            if self.codec == "wso2" and not item.manager:
+                refused.append((item, "no-manager"))
+                continue
+            names = len(item.cache) + len(item.manager or "")
+            if names + max(map(len, item.keys), default=0) <= room:
+                kept.append(item)
+                continue
+            if not self._all_fits(item, tenant, ack):
+                refused.append((item, "oversized"))
+                continue
+            too_large = 0 if item.all else sum(
+                1 for key in item.keys if names + len(key) > room and not self._key_fits(item, key, tenant, ack))
+            if too_large:
+                oversized += too_large
+                item = Item(cache=item.cache, all=True, manager=item.manager)
+                flushed.append(item)
+            kept.append(item)
+        return Fit(tuple(kept), tuple(flushed), oversized, tuple(refused))
+
+    def _budget(self, tenant: Tenant | None, ack: bool) -> int:
+        sig_key_id = self.keyring.signing_key_id if self.keyring else None
+        return items_budget(origin=self.origin, node=self.node, tenant=tenant, ack=ack, sig_key_id=sig_key_id,
+                            max_bytes=self.max_bytes)
+
+    def _all_fits(self, item: Item, tenant: Tenant | None, ack: bool) -> bool:
+        if self.codec == "wso2":
+            return len(self._wso2_encoded(item, None, tenant)[0]) <= self.max_bytes
+        return all_item_len(item.cache, item.manager) <= self._budget(tenant, ack)
+
+    def _key_fits(self, item: Item, key: str, tenant: Tenant | None, ack: bool) -> bool:
+        if self.codec == "wso2":
+            return len(self._wso2_encoded(item, key, tenant)[0]) <= self.max_bytes
+        return one_key_item_len(item.cache, item.manager, key) <= self._budget(tenant, ack)
 
     # -- sending ------------------------------------------------------------------------------
 

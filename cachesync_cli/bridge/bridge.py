@@ -8,6 +8,7 @@ the threads and why each callback only queues.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 from pathlib import Path
@@ -21,6 +22,7 @@ from cachesync_cli.bridge.silence import SilenceWatch
 from cachesync_cli.bridge.spool import Spool
 from cachesync_cli.bridge.state import BridgeState
 from cachesync_cli.bridge.stats import BridgeStats
+from cachesync_cli.bridge.throttled_log import ThrottledLog, clip
 from cachesync_cli.cleanup.scheduler import bridge_scheduler
 from cachesync_cli.config import Config
 from cachesync_cli.config.resolve import cluster_id, connect_options, signing_keys
@@ -28,10 +30,10 @@ from cachesync_cli.errors import CachesyncError, UsageError
 from cachesync_cli.local.base import EchoGuard, LocalContext, Source, SourceError, Target
 from cachesync_cli.local.intake import IntakeGap
 from cachesync_cli.local.registry import build_source, build_target
-from cachesync_cli.publisher import Publisher
+from cachesync_cli.publisher import Fit, Publisher
 from cachesync_cli.transport.base import SubscriptionSpec
 from cachesync_cli.transport.connection import Backoff, BrokerConnection, ConnectionEvent
-from cachesync_cli.wire import Keyring
+from cachesync_cli.wire import Keyring, Tenant
 from cachesync_cli.wire.local import LocalMessage
 
 log = logging.getLogger("cachesync.bridge")
@@ -44,6 +46,12 @@ def rules_directory(config: Config) -> Path | None:
     if config.path is not None and (config.path.parent / "cachesync.d").is_dir():
         return config.path.parent / "cachesync.d"
     return None
+
+
+def _tell(message: LocalMessage, outcome: str) -> None:
+    """Tell the source what became of a message refused at intake (a durable source acks it)."""
+    if message.receipt is not None:
+        message.receipt(outcome)
 
 
 def default_spool_path(cluster: str) -> Path:
@@ -62,11 +70,15 @@ class Bridge:
         self.config = config
         self.cluster = cluster_id(config)
         self.stats = BridgeStats()
+        self.input_log = ThrottledLog(log)  # bad local input: one line per kind every 10 s at most
         key_id, keys = signing_keys(config)
         keyring = Keyring(key_id, keys) if keys else None
         self.codec = config["codec.name"]
+        # on_unfit: what reaches the publishing thread unchecked (a spool written by an older
+        # version or under the other codec) is fitted there too, never fatal
         self.publisher = Publisher(config["broker.topic"], origin=self.cluster, codec=self.codec,
-                                   producer=config["codec.producer"], keyring=keyring)
+                                   producer=config["codec.producer"], keyring=keyring,
+                                   on_unfit=lambda fit, tenant: self._report_unfit(fit, tenant, "publishing"))
         self.rules = SyncRules(tuple(config["sync.allow"]), tuple(config["sync.block"]))
         self.dropin_targets: list[Target] = []
         context = LocalContext(cluster=self.cluster, echo_guard=EchoGuard(), environ=config.environ)
@@ -254,8 +266,7 @@ class Bridge:
         self.outgoing.start()
         for source in self.sources:
             try:
-                source.start(self._submit_wso2 if self.codec == "wso2" else self.outgoing.submit,
-                             self._reject_local)
+                source.start(self._submit, self._reject_local)
             except SourceError:
                 self.stop()
                 raise
@@ -278,20 +289,57 @@ class Bridge:
             self.outgoing.announce_gap(IntakeGap(", ".join(lossy), reason, state.stopped_at_ms,
                                                  "nobody listened before the bridge started"))
 
-    def _submit_wso2(self, message: LocalMessage) -> None:
-        """A source's callback under the wso2 codec: what that format cannot carry is
-        rejected here, where it is counted and logged, never found later in the publishing
-        thread."""
-        missing = next((item.cache for item in message.items if not item.manager), None)
-        if missing is not None:
-            self._reject_local("no-manager", f"cache {missing!r} has no cache manager, which the wso2 codec "
-                                             "needs: add \"manager\" to the item (or {manager} to the template)")
-            return
+    def _submit(self, message: LocalMessage) -> None:
+        """A source's callback: what cannot be published is dealt with here, where it is
+        counted and logged, never found later in the publishing thread. A key too large for a
+        message becomes `all` for its cache (flushed in the other clusters, not lost); an item
+        that cannot be published even so is rejected; under the wso2 codec, so is a message
+        with an item without a cache manager."""
+        if self.codec == "wso2":
+            missing = next((item.cache for item in message.items if not item.manager), None)
+            if missing is not None:
+                self._refuse(message, "no-manager", f"cache {repr(clip(missing))} has no cache manager, which "
+                                                    "the wso2 codec needs: add \"manager\" to the item (or "
+                                                    "{manager} to the template)")
+                return
+        fit = self.publisher.fit(message.items, message.tenant)
+        if fit.changed:
+            self._report_unfit(fit, message.tenant, "intake")
+            if not fit.items:  # every item refused (counted above)
+                _tell(message, "rejected")
+                return
+            message = dataclasses.replace(message, items=fit.items)
         self.outgoing.submit(message)
 
+    def _report_unfit(self, fit: Fit, tenant: Tenant | None, where: str) -> None:
+        """Count and log what `Publisher.fit` changed (at intake, or in the publishing thread)."""
+        if fit.flushed:
+            self.stats.inc("local_oversized_keys", fit.oversized_keys)
+            caches = clip(", ".join(repr(clip(item.cache, 60)) for item in fit.flushed))
+            self.input_log.warning(
+                "oversized", "%d key(s) too large for a message (over %d bytes) in cache(s) %s: publishing `all` "
+                "for them instead (the other clusters flush those caches); found at %s",
+                fit.oversized_keys, self.publisher.max_bytes, caches, where)
+        for item, reason in fit.refused:
+            self.stats.inc("local_rejected", label=reason)
+            if reason == "no-manager":
+                detail = f"cache {repr(clip(item.cache))} has no cache manager, which the wso2 codec needs"
+            else:
+                detail = (f"cache {repr(clip(item.cache))} (manager {repr(clip(item.manager or ''))}, tenant "
+                          f"{repr(clip(tenant.domain)) if tenant else None}) cannot be published even as `all`: "
+                          f"its names are too long for a message of {self.publisher.max_bytes} bytes")
+            self.input_log.warning(f"rejected:{reason}", "rejected a local message (%s): %s; found at %s",
+                                   reason, detail, where)
+
+    def _refuse(self, message: LocalMessage, reason: str, detail: str) -> None:
+        self._reject_local(reason, detail)
+        _tell(message, "rejected")
+
     def _reject_local(self, reason: str, detail: str) -> None:
+        """A source's callback for input it could not parse: counted by reason, logged at
+        most once every 10 s per reason (a flood of bad input must not flood the log)."""
         self.stats.inc("local_rejected", label=reason)
-        log.warning("rejected a local message (%s): %s", reason, detail)
+        self.input_log.warning(f"rejected:{reason}", "rejected a local message (%s): %s", reason, clip(detail, 300))
 
     def stop(self) -> None:
         """Stop taking input, publish or spool what is queued, close cleanly."""
@@ -317,4 +365,5 @@ class Bridge:
             self.state_file.mark_stopped()
         if self.monitor is not None:
             self.monitor.stop()
+        self.input_log.flush()
         self.state = "stopped"

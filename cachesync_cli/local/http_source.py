@@ -154,11 +154,11 @@ class _Handler(BaseHTTPRequestHandler):
             self.reject("unauthorized", f"from {self.client_address[0]}: missing or wrong bearer token")
             self._reply(401, {"error": "missing or wrong bearer token"}, authenticate=True)
             return
-        length = self.headers.get("Content-Length")
-        if length is None or not length.strip().isdigit():
-            self._reply(411, {"error": "Content-Length required"})
+        length = (self.headers.get("Content-Length") or "").strip()
+        if not (length.isascii() and length.isdigit()):  # "²" is a digit to str.isdigit, not to int()
+            self._reply(411, {"error": "Content-Length required (a decimal number of bytes)"})
             return
-        size = int(length)
+        size = int(length) if len(length) <= 18 else LOCAL_MAX_BYTES + 1  # int() refuses 4,300 digits
         if size > LOCAL_MAX_BYTES:
             self.reject("oversized", f"from {self.client_address[0]}: {size} bytes")
             self._reply(413, {"error": f"body over {LOCAL_MAX_BYTES} bytes"})

@@ -29,15 +29,52 @@ def _key_len(key: str) -> int:
 
 
 @functools.lru_cache(maxsize=256)
-def _skeleton_len(origin: str, node: str, tenant: Tenant | None, ack: bool, sig_key_id: str | None) -> int:
-    """Bytes of the widest envelope with these fields, not counting its items' contents."""
+def _skeleton_len(origin: str, node: str, ack: bool, sig_key_id: str | None) -> int:
+    """Bytes of the widest envelope with these fields and no tenant, not counting its items'
+    contents. (Cached by configuration values only: a tenant comes from input, and may be big.)"""
     placeholder = Item(cache="c", all=True)
     widest = Envelope(
         type=INVALIDATE, id="0" * 32, origin=origin, node=node,
-        seq=MAX_SAFE_INTEGER, ts=MAX_SAFE_INTEGER, tenant=tenant, items=(placeholder,), ack=ack,
+        seq=MAX_SAFE_INTEGER, ts=MAX_SAFE_INTEGER, items=(placeholder,), ack=ack,
         sig=None if sig_key_id is None else f"v1:{sig_key_id}:{'0' * 64}",
     )
     return len(encode_envelope(widest)) - _json_len(item_to_dict(placeholder))
+
+
+def _tenant_len(tenant: Tenant | None) -> int:
+    """Bytes the tenant adds to an envelope: `,"tenant":{...}`."""
+    if tenant is None:
+        return 0
+    wire: dict = {"domain": tenant.domain}
+    if tenant.id is not None:
+        wire["id"] = tenant.id
+    return len(',"tenant":') + _json_len(wire)
+
+
+def items_budget(*, origin: str, node: str, tenant: Tenant | None = None, ack: bool = False,
+                 sig_key_id: str | None, max_bytes: int = DEFAULT_MAX_BYTES) -> int:
+    """Bytes left for the contents of an envelope's items list once every other field is at
+    its widest. Zero or less when nothing fits (a huge tenant domain)."""
+    return max_bytes - _skeleton_len(origin, node, ack, sig_key_id) - _tenant_len(tenant)
+
+
+def all_item_len(cache: str, manager: str | None) -> int:
+    """Bytes of the item `{"manager":..,"cache":..,"all":true}` in an items list."""
+    return _json_len(item_to_dict(Item(cache=cache, all=True, manager=manager)))
+
+
+def _shell_len(cache: str, manager: str | None) -> int:
+    """Bytes of an item of `cache` with an empty keys list: every key adds its JSON (and a comma)."""
+    empty = item_to_dict(Item(cache=cache, manager=manager, all=True))
+    del empty["all"]
+    empty["keys"] = []
+    return _json_len(empty)
+
+
+def one_key_item_len(cache: str, manager: str | None, key: str) -> int:
+    """Bytes of an item of `cache` carrying only `key`: it fits an envelope alone when this is
+    at most `items_budget`."""
+    return _shell_len(cache, manager) + _key_len(key)
 
 
 def batch_items(
@@ -57,7 +94,8 @@ def batch_items(
     manager when its keys do not fit. Raises `ValueError` when a single key (or an
     `all` item) cannot fit in `max_bytes` even alone.
     """
-    budget = max_bytes - _skeleton_len(origin, node, tenant, ack, sig_key_id)
+    budget = items_budget(origin=origin, node=node, tenant=tenant, ack=ack, sig_key_id=sig_key_id,
+                          max_bytes=max_bytes)
     batches: list[tuple[Item, ...]] = []
     group: list[Item] = []
     used = 0  # bytes of the items list contents in `group`, commas included
@@ -82,10 +120,7 @@ def batch_items(
                     raise ValueError(f"item for {item.cache!r} does not fit in {max_bytes} bytes")
             add(item, size)
             continue
-        empty = item_to_dict(Item(cache=item.cache, manager=item.manager, all=True))
-        del empty["all"]
-        empty["keys"] = []
-        shell = _json_len(empty)  # the item with no keys: every key adds its JSON and a comma
+        shell = _shell_len(item.cache, item.manager)
         keys: list[str] = []
         size = shell
         for key in item.keys:

@@ -124,3 +124,31 @@ def test_idle_outgoing_thread_sleeps_between_rounds(tmp_path, heartbeats):
         connection.close()
     assert 1 <= len(rounds) <= 10, f"{len(rounds)} rounds in one idle second"
     assert (outgoing.stats.get("heartbeats_sent") > 0) == heartbeats
+
+
+def test_throttled_log_writes_the_first_of_a_kind_then_one_summary_per_interval(caplog):
+    """A flood of bad local input once meant one warning per message."""
+    import logging
+
+    from cachesync_cli.bridge.throttled_log import ThrottledLog, clip
+
+    log = ThrottledLog(logging.getLogger("test.throttled"), interval=0.3)
+    with caplog.at_level(logging.WARNING, logger="test.throttled"):
+        for n in range(1000):
+            log.warning("rejected:malformed", "bad message %d", n)
+        log.warning("rejected:invalid", "other kind")
+        assert [r.getMessage() for r in caplog.records] == ["bad message 0", "other kind"]
+        time.sleep(0.2)
+        assert len(caplog.records) == 2  # the rest is counted, not written
+        deadline = time.monotonic() + 5
+        while len(caplog.records) == 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert caplog.records[-1].getMessage() == "999 more like this (logged at most every 0.3s), the latest: bad message 999"
+        time.sleep(0.4)
+        log.warning("rejected:malformed", "after the interval")  # logged at once: nothing is pending
+        log.warning("rejected:malformed", "pending")
+        log.flush()  # the bridge stops: what is pending is written now
+    assert [r.getMessage() for r in caplog.records[-2:]] == [
+        "after the interval", "1 more like this (logged at most every 0.3s), the latest: pending"]
+    assert len(caplog.records) == 5
+    assert clip("k" * 1_048_400) == "k" * 200 + "... (1,048,400 characters)"

@@ -87,6 +87,19 @@ def test_oversized_body_is_refused_before_reading(server, inbox):
     assert inbox.next_rejection()[0] == "oversized"
 
 
+@pytest.mark.parametrize("length, status", [("\u00b2", 411), ("-5", 411), ("9" * 5000, 413), (" 12 ", 400)])
+def test_hostile_content_lengths_get_an_answer(server, inbox, length, status):
+    """A superscript digit or 5,000 digits once made int() raise in the handler: the client got
+    no answer, only a traceback on the bridge's stderr."""
+    with socket.create_connection(server.address, timeout=5) as conn:
+        conn.sendall(b"POST /v1/invalidations HTTP/1.1\r\nHost: x\r\nContent-Length: " + length.encode("latin-1")
+                     + b"\r\n\r\n" + b"{nope" + b" " * 7)
+        answer = conn.makefile("rb").readline()
+    assert answer.split()[1] == str(status).encode(), answer
+    if status != 411:
+        assert inbox.next_rejection()[0] in ("oversized", "malformed")
+
+
 def test_rebroadcasts_are_accepted_but_not_emitted(server, inbox):
     assert request(server, "POST", "/v1/invalidations", {"origin": "dc-west", "cache": "A", "keys": ["k"]}) == \
         (202, {"accepted": 0})
