@@ -39,6 +39,9 @@ from cachesync_cli.wire.local import LocalMessage
 log = logging.getLogger("cachesync.bridge")
 
 
+MAX_APPLIED_ORIGINS = 1000
+
+
 def rules_directory(config: Config) -> Path | None:
     """`[sync] rules_dir`, or cachesync.d/ beside the config file when that folder exists."""
     if config["sync.rules_dir"]:
@@ -136,8 +139,14 @@ class Bridge:
     # -- state for heartbeats and status ------------------------------------------------------
 
     def _note_applied(self, origin: str, node: str, seq: int) -> None:
+        """For heartbeats: the last seq applied per origin, for the `MAX_APPLIED_ORIGINS`
+        origins heard from most recently (anyone able to publish on an unsigned topic can
+        make up origins: a heartbeat must not grow past what a broker takes)."""
         with self._applied_lock:
+            self._applied.pop(origin, None)
             self._applied[origin] = seq
+            if len(self._applied) > MAX_APPLIED_ORIGINS:
+                del self._applied[next(iter(self._applied))]
 
     def applied(self) -> dict[str, int]:
         with self._applied_lock:
