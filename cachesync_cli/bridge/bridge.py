@@ -205,6 +205,7 @@ class Bridge:
         if missing is not None:
             self._reject_local("no-manager", f"cache {missing!r} has no cache manager, which the wso2 codec "
                                              "needs: add \"manager\" to the item (or {manager} to the template)")
+            self.outgoing.refuse(message)  # its receipt, if any, is told "rejected"
             return
         self.outgoing.submit(message)
 
