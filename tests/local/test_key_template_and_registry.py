@@ -43,6 +43,7 @@ OFFLINE = {
     "redis-channel": {"url": "redis://127.0.0.1:1/0"},
     "http": {"listen": "127.0.0.1:0"},
     "redis-keyspace": {"url": "redis://127.0.0.1:1/0"},
+    "redis-stream": {"url": "redis://127.0.0.1:1/0"},
     "redis": {"url": "redis://127.0.0.1:1/0"},
     "memcached": {"servers": ["127.0.0.1:1"]},
     "webhook": {"urls": ["http://127.0.0.1:1/"]},
