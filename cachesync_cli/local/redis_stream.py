@@ -258,9 +258,10 @@ class RedisStreamSource(Source):
         """Take over entries other consumers left pending; trim what every group is done with."""
         _, claimed, deleted = self.client.xautoclaim(self.stream, self.group, self.consumer, self.claim_idle_ms,
                                                      "0-0", count=self.count)
-        if deleted:
-            self._gap("trimmed", f"{len(deleted)} pending entries of {self.stream} were deleted before "
-                                 f"they were published", since=parse_id(deleted[0]))
+        lost = [entry_id for entry_id in deleted if entry_id not in self._awaiting]  # those are on their way
+        if lost:
+            self._gap("trimmed", f"{len(lost)} pending entries of {self.stream} were deleted before "
+                                 f"they were published", since=parse_id(lost[0]))
         if claimed:
             log.warning("%s: took over %d entries left pending for %ds by another consumer of group %r",
                         self.describe(), len(claimed), self.claim_idle_ms // 1000, self.group)
@@ -280,11 +281,11 @@ class RedisStreamSource(Source):
     # -- handing on and acknowledging ---------------------------------------------------------
 
     def _hand_on(self, entries: list, *, new: bool) -> None:
+        if new and entries:
+            self._last_read = parse_id(entries[-1][0])
         for entry_id, fields in entries:
             if entry_id in self._awaiting:
                 continue
-            if new:
-                self._last_read = parse_id(entry_id)
             if not fields:  # a pending entry deleted from the stream meanwhile
                 self._gap("trimmed", f"pending entry {entry_id.decode()} of {self.stream} was deleted before "
                                      f"it was published", since=parse_id(entry_id))

@@ -160,11 +160,16 @@ def test_entries_trimmed_before_they_were_read_are_an_intake_gap(sources, app, s
     add(app, stream, *(f"lost{n}" for n in range(10)))
     app.xtrim(stream, maxlen=3, approximate=False)  # 7 entries gone unread
     sources.start(inbox)
-    assert [m.items[0].keys[0] for m in take(inbox, 3)] == ["lost7", "lost8", "lost9"]
+    read = take(inbox, 3)
+    assert [m.items[0].keys[0] for m in read] == ["lost7", "lost8", "lost9"]
     wait_until(lambda: len(sources.gaps) == 1)
     gap = sources.gaps[0]
     assert gap.source == "stream" and gap.reason == "trimmed" and gap.detail.startswith("7 entries")
+    for message in read:
+        message.receipt("confirmed")
+    wait_until(lambda: pending(app, stream) == 0)
     sources.started[-1].stop()
+    app.xtrim(stream, maxlen=0, approximate=False)  # everything read is trimmed: no loss this time
     sources.start(Inbox())  # announced once: the group's counter was corrected
     add(app, stream, "after")
     wait_until(lambda: pending(app, stream) >= 1)
@@ -180,3 +185,39 @@ def test_a_stream_that_vanishes_is_a_failover_gap_and_reading_goes_on(sources, a
     assert sources.gaps[0].reason == "failover"
     add(app, stream, "after")
     assert inbox.next_message().items == (Item("C", ("after",)),)
+
+
+def test_a_group_ahead_of_the_stream_is_a_failover_gap_and_new_entries_are_read(sources, app, stream, inbox):
+    sources.start(inbox)
+    add(app, stream, "before")
+    take(inbox, 1)[0].receipt("confirmed")
+    app.xgroup_setid(stream, "test", "99999999999999-0")  # a replica that was behind: ids went back
+    wait_until(lambda: len(sources.gaps) == 1)
+    assert sources.gaps[0].reason == "failover"
+    add(app, stream, "after")  # an id below the group's: read only because the group was moved
+    assert inbox.next_message().items == (Item("C", ("after",)),)
+
+
+def test_redis_down_is_reported_and_reading_resumes_without_a_gap(tmp_path, inbox):
+    from tests.redis_dbs import PrivateRedis
+
+    private = PrivateRedis(tmp_path)  # keeps its data over a restart
+    private.start()
+    try:
+        made = Sources(f"redis://127.0.0.1:{private.port}/0", "cachesync:invalidations")
+        source = made.start(inbox)
+        app = redis_driver.Redis(port=private.port)
+        add(app, made.stream, "k1")
+        take(inbox, 1)[0].receipt("confirmed")
+        wait_until(lambda: pending(app, made.stream) == 0)
+        private.stop()
+        wait_until(lambda: "stream" in made.context.intake.not_receiving(), timeout=10)
+        assert "unreachable" in made.context.intake.not_receiving()["stream"]
+        private.start()
+        add(app, made.stream, "k2")
+        assert inbox.next_message(timeout=15).items == (Item("C", ("k2",)),)
+        assert made.context.intake.working and not made.gaps
+        source.stop()
+        app.close()
+    finally:
+        private.stop()
