@@ -129,3 +129,29 @@ def test_entries_are_acknowledged_only_once_confirmed_or_spooled(tmp_path, amqp_
             assert redis_b.dbsize() == len(keys)  # nothing reached b
             proxy.restore()
             wait_until(lambda: redis_b.dbsize() == 0, timeout=30, message="b applied the spooled keys")
+
+
+def test_a_killed_while_its_broker_hangs_publishes_what_it_had_read_after_restart(
+        tmp_path, amqp_url, topic_name, redis_url, redis_dbs, request):
+    """Entries read but neither confirmed nor spooled when a dies are not acknowledged: the
+    restarted bridge reads them again from its pending list."""
+    redis_a, redis_b = redis_dbs
+    clusters = cluster_names(amqp_url, request)
+    endpoint = parse_endpoint(amqp_url)
+    proxy = TcpProxy((endpoint.host, endpoint.port))
+    request.addfinalizer(proxy.close)
+    config_a, config_b = stream_configs(tmp_path, amqp_url, topic_name, redis_url, clusters,
+                                        broker_a=proxy.url(amqp_url))
+    keys = [f"hung-{n}" for n in range(200)]
+    redis_b.mset({f"C:{k}": "x" for k in keys})
+    with BridgeProcess(config_b):
+        bridge_a = BridgeProcess(config_a).start()
+        proxy.blackhole()
+        xadd(redis_a, keys)
+        wait_until(lambda: pending(redis_a) == len(keys), timeout=2, interval=0.02, message="all read, none acked")
+        sigkill(bridge_a)
+        proxy.restore()
+        assert redis_b.dbsize() == len(keys)
+        with BridgeProcess(config_a):
+            wait_until(lambda: redis_b.dbsize() == 0, timeout=30, message="b applied every key")
+            wait_until(lambda: pending(redis_a) == 0, timeout=10, message="every entry acknowledged")
