@@ -17,16 +17,12 @@ stream (`XTRIM MINID ~`) below what every group still needs: its oldest pending 
 its last delivered one. `max_length` caps the stream (`XTRIM MAXLEN ~`) even when that
 trims entries nobody read: those are lost, and announced.
 
-Announced as intake gaps (`context.intake`):
-- "trimmed": entries were deleted before the group read them. Checked atomically before
-  every read: when every entry in the stream is unread, the group's lag (entries added
-  minus entries read, Redis 7) exceeds the stream's length by the number lost. The group's
-  entries-read counter is then corrected (`XGROUP SETID ... ENTRIESREAD`) so that the loss
-  is announced once. Pending entries found deleted are counted too.
-- "failover": the stream or the group vanished while this process was reading it, the
-  group's last delivered id is ahead of the stream's last id, or it went backwards (Redis
-  failed over to a replica that was behind, or was restored). The group is created again
-  (or set to the stream's end) and reading goes on.
+Announced as intake gaps (`context.intake`): "trimmed", entries deleted before the group
+read them (checked in one transaction with every read, see `stream_state.py`; pending
+entries found deleted count too); "failover", the stream or the group vanished while this
+process read it, or the group's last delivered id is ahead of the stream's last id or went
+back (a replica that was behind, a restore): the group is created again, or moved to the
+stream's end, and reading goes on.
 
 Entries without `field` or that do not parse are rejected (reason counted) and
 acknowledged; one carrying `origin` (a bridge's re-broadcast) is acknowledged silently.
@@ -42,12 +38,12 @@ import queue
 import socket
 import threading
 import time
-from typing import NamedTuple
 
 from cachesync_cli.errors import DecodeError
 from cachesync_cli.local.base import EmitFn, RejectFn, Source, SourceError
 from cachesync_cli.local.intake import IntakeGap
 from cachesync_cli.local.redis_common import redis_client, redis_errors, redis_safe_url
+from cachesync_cli.local.stream_state import StreamId, StreamState, parse_id
 from cachesync_cli.wire.local import LocalMessage, parse_local_message
 
 log = logging.getLogger("cachesync.local")
@@ -57,22 +53,7 @@ MAINTENANCE_INTERVAL = 5.0  # seconds between takeovers of abandoned entries and
 FIRST_BACKOFF, MAX_BACKOFF = 0.5, 10.0
 START_WAIT = 15.0
 STOP_WAIT = 5.0  # seconds `stop` waits for the receipts of what was handed on
-
-
-class StreamId(NamedTuple):
-    """A stream entry id, comparable: milliseconds and sequence."""
-
-    ms: int
-    seq: int
-
-    def __str__(self) -> str:
-        return f"{self.ms}-{self.seq}"
-
-
-def parse_id(raw: bytes | str) -> StreamId:
-    text = raw.decode() if isinstance(raw, bytes) else raw
-    ms, _, seq = text.partition("-")
-    return StreamId(int(ms), int(seq or 0))
+MAX_AWAITING = 50_000  # entries handed on and not acknowledged, at most: past it, reading pauses
 
 
 class RedisStreamSource(Source):
@@ -153,7 +134,9 @@ class RedisStreamSource(Source):
             except errors as exc:
                 connected = False
                 self._started.set()
-                detail = f"Redis {redis_safe_url(self.url)} unreachable: {exc}"
+                detail = (f"Redis {redis_safe_url(self.url)} refused a command on {self.stream}: {exc}"
+                          if type(exc).__name__ == "ResponseError" else
+                          f"Redis {redis_safe_url(self.url)} unreachable: {exc}")
                 self.context.intake.down(self.name, detail)
                 if not in_outage:
                     log.warning("%s: %s; retrying with backoff (the stream keeps what is added meanwhile)",
@@ -198,6 +181,9 @@ class RedisStreamSource(Source):
         if time.monotonic() >= self._next_maintenance:
             self._maintain()
             self._next_maintenance = time.monotonic() + MAINTENANCE_INTERVAL
+        if len(self._awaiting) >= MAX_AWAITING:  # the bridge is behind: leave the rest in the stream
+            self._stopping.wait(BLOCK_MS / 1000)
+            return
         entries = self._checked_read()
         if not entries and not self._stopping.is_set():
             reply = self.client.xreadgroup(self.group, self.consumer, {self.stream: ">"}, count=self.count,
@@ -224,23 +210,18 @@ class RedisStreamSource(Source):
         return entries
 
     def _check_losses(self, stream: dict, group: dict, entries: list) -> None:
-        delivered = parse_id(group["last-delivered-id"])
-        last = parse_id(stream["last-generated-id"])
-        if delivered > last or (self._last_read is not None and delivered < self._last_read):
-            self._failover(f"the group's last delivered id {delivered} and the stream's last id {last} "
-                           f"(this bridge had read up to {self._last_read})", since=last)
+        state = StreamState.from_xinfo(stream, group)
+        if state.ahead_of_stream or (self._last_read is not None and state.delivered < self._last_read):
+            self._failover(f"the group's last delivered id is {state.delivered}, the stream's last id "
+                           f"{state.last}, and this bridge had read up to {self._last_read}", since=state.last)
             return
-        first = stream.get("first-entry")
-        if group.get("lag") is None or (first is not None and parse_id(first[0]) <= delivered):
-            return  # unknown lag (entries deleted with XDEL), or unread entries all still there
-        lost = group["lag"] - stream["length"]
-        if lost <= 0:
-            return
-        read_to = entries[-1][0] if entries else group["last-delivered-id"]
-        self.client.xgroup_setid(self.stream, self.group, read_to,
-                                 entries_read=group["entries-read"] + len(entries) + lost)
-        self._gap("trimmed", f"{lost} entries of {self.stream} were trimmed before group {self.group!r} "
-                             f"read them (after {delivered})", since=delivered)
+        lost = state.trimmed_unread()
+        if lost:
+            read_to = entries[-1][0] if entries else group["last-delivered-id"]
+            self.client.xgroup_setid(self.stream, self.group, read_to,
+                                     entries_read=state.entries_read + len(entries) + lost)
+            self._gap("trimmed", f"{lost} entries of {self.stream} were trimmed before group {self.group!r} "
+                                 f"read them (after {state.delivered})", since=state.delivered)
 
     def _read_pending(self) -> None:
         """This consumer's own pending entries (read before a restart or an outage, not

@@ -4,6 +4,7 @@ after a restart, rejects, takeover, trimming, and the losses it announces as int
 from __future__ import annotations
 
 import json
+import queue
 import secrets
 
 import pytest
@@ -221,3 +222,16 @@ def test_redis_down_is_reported_and_reading_resumes_without_a_gap(tmp_path, inbo
         app.close()
     finally:
         private.stop()
+
+
+def test_reading_pauses_while_too_many_entries_await_their_receipt(sources, app, stream, inbox, monkeypatch):
+    monkeypatch.setattr(redis_stream, "MAX_AWAITING", 5)
+    sources.start(inbox, count=5)
+    add(app, stream, *(f"k{n}" for n in range(10)))
+    first = take(inbox, 5)
+    with pytest.raises(queue.Empty):  # the other 5 stay in the stream
+        inbox.next_message(timeout=0.5)
+    assert pending(app, stream) == 5
+    for message in first:
+        message.receipt("confirmed")
+    assert [m.items[0].keys[0] for m in take(inbox, 5)] == [f"k{n}" for n in range(5, 10)]
