@@ -155,3 +155,17 @@ def test_a_killed_while_its_broker_hangs_publishes_what_it_had_read_after_restar
         with BridgeProcess(config_a):
             wait_until(lambda: redis_b.dbsize() == 0, timeout=30, message="b applied every key")
             wait_until(lambda: pending(redis_a) == 0, timeout=10, message="every entry acknowledged")
+
+
+def test_entries_the_wso2_codec_cannot_carry_are_rejected_and_acknowledged(tmp_path, amqp_url, topic_name,
+                                                                           redis_url, redis_dbs, request):
+    redis_a, _ = redis_dbs
+    clusters = cluster_names(amqp_url, request)
+    config_a, _ = stream_configs(tmp_path, amqp_url, topic_name, redis_url, clusters)
+    config_a.write_text(config_a.read_text() + '\n[codec]\nname = "wso2"\n')
+    with BridgeProcess(config_a) as bridge_a:
+        xadd(redis_a, ["no-manager"])  # the wso2 format needs the item's cache manager
+        redis_a.xadd(STREAM, {"m": json.dumps({"manager": "M", "cache": "C", "keys": ["ok"]})})
+        bridge_a.wait_for_log("rejected a local message (no-manager)")
+        wait_until(lambda: metric(bridge_a, "cachesync_published_keys_total") == 1, message="the good one published")
+        wait_until(lambda: pending(redis_a) == 0, timeout=5, message="both acknowledged")
