@@ -53,7 +53,7 @@ MAINTENANCE_INTERVAL = 5.0  # seconds between takeovers of abandoned entries and
 FIRST_BACKOFF, MAX_BACKOFF = 0.5, 10.0
 START_WAIT = 15.0
 STOP_WAIT = 5.0  # seconds `stop` waits for the receipts of what was handed on
-MAX_AWAITING = 50_000  # entries handed on and not acknowledged, at most: past it, reading pauses
+MAX_AWAITING = 50_000  # entries handed on and not acknowledged past which reading pauses (+ one read)
 
 
 class RedisStreamSource(Source):

@@ -226,8 +226,8 @@ def test_redis_down_is_reported_and_reading_resumes_without_a_gap(tmp_path, inbo
 
 def test_reading_pauses_while_too_many_entries_await_their_receipt(sources, app, stream, inbox, monkeypatch):
     monkeypatch.setattr(redis_stream, "MAX_AWAITING", 5)
+    add(app, stream, *(f"k{n}" for n in range(10)))  # before the start: the first read takes 5
     sources.start(inbox, count=5)
-    add(app, stream, *(f"k{n}" for n in range(10)))
     first = take(inbox, 5)
     with pytest.raises(queue.Empty):  # the other 5 stay in the stream
         inbox.next_message(timeout=0.5)
