@@ -108,7 +108,7 @@ class RedisStreamSource(Source):
         try:
             client = redis_client(self.url)
             try:
-                client.ping()
+                self._require_redis_7(client)
             finally:
                 client.close()
         except ValueError as exc:
@@ -131,12 +131,15 @@ class RedisStreamSource(Source):
                     in_outage, backoff = False, FIRST_BACKOFF
                     self._started.set()
                 self._round()
-            except errors as exc:
+            except (*errors, SourceError) as exc:
                 connected = False
                 self._started.set()
-                detail = (f"Redis {redis_safe_url(self.url)} refused a command on {self.stream}: {exc}"
-                          if type(exc).__name__ == "ResponseError" else
-                          f"Redis {redis_safe_url(self.url)} unreachable: {exc}")
+                if isinstance(exc, SourceError):
+                    detail = str(exc)
+                elif type(exc).__name__ == "ResponseError":
+                    detail = f"Redis {redis_safe_url(self.url)} refused a command on {self.stream}: {exc}"
+                else:
+                    detail = f"Redis {redis_safe_url(self.url)} unreachable: {exc}"
                 self.context.intake.down(self.name, detail)
                 if not in_outage:
                     log.warning("%s: %s; retrying with backoff (the stream keeps what is added meanwhile)",
@@ -170,6 +173,7 @@ class RedisStreamSource(Source):
 
     def _connect(self) -> None:
         """Make sure the group exists, then hand on this consumer's own pending entries."""
+        self._require_redis_7(self.client)
         groups = self._groups_or_none()
         if groups is None or self._group_of(groups) is None:
             self._create_group("the stream or its consumer group is missing")
@@ -337,6 +341,15 @@ class RedisStreamSource(Source):
         log.error("%s: local invalidations lost (%s): %s", self.describe(), reason, detail)
         since_ms = since.ms if since is not None and since.ms else None
         self.context.intake.gap(IntakeGap(self.name, reason, since_ms, detail))
+
+    def _require_redis_7(self, client) -> None:
+        """Losses are told from the group's lag and entries-read, and the group is created
+        with ENTRIESREAD: Redis 7.0 or later."""
+        version = client.info("server").get("redis_version", "0")
+        if int(str(version).split(".")[0]) < 7:
+            raise SourceError(f"{self.describe()}: Redis {redis_safe_url(self.url)} is version {version}; "
+                              "the redis-stream source needs Redis 7.0 or later",
+                              hint="upgrade Redis, or use the redis-channel or http source")
 
     def _groups_or_none(self) -> list | None:
         from redis import ResponseError

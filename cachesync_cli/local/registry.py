@@ -49,7 +49,7 @@ SOURCE_TYPES: dict[str, EntryType] = {
                    Field("channel", nonempty_text, "cachesync.local", "The channel applications publish on.",
                          example='"cachesync.local"'))),
         EntryType("redis-stream", "cachesync_cli.local.redis_stream:RedisStreamSource",
-                  "Local messages (WIRE.md §4) added to a Redis stream, read by a consumer group and "
+                  "Local messages (WIRE.md §4) added to a Redis stream (Redis 7+), read by a consumer group and "
                   "acknowledged once confirmed by the broker or spooled: nothing is lost while the bridge is away.",
                   (NAME, REDIS_URL,
                    Field("stream", nonempty_text, "cachesync:invalidations", "The stream applications XADD to.",

@@ -11,7 +11,7 @@ import pytest
 import redis as redis_driver
 
 from cachesync_cli.local import redis_stream
-from cachesync_cli.local.base import EchoGuard, LocalContext
+from cachesync_cli.local.base import EchoGuard, LocalContext, SourceError
 from cachesync_cli.local.redis_stream import RedisStreamSource
 from cachesync_cli.wire.envelope import Item
 
@@ -235,3 +235,10 @@ def test_reading_pauses_while_too_many_entries_await_their_receipt(sources, app,
     for message in first:
         message.receipt("confirmed")
     assert [m.items[0].keys[0] for m in take(inbox, 5)] == [f"k{n}" for n in range(5, 10)]
+
+
+def test_check_reports_an_unreachable_redis(url, context):
+    RedisStreamSource("stream", entry("sources", type="redis-stream", url=url), context).check()  # Redis 7 here
+    down = RedisStreamSource("down", entry("sources", type="redis-stream", url="redis://127.0.0.1:1/0"), context)
+    with pytest.raises(SourceError, match=r"redis-stream source 'down': Redis redis://127.0.0.1:1/0 unreachable"):
+        down.check()
