@@ -138,3 +138,14 @@ def test_confirmed_by_rabbitmq_and_spooled_when_refused_in_flight(tmp_path, amqp
     receipts.assert_once_each(count)
     told = Counter(receipts.statuses().values())
     assert told["confirmed"] >= 1 and told["spooled"] >= 1 and set(told) == {"confirmed", "spooled"}, told
+
+
+def test_stop_tells_what_it_publishes_or_spools_on_the_way_out(memory, tmp_path):
+    receipts = Receipts()
+    outgoing = outgoing_on(memory, tmp_path)
+    for n in range(100):  # queued before the thread even starts: all of it goes out at stop
+        outgoing.submit(receipts.message(n))
+    outgoing.start()
+    outgoing.stop()
+    receipts.assert_once_each(100)
+    assert set(receipts.statuses().values()) == {"confirmed"}
