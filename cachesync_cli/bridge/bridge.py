@@ -51,12 +51,6 @@ def rules_directory(config: Config) -> Path | None:
     return None
 
 
-def _tell(message: LocalMessage, outcome: str) -> None:
-    """Tell the source what became of a message refused at intake (a durable source acks it)."""
-    if message.receipt is not None:
-        message.receipt(outcome)
-
-
 def default_spool_path(cluster: str) -> Path:
     from platformdirs import user_state_dir
 
@@ -315,7 +309,7 @@ class Bridge:
         if fit.changed:
             self._report_unfit(fit, message.tenant, "intake")
             if not fit.items:  # every item refused (counted above)
-                _tell(message, "rejected")
+                self.outgoing.refuse(message)  # its receipt, if any, is told "rejected"
                 return
             message = dataclasses.replace(message, items=fit.items)
         self.outgoing.submit(message)
@@ -342,7 +336,7 @@ class Bridge:
 
     def _refuse(self, message: LocalMessage, reason: str, detail: str) -> None:
         self._reject_local(reason, detail)
-        _tell(message, "rejected")
+        self.outgoing.refuse(message)  # its receipt, if any, is told "rejected"
 
     def _reject_local(self, reason: str, detail: str) -> None:
         """A source's callback for input it could not parse: counted by reason, logged at

@@ -27,6 +27,14 @@ it applied per origin, and what the bridge says of itself (`BridgeInfo`: whether
 works, how long its oldest unpublished invalidation has waited); an intake gap a source
 reports is announced at once on a heartbeat of its own, and a clean stop ends with a
 heartbeat that says so.
+
+Receipts: a local message with a `receipt` (a durable source's) is told, once and from
+this thread, what became of it: "filtered" when the rules drop all its items, else its
+items' batch carries it, and it is told "spooled" when the batch is written to the spool
+or "confirmed" when every message of the batch is confirmed, whichever comes first. A
+batch the disk refuses to spool goes back on the queue with its receipts. Messages
+without a receipt cost nothing more. A receipt is never called when the bridge stops
+before it could publish or spool the message (the source then reads it again).
 """
 
 from __future__ import annotations
@@ -73,20 +81,45 @@ class GapNotice:
     gap: IntakeGap
 
 
+@dataclass(frozen=True)
+class _Refusal:
+    """Queued by `refuse`: a local message the bridge refused at intake, to be told so."""
+
+    receipt: Callable[[str], None]
+
+
 _FAILED = object()
 """Queued when a message in flight failed (refused, connection lost): wakes the thread."""
+
+
+class _Receipts:
+    """The receipts of one batch's local messages: told once, by the first outcome."""
+
+    __slots__ = ("pending",)
+
+    def __init__(self, pending: list[Callable[[str], None]]) -> None:
+        self.pending = pending
+
+    def __call__(self, status: str) -> None:
+        pending, self.pending = self.pending, []
+        for receipt in pending:
+            try:
+                receipt(status)
+            except Exception:  # a source's bug must not stop publishing
+                log.exception("a local message's receipt failed")
 
 
 class _Batch:
     """One round's items for one tenant; `row` is their spool row once they had to wait
     (None while they are only in memory), removed when every message of the batch is confirmed."""
 
-    __slots__ = ("tenant", "items", "row", "unconfirmed", "since")
+    __slots__ = ("tenant", "items", "row", "unconfirmed", "receipts", "since")
 
     def __init__(self, tenant: Tenant | None, items: tuple[Item, ...], row: int | None = None,
-                 since: float | None = None) -> None:
+                 receipts: _Receipts | None = None, since: float | None = None) -> None:
         self.tenant, self.items, self.row = tenant, items, row
         self.unconfirmed = 0
+        self.receipts = receipts  # of the local messages it carries that have one
         self.since = time.time() if since is None else since  # when its items were taken in
 
 
@@ -142,6 +175,7 @@ class Outgoing:
         self._resend: deque[_Outbound] = deque()  # numbered, to be sent again, oldest first
         self._sent_rows: set[int] = set()  # spool rows published whose removal the disk refused
         self._window = PUBLISH_WINDOW  # messages this round may have awaiting confirmation
+        self._receipts: dict[Tenant | None, list[Callable[[str], None]]] = {}  # this round's, by tenant
         self._stop = threading.Event()
         # Without heartbeats (wso2 codec) the next one is never due, and the loop still sleeps.
         self._next_heartbeat = time.monotonic() if heartbeats else math.inf
@@ -153,6 +187,12 @@ class Outgoing:
         """A source's callback: queue and return."""
         self.stats.inc("local_received")
         self.queue.put(message)
+
+    def refuse(self, message: LocalMessage) -> None:
+        """A local message refused at intake (e.g. by the wso2 codec): its receipt is told
+        "rejected" from the publishing thread, like every receipt."""
+        if message.receipt is not None:
+            self.queue.put(_Refusal(message.receipt))
 
     def request_ack(self, message_id: str) -> None:
         """Publish an `ack` of `message_id` (applied here) with the next round."""
@@ -245,30 +285,41 @@ class Outgoing:
         return coalescer, acks, taken
 
     def _add(self, coalescer: Coalescer, acks: list[str], message: LocalMessage | AckRequest | object) -> int:
-        if message is _FAILED:
-            return 0  # only a wake-up: the failure is handled after gathering
-        if isinstance(message, GapNotice):
-            self._gaps.append(message.gap)
-            return 0
-        if isinstance(message, AckRequest):
-            acks.append(message.ack_of)
-            return 1
+        if message.__class__ is not LocalMessage:  # (never subclassed: the cheapest test)
+            return self._add_other(acks, message)
         kept, dropped = self.rules.filter(message.items, message.tenant)
         if dropped:
             self.stats.inc("local_filtered", dropped)
         if kept:
             coalescer.add(kept, message.tenant)
+            if message.receipt is not None:
+                self._receipts.setdefault(message.tenant, []).append(message.receipt)
+        elif message.receipt is not None:
+            _Receipts([message.receipt])("filtered")
+        return 1
+
+    def _add_other(self, acks: list[str], message: AckRequest | _Refusal | GapNotice | object) -> int:
+        if message is _FAILED:
+            return 0  # only a wake-up: the failure is handled after gathering
+        if isinstance(message, _Refusal):
+            _Receipts([message.receipt])("rejected")
+            return 0
+        if isinstance(message, GapNotice):
+            self._gaps.append(message.gap)
+            return 0
+        acks.append(message.ack_of)
         return 1
 
     def _send_or_spool(self, coalescer: Coalescer) -> None:
+        receipts, self._receipts = self._receipts, {}
         for tenant, items in coalescer.batches():
+            batch = _Batch(tenant, items, receipts=_Receipts(receipts[tenant]) if tenant in receipts else None)
             if self._backlog() or not self.connection.connected:
-                self._spool(tenant, items)
+                self._spool_batch(batch)
                 continue
-            batch = _Batch(tenant, items)
             outbound = self._outbound(batch)
             if not self._send_all(outbound) and batch.row is None:  # not spooled by a failure in flight
-                batch.row = self._spool(tenant, items)
+                self._spool_batch(batch)
 
     def _backlog(self) -> bool:
         return bool(self._resend) or self.spool.depth > len(self._sent_rows)
@@ -361,8 +412,11 @@ class Outgoing:
             self.stats.inc("published_keys", message.keys)
         if batch is not None:
             batch.unconfirmed -= 1
-            if batch.unconfirmed == 0 and batch.row is not None:
-                self._remove_row(batch.row)
+            if batch.unconfirmed == 0:
+                if batch.row is not None:
+                    self._remove_row(batch.row)
+                if batch.receipts is not None:
+                    batch.receipts("confirmed")
 
     def _remove_row(self, row: int) -> None:
         """Forget a published spool row. When the disk refuses even that, the row is
@@ -387,20 +441,27 @@ class Outgoing:
         for item in held:
             item.confirmed = None
             if item.batch is not None and item.batch.row is None:
-                item.batch.row = self._spool(item.batch.tenant, item.batch.items, item.batch.since)
+                self._spool_batch(item.batch)
         self._resend.extendleft(reversed(held))
 
     # -- waiting messages ---------------------------------------------------------------------
 
-    def _spool(self, tenant, items, since: float | None = None) -> int | None:
+    def _spool_batch(self, batch: _Batch) -> None:
+        """Write a batch to the spool (its `row`) and tell its receipts; when the disk refuses,
+        the batch goes back on the queue with its receipts (see `_spool`)."""
+        batch.row = self._spool(batch.tenant, batch.items, batch.receipts, batch.since)
+        if batch.row is not None and batch.receipts is not None:
+            batch.receipts("spooled")
+
+    def _spool(self, tenant, items, receipts: _Receipts | None = None, since: float | None = None) -> int | None:
         """Write a batch to the spool; its row id, or None when the disk refused (then the
-        batch is held in memory and the spool is tried again later)."""
+        batch is held in memory, with its receipts, and the spool is tried again later)."""
         try:
             collapses = self.spool.collapses
             row = self.spool.append(tenant, items, since)
         except (sqlite3.Error, OSError) as exc:
             log.error("cannot write the spool %s: %s; holding the batch in memory", self.spool.path, exc)
-            self.queue.put(LocalMessage(items=items, tenant=tenant))
+            self.queue.put(LocalMessage(items=items, tenant=tenant, receipt=receipts))
             time.sleep(0.5)
             return None
         self.stats.inc("spooled")
@@ -427,7 +488,7 @@ class Outgoing:
             for pending in self.spool.peek(100 + len(self._sent_rows)):
                 if pending.row in self._sent_rows:
                     continue
-                outbound = self._outbound(_Batch(pending.tenant, pending.items, pending.row, pending.since))
+                outbound = self._outbound(_Batch(pending.tenant, pending.items, pending.row, since=pending.since))
                 if not outbound:
                     self._remove_row(pending.row)
                     continue

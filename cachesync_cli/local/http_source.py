@@ -1,10 +1,22 @@
 """Local messages POSTed over HTTP: `POST /v1/invalidations` with a WIRE.md §4 JSON body.
 
 A stdlib ThreadingHTTPServer on `listen` (port 0 picks a free port; `.address` tells
-which). Answers:
+which). A valid message is handed to the bridge, and the answer waits (at most `wait`
+seconds) for the bridge's receipt, so that a 2xx means the invalidation is safe: confirmed
+by the broker, or in the bridge's spool (sent once the broker is back). Anything else may
+be sent again: invalidating twice is harmless. Answers (N: the message's items):
 
-- 202 `{"accepted": N}` (N items) for a valid message; a message carrying `origin` is a
-  bridge's re-broadcast and is accepted but not emitted (`{"accepted": 0}`).
+- 200 `{"accepted": N, "status": "confirmed"}`: the broker confirmed it.
+- 202 `{"accepted": N, "status": "spooled"}`: in the bridge's spool, sent later.
+- 200 `{"accepted": N, "status": "filtered"}`: the sync rules exclude every item; nothing to send.
+- 422 `{"error": ..., "status": "rejected"}`: the bridge refused it (the wso2 codec needs a
+  cache manager on every item; its log says which). Sending it again does not help.
+- 503 `{"error": ..., "status": "pending", "accepted": N}` with `Retry-After: 1`: neither
+  confirmed nor spooled within `wait` (the bridge is far behind, or its spool's disk
+  refuses writes). The bridge may still send it; send it again.
+- With `wait = 0`: 202 `{"accepted": N, "status": "queued"}` at once, without a receipt
+  (the message is in the bridge's memory only).
+- 202 `{"accepted": 0}` for a message carrying `origin`: a bridge's re-broadcast, not emitted.
 - 400 `{"error": ...}` for bad JSON or an invalid message (rejected as malformed/invalid);
   411 without a Content-Length; 413 for a body over 1 MiB (rejected as oversized; the
   length is checked before reading).
@@ -23,12 +35,13 @@ import json
 import logging
 import socket
 import threading
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from cachesync_cli.config.resolve import resolve_secret
 from cachesync_cli.errors import DecodeError
 from cachesync_cli.local.base import EmitFn, RejectFn, Source, SourceError
-from cachesync_cli.wire.local import LOCAL_MAX_BYTES, parse_local_message
+from cachesync_cli.wire.local import LOCAL_MAX_BYTES, LocalMessage, parse_local_message
 
 log = logging.getLogger("cachesync.local")
 
@@ -36,6 +49,20 @@ INVALIDATIONS = "/v1/invalidations"
 HEALTH = "/v1/health"
 ROUTES = {INVALIDATIONS: "POST", HEALTH: "GET"}
 READ_TIMEOUT = 10.0
+#: receipt status -> HTTP status of the answer
+ANSWERS = {"confirmed": 200, "spooled": 202, "filtered": 200}
+
+
+@dataclass
+class _Receipt:
+    """What the bridge's publishing thread tells a waiting request."""
+
+    status: str = ""
+    told: threading.Event = field(default_factory=threading.Event)
+
+    def __call__(self, status: str) -> None:
+        self.status = status
+        self.told.set()
 
 
 class _Server(ThreadingHTTPServer):
@@ -50,6 +77,10 @@ class HttpSource(Source):
         super().__init__(name, options, context)
         host, _, port = options["listen"].rpartition(":")
         self.listen = (host.strip("[]"), int(port))
+        self.wait = options["wait"]
+        # It answers success only once the broker confirmed or the spool holds it: nothing is
+        # lost while the bridge is away (an application retries what got no 2xx). Not with wait = 0.
+        self.durable = self.wait > 0
         token = options.get("token")
         self._token = (resolve_secret(token, f"{self.describe()} token", context.environ).encode("utf-8")
                        if token else None)
@@ -177,10 +208,25 @@ class _Handler(BaseHTTPRequestHandler):
         if message.origin is not None:
             self._reply(202, {"accepted": 0})
             return
-        self.emit(message)
-        self._reply(202, {"accepted": len(message.items)})
+        accepted = len(message.items)
+        if self.source.wait <= 0:
+            self.emit(message)
+            self._reply(202, {"accepted": accepted, "status": "queued"})
+            return
+        receipt = _Receipt()
+        self.emit(LocalMessage(message.items, message.tenant, receipt=receipt))
+        if not receipt.told.wait(self.source.wait):
+            self._reply(503, {"error": f"not confirmed by the broker nor spooled within {self.source.wait:g}s; "
+                                       "sending it again is harmless", "status": "pending", "accepted": accepted},
+                        retry_after=1)
+        elif receipt.status == "rejected":
+            self._reply(422, {"error": "rejected by the bridge (its log says why, e.g. an item without the cache "
+                                       "manager the wso2 codec needs)", "status": "rejected"})
+        else:
+            self._reply(ANSWERS[receipt.status], {"accepted": accepted, "status": receipt.status})
 
-    def _reply(self, status: int, body: dict, *, allow: str | None = None, authenticate: bool = False) -> None:
+    def _reply(self, status: int, body: dict, *, allow: str | None = None, authenticate: bool = False,
+               retry_after: int | None = None) -> None:
         data = json.dumps(body).encode("utf-8")
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
@@ -189,6 +235,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Allow", allow)
         if authenticate:
             self.send_header("WWW-Authenticate", 'Bearer realm="cachesync"')
+        if retry_after is not None:
+            self.send_header("Retry-After", str(retry_after))
         if status >= 400:
             self.send_header("Connection", "close")
             self.close_connection = True

@@ -30,6 +30,8 @@ class LocalMessage:
     #: "confirmed" (the broker confirmed every message carrying its items), "spooled" (in the
     #: durable spool, sent later), "filtered" (the sync rules dropped all of it) or
     #: "rejected" (refused at intake). A durable source acknowledges its input only then.
+    #: It must only queue or record (it runs on the publishing thread). It is not called
+    #: when the bridge stops before it could publish or spool the message.
     receipt: Callable[[str], None] | None = field(default=None, compare=False, repr=False)
 
     def to_dict(self) -> dict[str, Any]:

@@ -17,7 +17,7 @@ def test_bridge_doc_example_loads(tmp_path):
     path.write_text(example)
     config = load_config(path, environ={})
     assert config["cluster.id"] == "dc-east"
-    assert [s["type"] for s in config["sources"]] == ["redis-channel", "http", "redis-keyspace"]
+    assert [s["type"] for s in config["sources"]] == ["redis-stream", "redis-channel", "http", "redis-keyspace"]
     assert [t["type"] for t in config["targets"]] == ["redis", "redis-channel", "memcached", "webhook", "command",
                                                       "directory"]
     assert config["sync.block"] == ["*/LocalOnly*"]

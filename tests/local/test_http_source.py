@@ -1,4 +1,8 @@
-"""HttpSource over real HTTP: accepted, rejected, unauthorized, oversized, routes, stop."""
+"""HttpSource over real HTTP: answers after the bridge's receipt (confirmed, spooled,
+filtered, rejected, none in time), bad bodies, unauthorized, oversized, routes, stop.
+
+Here the bridge is an inbox that tells each message's receipt as a test says; the answers
+with a real bridge and RabbitMQ are in tests/reliability/test_http_receipts.py."""
 
 from __future__ import annotations
 
@@ -14,9 +18,27 @@ from cachesync_cli.local.base import EchoGuard, LocalContext, SourceError
 from cachesync_cli.local.http_source import HttpSource
 from cachesync_cli.wire.envelope import Item, Tenant
 
-from .conftest import entry
+from .conftest import Inbox, entry
 
 TOKEN = "s3cret-token-value"
+
+
+class TellingInbox(Inbox):
+    """An inbox that tells each message's receipt `status` at once (None: never)."""
+
+    def __init__(self, status: str | None = "confirmed") -> None:
+        super().__init__()
+        self.status = status
+
+    def emit(self, message) -> None:
+        super().emit(message)
+        if self.status is not None:
+            message.receipt(self.status)
+
+
+@pytest.fixture
+def inbox() -> TellingInbox:
+    return TellingInbox()
 
 
 def make(context, **fields) -> HttpSource:
@@ -56,11 +78,11 @@ def request(source, method, path, body=None, headers=None):
 def test_accepts_local_messages(server, inbox):
     assert server.address[1] != 0
     assert request(server, "POST", "/v1/invalidations", {"cache": "App", "keys": ["a", "b"]}) == \
-        (202, {"accepted": 1})
+        (200, {"accepted": 1, "status": "confirmed"})
     assert inbox.next_message().items == (Item("App", ("a", "b")),)
     status, body = request(server, "POST", "/v1/invalidations", {
         "tenant": {"domain": "t.com", "id": 3}, "items": [{"cache": "A", "all": True}, {"cache": "B", "keys": ["x"]}]})
-    assert (status, body) == (202, {"accepted": 2})
+    assert (status, body) == (200, {"accepted": 2, "status": "confirmed"})
     message = inbox.next_message()
     assert message.tenant == Tenant("t.com", 3) and len(message.items) == 2
     server.check()
@@ -123,7 +145,7 @@ def test_bearer_token(secured, inbox, caplog):
         assert request(secured, "POST", "/v1/invalidations", body, {"Authorization": "Bearer wrong"})[0] == 401
         assert request(secured, "POST", "/v1/invalidations", body, {"Authorization": f"Basic {TOKEN}"})[0] == 401
         assert request(secured, "POST", "/v1/invalidations", body,
-                       {"Authorization": f"Bearer {TOKEN}"}) == (202, {"accepted": 1})
+                       {"Authorization": f"Bearer {TOKEN}"}) == (200, {"accepted": 1, "status": "confirmed"})
     assert inbox.next_message().items == (Item("App", ("k",)),)
     assert TOKEN not in caplog.text
     assert request(secured, "GET", "/v1/health")[0] == 200  # health needs no token
@@ -153,3 +175,57 @@ def test_stop_closes_the_port(context, inbox):
     source.stop()
     with pytest.raises(OSError):
         socket.create_connection(address, timeout=1).close()
+
+
+@pytest.mark.parametrize("status, answer", [
+    ("spooled", (202, {"accepted": 1, "status": "spooled"})),
+    ("filtered", (200, {"accepted": 1, "status": "filtered"})),
+])
+def test_answers_what_the_bridge_did(context, status, answer):
+    inbox = TellingInbox(status)
+    source = make(context)
+    source.start(inbox.emit, inbox.reject)
+    try:
+        assert request(source, "POST", "/v1/invalidations", {"cache": "App", "keys": ["k"]}) == answer
+    finally:
+        source.stop()
+
+
+def test_a_message_the_bridge_rejects_is_422(context):
+    inbox = TellingInbox("rejected")
+    source = make(context)
+    source.start(inbox.emit, inbox.reject)
+    try:
+        status, body = request(source, "POST", "/v1/invalidations", {"cache": "App", "keys": ["k"]})
+    finally:
+        source.stop()
+    assert status == 422 and body["status"] == "rejected" and "wso2" in body["error"]
+
+
+def test_no_receipt_in_time_is_503_with_retry_after(context):
+    inbox = TellingInbox(None)  # the bridge never says
+    source = make(context, wait=0.3)
+    source.start(inbox.emit, inbox.reject)
+    try:
+        conn = http.client.HTTPConnection(*source.address, timeout=5)
+        conn.request("POST", "/v1/invalidations", body=b'{"cache": "App", "keys": ["k"]}')
+        response = conn.getresponse()
+        body = json.loads(response.read())
+        conn.close()
+    finally:
+        source.stop()
+    assert response.status == 503 and response.getheader("Retry-After") == "1"
+    assert body["status"] == "pending" and body["accepted"] == 1 and "0.3s" in body["error"]
+    assert inbox.next_message().receipt is not None
+
+
+def test_wait_0_answers_at_once_without_a_receipt(context):
+    inbox = TellingInbox(None)
+    source = make(context, wait=0)
+    source.start(inbox.emit, inbox.reject)
+    try:
+        assert request(source, "POST", "/v1/invalidations", {"cache": "App", "keys": ["k"]}) == \
+            (202, {"accepted": 1, "status": "queued"})
+    finally:
+        source.stop()
+    assert inbox.next_message().receipt is None

@@ -43,6 +43,7 @@ OFFLINE = {
     "redis-channel": {"url": "redis://127.0.0.1:1/0"},
     "http": {"listen": "127.0.0.1:0"},
     "redis-keyspace": {"url": "redis://127.0.0.1:1/0"},
+    "redis-stream": {"url": "redis://127.0.0.1:1/0"},
     "redis": {"url": "redis://127.0.0.1:1/0"},
     "memcached": {"servers": ["127.0.0.1:1"]},
     "webhook": {"urls": ["http://127.0.0.1:1/"]},
@@ -76,7 +77,7 @@ def test_docs_example_entries_are_valid():
 
     docs = (Path(__file__).resolve().parents[2] / "docs" / "local.md").read_text(encoding="utf-8")
     example = tomllib.loads(re.search(r"## Example\n\n```toml\n(.*?)```", docs, re.DOTALL).group(1))
-    assert len(example["sources"]) == 3 and len(example["targets"]) == 6
+    assert len(example["sources"]) == 4 and len(example["targets"]) == 6
     for array in ("sources", "targets"):
         for index, fields in enumerate(example[array]):
             validate_entry(array, index, fields, "docs/local.md")
