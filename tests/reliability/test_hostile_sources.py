@@ -205,8 +205,9 @@ url = "{redis_url.rstrip('/')}/1"
         accepted_http, gone_http, kept_http = accepted_bodies("Http", clusters[0], redis_b)
         statuses = {reason: {post(port, body) for r, body in hostile_http if r == reason}
                     for reason in ("malformed", "invalid", "oversized")}
-        assert statuses == {"malformed": {400}, "invalid": {400}, "oversized": {413, 202}}, statuses
-        assert {post(port, body) for body in accepted_http} == {202}
+        # a name too long for any message is refused once the bridge took it: 422 (the answer waits for it)
+        assert statuses == {"malformed": {400}, "invalid": {400}, "oversized": {413, 422}}, statuses
+        assert {post(port, body) for body in accepted_http} <= {200, 202}  # confirmed by the broker, or spooled
         count(expected, (reason for reason, _ in hostile_http))
         # Redis keyspace
         keyspace_rejected, gone_keyspace = hostile_keyspace(redis_a, redis_b)
