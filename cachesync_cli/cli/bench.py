@@ -96,6 +96,9 @@ def command(
         output.write_line(json.dumps(result))
     else:
         _table(result)
+    if result.get("silence_flushes"):
+        output.warn(f"{result['silence_flushes']} silence flush(es) in a run without faults: a bridge went "
+                    "unheard for longer than max_silence (an overloaded machine?); see the bridges' logs")
     if result.get("lost"):
         raise typer.Exit(ExitStatus.FAILURE)
 
@@ -126,6 +129,7 @@ def _table(result: dict) -> None:
             ("latency p50 / p90 / p99 / p99.9 / max ms",
              " / ".join(f"{latency[k]:g}" for k in ("p50", "p90", "p99", "p99.9", "max"))),
             ("lost", str(result["lost"])),
+            ("silence flushes (false alarms)", str(result.get("silence_flushes", 0))),
         ]
         if "baseline" in result:
             rows.append(("bare driver invalidations/s", f"{result['baseline'].get('per_second')}"))

@@ -79,6 +79,7 @@ def test_bench_on_rabbitmq_loses_nothing(amqp_url, redis_url, extra):
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["lost"] == 0 and report["applied"] == report["invalidations"] > 0
+    assert report["silence_flushes"] == 0  # no fault injected: no false alarm
     assert report["latency_ms"]["p50"] > 0 and report["latency_ms"]["max"] >= report["latency_ms"]["p99"]
     assert report["broker_messages"] >= 1
     assert len(report["bridges"]) == 2 and all(b["peak_rss_mb"] > 10 for b in report["bridges"])
@@ -106,7 +107,7 @@ def test_bench_on_activemq_and_mqtt_loses_nothing(broker, request, redis_url):
                        "--count", "2000", timeout=180)
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
-    assert report["lost"] == 0 and report["applied"] == 2000
+    assert report["lost"] == 0 and report["applied"] == 2000 and report["silence_flushes"] == 0
 
 
 def test_a_watcher_cut_off_by_redis_fails_the_run_and_settings_come_back(amqp_url, redis_url):
