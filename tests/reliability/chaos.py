@@ -1,0 +1,367 @@
+"""The chaos harness of issue 15: invalidations flow both ways between clusters a and b while
+a fault is injected into a real process, and a recorder measures how long each revoked key
+stayed readable in the other cluster.
+
+The model of an application: every key is cached in both clusters' Redis; the owning
+cluster's app deletes its own copy and PUBLISHes the invalidation on its channel
+(`local.<cluster>`), at a steady rate (`InvalidationStream`). The `StalenessRecorder` polls
+the far cluster's Redis for every revoked key and classifies each invalidation:
+
+- applied: the far key disappeared (its bridge applied the invalidation);
+- flushed: it disappeared with a flush of its cache, seen as the loss of a sentinel key of
+  that cache that only a flush removes (the recorder sets it again after each flush);
+- stale: still readable at the end.
+
+Staleness is the time from the app's PUBLISH to the last poll that still read the key in
+the far cluster (0 when no poll did): how long a reader could get the revoked entry. The
+pass mark is `within_bound`: max staleness <= BOUND and 0 stale.
+
+`benchmarks/staleness.py` (the issue's table) runs on the same classes: one copy of the logic.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .helpers import set_broker_options, two_configs
+
+#: The staleness bound in the scenarios: `[sync] max_silence` (seconds). Small so that faults
+#: of twice the bound keep the suite short.
+MAX_SILENCE = 3.0
+#: `[sync] heartbeat_interval`: a receiver hears each sender at least this often.
+HEARTBEAT_INTERVAL = 0.5
+#: `[broker] heartbeat`: the broker connection's own liveness check (seconds, an integer).
+BROKER_HEARTBEAT = 2
+#: What the bound allows beyond max_silence: the sender's last heart-beat may be one interval
+#: old when silence starts (HEARTBEAT_INTERVAL), the receiver checks for silence once a
+#: second (1 s), and the flush itself takes a moment (0.5 s: a SCAN and UNLINK of a few
+#: thousand keys on a local Redis takes well under that).
+SLACK = HEARTBEAT_INTERVAL + 1.0 + 0.5
+#: The pass mark: no revoked key may stay readable longer than this.
+BOUND = MAX_SILENCE + SLACK
+
+#: The cache every invalidation names, and its sentinel entry: only a flush removes it.
+CACHE = "ChaosCache"
+SENTINEL = f"{CACHE}:__sentinel__"
+#: Pause between two polls of the far caches.
+POLL_INTERVAL = 0.05
+#: A key that disappears this close to a flush of its cache counts as flushed (the flush's
+#: SCAN and the recorder's poll may interleave either way).
+FLUSH_WINDOW = 0.5
+
+#: Settings of issue 15 the code under test may not know yet: each is written into the
+#: configs only when `cachesync_cli.config.schema` has it, so the harness measures today's
+#: code ("before") and the features' code ("after") alike.
+SILENCE_SETTINGS = {"sync.max_silence": MAX_SILENCE}
+
+
+def known_settings() -> set[str]:
+    from cachesync_cli.config.schema import BY_KEY
+
+    return set(BY_KEY)
+
+
+def add_sync_settings(config: Path, settings: dict[str, object]) -> list[str]:
+    """Write the `[sync]` settings the code knows into `config`; the keys written."""
+    known = known_settings()
+    lines = [f"{key.split('.', 1)[1]} = {json.dumps(value)}" for key, value in settings.items() if key in known]
+    text = config.read_text()
+    config.write_text(text.replace("[sync]\n", "[sync]\n" + "".join(f"{line}\n" for line in lines), 1))
+    return [key for key in settings if key in known]
+
+
+def move_source(config: Path, url: str) -> None:
+    """Point the redis-channel source of a bridge_config file at another Redis."""
+    _move(config, 'type = "redis-channel"\nurl = ', url)
+
+
+def move_target(config: Path, cluster: str, url: str) -> None:
+    """Point the Redis target of a bridge_config file at another Redis."""
+    _move(config, f'name = "redis-{cluster}"\nurl = ', url)
+
+
+def _move(config: Path, prefix: str, url: str) -> None:
+    text = config.read_text()
+    start = text.index(prefix) + len(prefix)
+    end = text.index("\n", start)
+    config.write_text(text[:start] + json.dumps(url) + text[end:])
+
+
+def chaos_configs(tmp_path: Path, broker: str, topic: str, redis_url: str, clusters, **options) -> tuple[Path, Path]:
+    """Configs of a and b with the scenarios' small bounds (two_configs' other options pass through)."""
+    configs = two_configs(tmp_path, broker, topic, redis_url, clusters, heartbeat=HEARTBEAT_INTERVAL, **options)
+    for config in configs:
+        set_broker_options(config, heartbeat=BROKER_HEARTBEAT)
+        add_sync_settings(config, SILENCE_SETTINGS)
+    return configs
+
+
+# -- the application and what it revoked --------------------------------------------------------
+
+
+@dataclass
+class Cluster:
+    """One cluster as its application sees it: its cache and the channel its bridge reads."""
+
+    name: str
+    cache: object  # redis.Redis of the cluster's cache (its bridge's Redis target)
+    channel_redis: object  # redis.Redis the app PUBLISHes on (its bridge's source)
+
+    @property
+    def channel(self) -> str:
+        return f"local.{self.name}"
+
+
+@dataclass(eq=False)
+class Revocation:
+    """One invalidation by `near`'s app, or an entry re-cached in `far` (`kind`), and what
+    became of the far cluster's copy."""
+
+    key: str
+    near: str
+    far: str
+    published: float  # time.monotonic() of the PUBLISH (of the re-cache for kind "recache")
+    kind: str = "invalidation"
+    publish_error: str = ""  # the app could not PUBLISH (its Redis down): the intent still counts
+    subscribers: int = 1  # the PUBLISH's answer: 0 = no bridge was listening
+    last_present: float | None = None
+    gone: float | None = None
+    flushed: bool = False
+
+    @property
+    def staleness(self) -> float:
+        """Seconds the far copy stayed readable after the publish (0: no poll read it)."""
+        return max(0.0, self.last_present - self.published) if self.last_present is not None else 0.0
+
+
+class StalenessRecorder:
+    """Polls each cluster's cache for the keys the other cluster revoked, in a thread."""
+
+    def __init__(self, clusters: list[Cluster]) -> None:
+        self.caches = {cluster.name: cluster.cache for cluster in clusters}
+        self.revocations: list[Revocation] = []
+        self.uncached = 0  # revocations whose far copy could not be cached (its Redis down)
+        self.flushes: dict[str, list[float]] = {name: [] for name in self.caches}
+        self.slowest_poll = 0.0
+        self._pending: dict[str, list[Revocation]] = {name: [] for name in self.caches}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True, name="staleness-recorder")
+        for cache in self.caches.values():
+            cache.set(SENTINEL, "only a flush removes me")
+
+    def start(self) -> StalenessRecorder:
+        self._thread.start()
+        return self
+
+    def track(self, revocation: Revocation) -> None:
+        with self._lock:
+            self.revocations.append(revocation)
+            self._pending[revocation.far].append(revocation)
+
+    def outstanding(self) -> int:
+        with self._lock:
+            return sum(len(pending) for pending in self._pending.values())
+
+    def settle(self, timeout: float) -> None:
+        """Wait until no tracked key is readable in its far cluster, or `timeout`."""
+        deadline = time.monotonic() + timeout
+        while self.outstanding() and time.monotonic() < deadline:
+            time.sleep(POLL_INTERVAL)
+
+    @property
+    def stopped(self) -> bool:
+        return self._stop.is_set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(10)
+        self._classify()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            started = time.monotonic()
+            for name, cache in self.caches.items():
+                self._poll(name, cache)
+            self.slowest_poll = max(self.slowest_poll, time.monotonic() - started)
+            self._stop.wait(POLL_INTERVAL)
+
+    def _poll(self, name: str, cache) -> None:
+        import redis
+
+        with self._lock:
+            pending = list(self._pending[name])
+        before = time.monotonic()
+        pipe = cache.pipeline(transaction=False)
+        pipe.exists(SENTINEL)
+        for revocation in pending:
+            pipe.exists(revocation.key)
+        try:
+            sentinel, *present = pipe.execute()
+            if not sentinel:
+                cache.set(SENTINEL, "only a flush removes me")
+        except redis.RedisError:
+            return  # down: nothing readable, nothing learnt
+        after = time.monotonic()
+        if not sentinel:
+            self.flushes[name].append(after)
+        gone = []
+        for revocation, exists in zip(pending, present):
+            if exists:
+                revocation.last_present = before
+            else:
+                revocation.gone = after
+                gone.append(revocation)
+        gone_ids = {id(r) for r in gone}
+        with self._lock:
+            self._pending[name] = [r for r in self._pending[name] if id(r) not in gone_ids]
+
+    def _classify(self) -> None:
+        for revocation in self.revocations:
+            if revocation.gone is not None:
+                revocation.flushed = any(-FLUSH_WINDOW <= flush - revocation.gone <= FLUSH_WINDOW
+                                         for flush in self.flushes[revocation.far])
+
+    def summary(self, *, kind: str = "invalidation", near: str | None = None) -> dict:
+        """Counts and staleness of the revocations of `kind` (of `near`'s app only, if given)."""
+        chosen = [r for r in self.revocations if r.kind == kind and (near is None or r.near == near)]
+        staleness = [r.staleness for r in chosen if r.gone is not None]
+        return {
+            "revoked": len(chosen),
+            "applied": sum(1 for r in chosen if r.gone is not None and not r.flushed),
+            "flushed": sum(1 for r in chosen if r.gone is not None and r.flushed),
+            "stale": sum(1 for r in chosen if r.gone is None),
+            "max_staleness_s": round(max(staleness, default=0.0), 2),
+            "median_staleness_s": round(statistics.median(staleness), 2) if staleness else 0.0,
+            "publish_failed": sum(1 for r in chosen if r.publish_error),
+            "published_to_nobody": sum(1 for r in chosen if not r.publish_error and r.subscribers == 0),
+        }
+
+    def flush_count(self) -> dict[str, int]:
+        """Flushes seen per cluster (sentinel losses)."""
+        return {name: len(times) for name, times in self.flushes.items()}
+
+
+def within_bound(summary: dict) -> bool:
+    """The pass mark of every chaos scenario: nothing stale, nothing readable past BOUND."""
+    return summary["stale"] == 0 and summary["max_staleness_s"] <= BOUND
+
+
+class Application:
+    """`near`'s application: caches each key in both clusters, then revokes it (deletes its own
+    copy, PUBLISHes the invalidation), and hands the far copy to the recorder."""
+
+    def __init__(self, near: Cluster, far: Cluster, recorder: StalenessRecorder) -> None:
+        self.near, self.far, self.recorder = near, far, recorder
+        self.serial = 0
+
+    def revoke(self, count: int = 1) -> list[Revocation]:
+        import redis
+
+        keys = []
+        for _ in range(count):
+            self.serial += 1
+            keys.append(f"{CACHE}:{self.near.name}-{self.serial:06d}")
+        try:
+            self.far.cache.mset({key: "cached" for key in keys})
+        except redis.RedisError:
+            self.recorder.uncached += len(keys)
+            keys = []
+        if not keys:
+            return []
+        try:
+            self.near.cache.delete(*keys)
+        except redis.RedisError:
+            pass  # its own cache is down: nothing to delete
+        revocations = [Revocation(key, self.near.name, self.far.name, time.monotonic()) for key in keys]
+        try:
+            pipe = self.near.channel_redis.pipeline(transaction=False)
+            for key in keys:
+                pipe.publish(self.near.channel, json.dumps({"cache": CACHE, "keys": [key.split(":", 1)[1]]}))
+            for revocation, subscribers in zip(revocations, pipe.execute()):
+                revocation.subscribers = subscribers
+        except redis.RedisError as exc:
+            for revocation in revocations:
+                revocation.publish_error = type(exc).__name__
+        for revocation in revocations:
+            self.recorder.track(revocation)
+        return revocations
+
+    def recache(self, revocation: Revocation) -> Revocation:
+        """This app caches again, in its own cluster, an entry the other cluster revoked
+        (`revocation.far` is this cluster): how long does it survive?"""
+        assert revocation.far == self.near.name
+        self.near.cache.set(revocation.key, "cached again")
+        again = Revocation(revocation.key, revocation.near, self.near.name, time.monotonic(), kind="recache")
+        self.recorder.track(again)
+        return again
+
+
+class InvalidationStream:
+    """An application revoking keys at `rate` per second in a thread, until `stop()` or `total`."""
+
+    def __init__(self, application: Application, rate: float, total: int | None = None) -> None:
+        self.application, self.rate, self.total = application, rate, total
+        self.sent = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True, name=f"app-{application.near.name}")
+
+    def start(self) -> InvalidationStream:
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        started = time.monotonic()
+        while not self._stop.is_set() and (self.total is None or self.sent < self.total):
+            due = int((time.monotonic() - started) * self.rate) + 1 - self.sent
+            if self.total is not None:
+                due = min(due, self.total - self.sent)
+            if due > 0:
+                self.application.revoke(due)
+                self.sent += due
+            self._stop.wait(min(0.02, 1 / self.rate))
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+    def join(self, timeout: float | None = None) -> None:
+        self._thread.join(timeout)
+
+
+@dataclass
+class BothWays:
+    """Both applications revoking at `rate` per second each while a fault is injected."""
+
+    clusters: list[Cluster]
+    rate: float
+    recorder: StalenessRecorder = field(init=False)
+    streams: list[InvalidationStream] = field(init=False)
+
+    def __post_init__(self) -> None:
+        a, b = self.clusters
+        self.recorder = StalenessRecorder(self.clusters)
+        self.streams = [InvalidationStream(Application(a, b, self.recorder), self.rate),
+                        InvalidationStream(Application(b, a, self.recorder), self.rate)]
+
+    def __enter__(self) -> BothWays:
+        self.recorder.start()
+        for stream in self.streams:
+            stream.start()
+        return self
+
+    def finish(self, settle: float) -> None:
+        """Stop revoking, give the far caches `settle` seconds to drop the rest, stop polling."""
+        for stream in self.streams:
+            stream.stop()
+        self.recorder.settle(settle)
+        self.recorder.stop()
+
+    def __exit__(self, *exc_info) -> None:
+        if not self.recorder.stopped:
+            self.finish(0)
