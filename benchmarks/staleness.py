@@ -2,7 +2,7 @@
 message, or loses the broker.
 
     .venv/bin/python benchmarks/staleness.py --broker amqp://guest:guest@127.0.0.1:5672/ \\
-        --scenario restart|kill|bad-message|cut|all [--redis redis://127.0.0.1:6379]
+        --scenario restart|kill|bad-message|cut|all [--redis redis://127.0.0.1:6379] [--repeat N]
 
 Two real bridges, a and b (`cachesync run` of this checkout), each with a redis-channel
 source and a Redis target: a on db 1, b on db 2 of `--redis`, both FLUSHDB'd before and
@@ -178,8 +178,10 @@ def main() -> None:
     parser.add_argument("--broker", default="amqp://guest:guest@127.0.0.1:5672/")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379")
     parser.add_argument("--scenario", choices=[*SCENARIOS, "all"], default="all")
+    parser.add_argument("--repeat", type=int, default=1, help="runs of each scenario (a row each)")
     args = parser.parse_args()
-    names = list(SCENARIOS) if args.scenario == "all" else [args.scenario]
+    names = [name for name in (list(SCENARIOS) if args.scenario == "all" else [args.scenario])
+             for _ in range(args.repeat)]
     rows = []
     for name in names:
         print(f"running {name}...", file=sys.stderr)
