@@ -36,8 +36,8 @@ sys.path.insert(0, str(ROOT))
 
 from cachesync_cli.transport.endpoint import parse_endpoint  # noqa: E402
 from tests.bridge.processes import BridgeProcess, bridge_config  # noqa: E402
-from tests.reliability.chaos import (  # noqa: E402
-    CACHE, Application, Cluster, InvalidationStream, StalenessRecorder)
+from tests.reliability.chaos import Application, Cluster, InvalidationStream  # noqa: E402
+from tests.reliability.staleness_recorder import StalenessRecorder  # noqa: E402
 from tests.reliability.helpers import TcpProxy, set_broker_options  # noqa: E402
 
 #: What the issue changed from the defaults; every other setting is the default.
@@ -126,7 +126,7 @@ def restart_during_stream(pair: Pair, how: str) -> dict:
     pair.recorder.stop()
     figures = pair.recorder.summary(near=pair.a.name)
     return {**figures, "a_down_s": round(down, 1),
-            "verdict": f"{figures['stale']}/{figures['revoked']} stale in b after {how}"}
+            "verdict": f"{figures['stale']}/{figures['revoked']} stale in b after {how} (a down {down:.1f} s)"}
 
 
 def bad_message(pair: Pair) -> dict:
