@@ -25,7 +25,7 @@ from .staleness_recorder import CACHE, Revocation, StalenessRecorder
 
 #: The staleness bound in the scenarios: `[sync] max_silence` (seconds). Small so that faults
 #: of twice the bound keep the suite short.
-MAX_SILENCE = 3.0
+MAX_SILENCE = 3
 #: `[sync] heartbeat_interval`: a receiver hears each sender at least this often.
 HEARTBEAT_INTERVAL = 0.5
 #: `[broker] heartbeat`: the broker connection's own liveness check (seconds, an integer).
