@@ -39,6 +39,12 @@ SLACK = HEARTBEAT_INTERVAL + 1.0 + 0.5
 BOUND = MAX_SILENCE + SLACK
 
 
+def within_bound(summary: dict) -> bool:
+    """The pass mark of every chaos scenario (a StalenessRecorder.summary): nothing stale,
+    nothing readable past BOUND."""
+    return summary["stale"] == 0 and summary["max_staleness_s"] <= BOUND
+
+
 #: Settings of issue 15 the code under test may not know yet: each is written into the
 #: configs only when `cachesync_cli.config.schema` has it, so the harness measures today's
 #: code ("before") and the features' code ("after") alike.
@@ -110,13 +116,6 @@ class Cluster:
     @property
     def channel(self) -> str:
         return f"local.{self.name}"
-
-
-
-
-def within_bound(summary: dict) -> bool:
-    """The pass mark of every chaos scenario: nothing stale, nothing readable past BOUND."""
-    return summary["stale"] == 0 and summary["max_staleness_s"] <= BOUND
 
 
 class Application:

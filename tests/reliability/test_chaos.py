@@ -28,8 +28,8 @@ from cachesync_cli.transport.endpoint import parse_endpoint
 
 from ..redis_dbs import PrivateRedis
 from ..transport.brokers import ROOT, broker_kind, wait_port
-from .chaos import (BOUND, HEARTBEAT_INTERVAL, BothWays, Cluster, chaos_configs, move_source, move_target, unretried_redis,
-                    within_bound)
+from .chaos import (BOUND, HEARTBEAT_INTERVAL, BothWays, Cluster, chaos_configs, move_source, move_target,
+                    unretried_redis, within_bound)
 from .helpers import BridgeProcess, TcpProxy, cluster_names, metric, record, redis_dbs  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.chaos
@@ -128,7 +128,10 @@ def test_bridge_restart(tmp_path, broker, topic_name, redis_url, redis_dbs, requ
     config_a, config_b = chaos_configs(tmp_path, broker, topic_name, redis_url, names)
 
     def restart(flow) -> None:
-        bridge_a.stop() if how == "sigterm" else bridge_a.kill()
+        if how == "sigterm":
+            bridge_a.stop()
+        else:
+            bridge_a.kill()
         bridge_a.start()
 
     with BridgeProcess(config_a) as bridge_a, BridgeProcess(config_b) as bridge_b:
@@ -222,7 +225,8 @@ def test_activemq_restart(tmp_path, activemq_stomp_url, topic_name, redis_url, r
     clusters = clusters_on(redis_dbs, names)
     config_a, config_b = chaos_configs(tmp_path, activemq_stomp_url, topic_name, redis_url, names)
     with BridgeProcess(config_a) as bridge_a, BridgeProcess(config_b) as bridge_b:
-        flow, counters = run_with_fault(clusters, [bridge_a, bridge_b], lambda flow: restart_activemq(activemq_stomp_url))
+        flow, counters = run_with_fault(clusters, [bridge_a, bridge_b],
+                                        lambda flow: restart_activemq(activemq_stomp_url))
     judge("chaos_broker_restart[activemq]", flow, clusters, counters)
 
 
