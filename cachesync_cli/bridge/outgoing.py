@@ -484,6 +484,12 @@ class Outgoing:
                 return
         for row in list(self._sent_rows):
             self._remove_row(row)
+        if self.spool.depth > len(self._sent_rows) and (self.spool.oldest() or math.inf) < time.time() - \
+                self.heartbeat_interval:
+            # Back after an outage: first a heartbeat that says how long the oldest has waited,
+            # so that the others keep flushing while the old messages go out.
+            self._next_heartbeat = min(self._next_heartbeat, time.monotonic())
+            self._heartbeat_if_due()
         while self.spool.depth > len(self._sent_rows) and self.connection.connected and not self._resend:
             for pending in self.spool.peek(100 + len(self._sent_rows)):
                 if pending.row in self._sent_rows:
@@ -494,7 +500,7 @@ class Outgoing:
                     continue
                 if not self._send_all(outbound) or not self._settle(0):  # confirmed: its row is removed
                     return
-            self._heartbeat_if_due()  # a long drain must not look like silence to the others
+                self._heartbeat_if_due()  # a long drain must not look like silence to the others
             if self.spool.depth == 0:
                 log.info("spool drained")
 

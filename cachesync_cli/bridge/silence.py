@@ -48,8 +48,11 @@ class _Peer:
     bridge_nodes: dict[str, None] = field(default_factory=dict)  # its bridges' node ids, latest last
 
     def effective(self) -> float:
-        if self.arrived > self.handled_arrival:  # waiting to be applied: arrived, not lost
-            return max(self.heard, self.arrived)
+        if self.arrived > self.handled_arrival and self.silent_since_ms is None:
+            # waiting to be applied: arrived, not lost, and as old as its bridge last said its
+            # backlog was. Not after a silence: a sender back from a cut delivers a flood of
+            # old messages first; only its heartbeats say how old (see `handled`).
+            return max(self.heard, self.arrived - self.pending)
         return self.heard
 
 
@@ -116,7 +119,9 @@ class SilenceWatch:
                     del peer.bridge_nodes[next(iter(peer.bridge_nodes))]
                 peer.vouching = bridge.vouching
                 peer.pending = bridge.pending / 1000
-            if peer.vouching:
+            if peer.vouching and (bridge is not None or peer.silent_since_ms is None):
+                # After a silence, only a heartbeat says how long its invalidations waited:
+                # what it had spooled meanwhile arrives first, and is no news of now.
                 peer.heard = max(peer.heard, arrived - peer.pending)
             if (bridge is not None and bridge.vouching and peer.silent_since_ms is not None and sent_ms is not None
                     and sent_ms >= peer.silent_since_ms and self.clock() - peer.heard <= self.max_silence):

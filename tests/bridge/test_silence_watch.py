@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -82,7 +83,7 @@ def test_only_a_bridge_of_the_cluster_vouches_for_it():
         clock.now += 4
         watch.handled("b", clock.now, node="b/cli-1")  # an operator's invalidate from b
     assert watch.due() == ["b"]
-    watch.handled("b", clock.now, node="b/bridge")  # an invalidation its bridge published
+    watch.handled("b", clock.now, node="b/bridge", bridge=heartbeat())  # its bridge speaks again
     assert watch.report().silent == {}
 
 
@@ -164,3 +165,25 @@ def test_max_silence_must_leave_room_for_four_heartbeats(tmp_path):
     config.write_text("[sync]\non_silence = [\"fence\", \"panic\"]\n")
     with pytest.raises(ConfigError, match="on_silence"):
         load_config(config, environ={})
+
+
+def test_after_a_silence_only_a_heartbeat_says_how_old_what_arrives_is():
+    """A sender back from a cut first delivers what it spooled meanwhile: old news. Until a
+    heartbeat says how long its oldest unpublished invalidation waited, the flushes go on."""
+    clock = Clock()
+    watch = SilenceWatch(3, clock=clock)
+    watch.watch(["a"])
+    watch.handled("a", clock.now, node="a/1", bridge=heartbeat())
+    clock.now += 3.5
+    assert watch.due() == ["a"]
+    for _ in range(4):  # its spooled invalidations arrive and are applied, for 3 s
+        clock.now += 0.75
+        watch.arrived("a", clock.now)
+        watch.handled("a", clock.now, node="a/1")
+    assert watch.due() == ["a"]  # still flushing: no heartbeat yet
+    clock.now += 0.1
+    watch.handled("a", clock.now, node="a/1", bridge=heartbeat(pending=6_000))  # its spool is 6 s old
+    clock.now += 3
+    assert watch.due() == ["a"]
+    watch.handled("a", clock.now, node="a/1", bridge=heartbeat(pending=0), sent_ms=int(time.time() * 1000) + 1)
+    assert watch.due() == [] and watch.report().not_fresh == []

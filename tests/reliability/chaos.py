@@ -95,7 +95,8 @@ def _move(config: Path, prefix: str, url: str) -> None:
 
 def chaos_configs(tmp_path: Path, broker: str, topic: str, redis_url: str, clusters, **options) -> tuple[Path, Path]:
     """Configs of a and b with the scenarios' small bounds (two_configs' other options pass through)."""
-    configs = two_configs(tmp_path, broker, topic, redis_url, clusters, heartbeat=HEARTBEAT_INTERVAL, **options)
+    configs = two_configs(tmp_path, broker, topic, redis_url, clusters, heartbeat=HEARTBEAT_INTERVAL,
+                          silence_flush="[]", **options)  # the product's default: every cache
     for config in configs:
         set_broker_options(config, heartbeat=BROKER_HEARTBEAT)
         add_sync_settings(config, SILENCE_SETTINGS)

@@ -13,7 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from ..bridge.processes import BridgeProcess, bridge_config, http_get, wait_until  # noqa: F401 (re-exported)
+from ..bridge.processes import (  # noqa: F401 (re-exported)
+    QUIET_SILENCE_FLUSH,
+    BridgeProcess,
+    bridge_config,
+    http_get,
+    wait_until,
+)
 from ..redis_dbs import flushed_dbs
 from ..transport.brokers import ROOT, delete_amqp_queue
 
@@ -64,12 +70,12 @@ def cluster_names(broker: str, request) -> tuple[str, str]:
 
 def two_configs(tmp_path: Path, broker: str, topic: str, redis_url: str, clusters, *, extra_a: str = "",
                 extra_b: str = "", broker_a: str | None = None, broker_b: str | None = None,
-                heartbeat: float = 1.0):
+                heartbeat: float = 1.0, silence_flush: str = QUIET_SILENCE_FLUSH):
     a, b = clusters
     return (bridge_config(tmp_path, a, broker_a or broker, topic, redis_db=DB_A, redis_url=redis_url,
-                          extra=extra_a, heartbeat=heartbeat),
+                          extra=extra_a, heartbeat=heartbeat, silence_flush=silence_flush),
             bridge_config(tmp_path, b, broker_b or broker, topic, redis_db=DB_B, redis_url=redis_url,
-                          extra=extra_b, heartbeat=heartbeat))
+                          extra=extra_b, heartbeat=heartbeat, silence_flush=silence_flush))
 
 
 def set_broker_options(config: Path, **options) -> None:
