@@ -30,10 +30,10 @@ MAX_SILENCE = 3
 HEARTBEAT_INTERVAL = 0.5
 #: `[broker] heartbeat`: the broker connection's own liveness check (seconds, an integer).
 BROKER_HEARTBEAT = 2
-#: What the bound allows beyond max_silence: the sender's last heart-beat may be one interval
-#: old when silence starts (HEARTBEAT_INTERVAL), the receiver checks for silence once a
-#: second (1 s), and the flush itself takes a moment (0.5 s: a SCAN and UNLINK of a few
-#: thousand keys on a local Redis takes well under that).
+#: What the bound allows beyond max_silence (docs/concepts.md, "The staleness bound"):
+#: detection (the last word heard may be one heartbeat interval older than the revocation's
+#: publish, the receiver looks every 0.2 s, a poll of the recorder every 50 ms: 1 s) and the
+#: flush itself (0.5 s: a SCAN and UNLINK of a few thousand keys on a local Redis).
 SLACK = HEARTBEAT_INTERVAL + 1.0 + 0.5
 #: The pass mark: no revoked key may stay readable longer than this.
 BOUND = MAX_SILENCE + SLACK
@@ -45,9 +45,7 @@ def within_bound(summary: dict) -> bool:
     return summary["stale"] == 0 and summary["max_staleness_s"] <= BOUND
 
 
-#: Settings of issue 15 the code under test may not know yet: each is written into the
-#: configs only when `cachesync_cli.config.schema` has it, so the harness measures today's
-#: code ("before") and the features' code ("after") alike.
+#: The staleness bound's settings in every scenario.
 SILENCE_SETTINGS = {"sync.max_silence": MAX_SILENCE}
 
 
@@ -61,19 +59,11 @@ def unretried_redis(url: str):
     return redis.Redis.from_url(url, retry=Retry(NoBackoff(), 0), socket_timeout=2, socket_connect_timeout=1)
 
 
-def known_settings() -> set[str]:
-    from cachesync_cli.config.schema import BY_KEY
-
-    return set(BY_KEY)
-
-
-def add_sync_settings(config: Path, settings: dict[str, object]) -> list[str]:
-    """Write the `[sync]` settings the code knows into `config`; the keys written."""
-    known = known_settings()
-    lines = [f"{key.split('.', 1)[1]} = {json.dumps(value)}" for key, value in settings.items() if key in known]
+def add_sync_settings(config: Path, settings: dict[str, object]) -> None:
+    """Write `[sync]` settings (dotted keys) into a bridge_config file."""
+    lines = [f"{key.split('.', 1)[1]} = {json.dumps(value)}" for key, value in settings.items()]
     text = config.read_text()
     config.write_text(text.replace("[sync]\n", "[sync]\n" + "".join(f"{line}\n" for line in lines), 1))
-    return [key for key in settings if key in known]
 
 
 def move_source(config: Path, url: str) -> None:

@@ -6,14 +6,11 @@ bridge or of a's path hurts a as a sender and as a receiver in one run; the figu
 recorded per direction. Every scenario asserts the same pass mark (`chaos.within_bound`):
 0 stale and max staleness <= BOUND, in both directions.
 
-All of them carry the `chaos` marker and run only with `-m chaos` (tests/reliability/
-conftest.py). On the code of 2026-12-02 (before the silence bound, intake gaps and the
-durable source) these pass: no fault, b's target down, ActiveMQ's restart (narrowly: 4.96 s
-against a bound of 5). These fail, as the acceptance tests of issue 15: SIGTERM and SIGKILL
-restarts of a (what a's channel carried while no bridge listened is lost: needs intake gaps
-or the redis-stream source), the restart of a's source Redis (same), and a's broker path
-refused or black-holed (keys stay readable for the whole cut: needs the silence flush).
-docs/reliability.md has the figures.
+All of them carry the `chaos` marker (`scripts/test -m chaos` runs them alone) and run in
+every `scripts/test`. Before the staleness bound, intake gaps and the durable source (the
+code of 2026-12-02 morning), only no fault, b's target down and ActiveMQ's restart passed;
+SIGTERM and SIGKILL restarts of a, the restart of a's source Redis and a's broker path
+refused or black-holed failed. docs/reliability.md has the figures, before and after.
 """
 
 from __future__ import annotations
