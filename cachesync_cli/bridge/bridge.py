@@ -263,7 +263,6 @@ class Bridge:
                                                    durable_name=self.cluster, manual_ack=True))
         self.connection.open(timeout=connect_timeout)
         self.state = "running"
-        self._announce_start()
         self.state_file.mark_running()
         self.incoming.start()
         self.outgoing.start()
@@ -273,6 +272,9 @@ class Bridge:
             except SourceError:
                 self.stop()
                 raise
+        # Only now that the sources listen: what was published before is what is lost. (Announced
+        # before, the others would flush before the window closed, and keep what came last.)
+        self._announce_start()
         self.reloader.start()
         if self.cleanup is not None:
             self.cleanup.start()
