@@ -15,7 +15,7 @@ local messages queued, the bridge is behind, and that round sends one message at
 each wait for a confirm then gathers more keys into the next envelope (fewer, larger
 messages, the cheapest way through for the broker and the receivers). Confirmations are
 settled (counted, spool rows released) at the next round, at most `SETTLE_INTERVAL`
-later; a failure in flight is queued (`_FAILED`) and wakes the thread at once.
+later; a failure in flight is queued (`FAILED`) and wakes the thread at once.
 
 A message the broker does not confirm (connection lost, negative confirm, no answer in
 `PUBLISH_WAIT`) is sent again, with every message sent after it, in order and with the same
@@ -49,89 +49,21 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass
 
 from cachesync_cli.bridge.coalesce import Coalescer
+from cachesync_cli.bridge.outbound import FAILED, AckRequest, Batch, GapNotice, Outbound, Receipts, Refusal
 from cachesync_cli.bridge.rules import SyncRules
 from cachesync_cli.bridge.spool import Spool
 from cachesync_cli.bridge.stats import BridgeStats
 from cachesync_cli.errors import FATAL_TRANSPORT_ERRORS, CachesyncError, NotConfirmed, TransportError
 from cachesync_cli.local.intake import IntakeGap
-from cachesync_cli.publisher import PreparedMessage, Publisher
+from cachesync_cli.publisher import Publisher
 from cachesync_cli.transport.connection import BrokerConnection
-from cachesync_cli.wire import ACK, HEARTBEAT, INVALIDATE, Item, Tenant
+from cachesync_cli.wire import ACK, HEARTBEAT, INVALIDATE, Tenant
 from cachesync_cli.wire.bridge_info import BridgeInfo, IntakeGapInfo
 from cachesync_cli.wire.local import LocalMessage
 
 log = logging.getLogger("cachesync.bridge.outgoing")
-
-
-
-@dataclass(frozen=True)
-class AckRequest:
-    """Queued by the incoming thread: publish an `ack` of this message id."""
-
-    ack_of: str
-
-
-@dataclass(frozen=True)
-class GapNotice:
-    """Queued by a source's thread: announce this intake gap on a heartbeat."""
-
-    gap: IntakeGap
-
-
-@dataclass(frozen=True)
-class _Refusal:
-    """Queued by `refuse`: a local message the bridge refused at intake, to be told so."""
-
-    receipt: Callable[[str], None]
-
-
-_FAILED = object()
-"""Queued when a message in flight failed (refused, connection lost): wakes the thread."""
-
-
-class _Receipts:
-    """The receipts of one batch's local messages: told once, by the first outcome."""
-
-    __slots__ = ("pending",)
-
-    def __init__(self, pending: list[Callable[[str], None]]) -> None:
-        self.pending = pending
-
-    def __call__(self, status: str) -> None:
-        pending, self.pending = self.pending, []
-        for receipt in pending:
-            try:
-                receipt(status)
-            except Exception:  # a source's bug must not stop publishing
-                log.exception("a local message's receipt failed")
-
-
-class _Batch:
-    """One round's items for one tenant; `row` is their spool row once they had to wait
-    (None while they are only in memory), removed when every message of the batch is confirmed."""
-
-    __slots__ = ("tenant", "items", "row", "unconfirmed", "receipts", "since")
-
-    def __init__(self, tenant: Tenant | None, items: tuple[Item, ...], row: int | None = None,
-                 receipts: _Receipts | None = None, since: float | None = None) -> None:
-        self.tenant, self.items, self.row = tenant, items, row
-        self.unconfirmed = 0
-        self.receipts = receipts  # of the local messages it carries that have one
-        self.since = time.time() if since is None else since  # when its items were taken in
-
-
-@dataclass
-class _Outbound:
-    """A numbered message on its way: waiting to be sent again, or sent and not confirmed."""
-
-    message: PreparedMessage
-    batch: _Batch | None  # None for heartbeats and acks: nothing to spool
-    confirmed: Future[None] | None = None  # while in flight
-    deadline: float = 0.0  # in flight: when the confirm is overdue
-
 
 MAX_DRAIN = 10_000  # local messages merged into one round at most
 PUBLISH_WAIT = 3.0  # seconds a message waits for a connection, then for its confirm, before it is held
@@ -171,8 +103,8 @@ class Outgoing:
         # SimpleQueue: put and get run in C (queue.Queue's are Python, with a Condition)
         self.queue: queue.SimpleQueue[LocalMessage | AckRequest | GapNotice | object] = queue.SimpleQueue()
         self.fatal: CachesyncError | None = None  # why publishing stopped, if it did
-        self._in_flight: deque[_Outbound] = deque()  # sent, awaiting confirmation, oldest first
-        self._resend: deque[_Outbound] = deque()  # numbered, to be sent again, oldest first
+        self._in_flight: deque[Outbound] = deque()  # sent, awaiting confirmation, oldest first
+        self._resend: deque[Outbound] = deque()  # numbered, to be sent again, oldest first
         self._sent_rows: set[int] = set()  # spool rows published whose removal the disk refused
         self._window = PUBLISH_WINDOW  # messages this round may have awaiting confirmation
         self._receipts: dict[Tenant | None, list[Callable[[str], None]]] = {}  # this round's, by tenant
@@ -192,7 +124,7 @@ class Outgoing:
         """A local message refused at intake (e.g. by the wso2 codec): its receipt is told
         "rejected" from the publishing thread, like every receipt."""
         if message.receipt is not None:
-            self.queue.put(_Refusal(message.receipt))
+            self.queue.put(Refusal(message.receipt))
 
     def request_ack(self, message_id: str) -> None:
         """Publish an `ack` of `message_id` (applied here) with the next round."""
@@ -295,14 +227,14 @@ class Outgoing:
             if message.receipt is not None:
                 self._receipts.setdefault(message.tenant, []).append(message.receipt)
         elif message.receipt is not None:
-            _Receipts([message.receipt])("filtered")
+            Receipts([message.receipt])("filtered")
         return 1
 
-    def _add_other(self, acks: list[str], message: AckRequest | _Refusal | GapNotice | object) -> int:
-        if message is _FAILED:
+    def _add_other(self, acks: list[str], message: AckRequest | Refusal | GapNotice | object) -> int:
+        if message is FAILED:
             return 0  # only a wake-up: the failure is handled after gathering
-        if isinstance(message, _Refusal):
-            _Receipts([message.receipt])("rejected")
+        if isinstance(message, Refusal):
+            Receipts([message.receipt])("rejected")
             return 0
         if isinstance(message, GapNotice):
             self._gaps.append(message.gap)
@@ -313,7 +245,7 @@ class Outgoing:
     def _send_or_spool(self, coalescer: Coalescer) -> None:
         receipts, self._receipts = self._receipts, {}
         for tenant, items in coalescer.batches():
-            batch = _Batch(tenant, items, receipts=_Receipts(receipts[tenant]) if tenant in receipts else None)
+            batch = Batch(tenant, items, receipts=Receipts(receipts[tenant]) if tenant in receipts else None)
             if self._backlog() or not self.connection.connected:
                 self._spool_batch(batch)
                 continue
@@ -326,14 +258,14 @@ class Outgoing:
 
     # -- sending and confirmations ------------------------------------------------------------
 
-    def _outbound(self, batch: _Batch) -> list[_Outbound]:
+    def _outbound(self, batch: Batch) -> list[Outbound]:
         """The numbered messages that carry a batch, each knowing its batch."""
-        outbound = [_Outbound(message, batch)
+        outbound = [Outbound(message, batch)
                     for message in self.publisher.messages(batch.items, tenant=batch.tenant)]
         batch.unconfirmed = len(outbound)
         return outbound
 
-    def _send_all(self, outbound: list[_Outbound]) -> bool:
+    def _send_all(self, outbound: list[Outbound]) -> bool:
         """Send in order; when one fails, it and the rest are held, in order."""
         for index, item in enumerate(outbound):
             if not self._send(item):
@@ -341,7 +273,7 @@ class Outgoing:
                 return False
         return True
 
-    def _send(self, item: _Outbound) -> bool:
+    def _send(self, item: Outbound) -> bool:
         """Send one message once the window has room. False when it, or a message sent
         before it, failed: it is then held in `_resend` behind those."""
         if not self._settle(self._window - 1) or not self._put_in_flight(item):
@@ -352,7 +284,7 @@ class Outgoing:
         item.confirmed.add_done_callback(self._wake)
         return True
 
-    def _put_in_flight(self, item: _Outbound) -> bool:
+    def _put_in_flight(self, item: Outbound) -> bool:
         try:
             confirmed = self.publisher.publish_async(self.connection, item.message, timeout=PUBLISH_WAIT)
         except FATAL_TRANSPORT_ERRORS:
@@ -368,7 +300,7 @@ class Outgoing:
         """Runs on the driver's thread when the broker answers. A refusal or a lost
         connection wakes the thread at once; a confirmation waits for the next round."""
         if confirmed.exception() is not None:
-            self.queue.put(_FAILED)
+            self.queue.put(FAILED)
 
     def _settle(self, limit: int) -> bool:
         """Wait for confirms until at most `limit` messages are in flight. False when one
@@ -400,7 +332,7 @@ class Outgoing:
             if not self._settle(len(self._in_flight) - 1):
                 return
 
-    def _confirmed(self, item: _Outbound) -> None:
+    def _confirmed(self, item: Outbound) -> None:
         message, batch = item.message, item.batch
         kind = message.envelope.type if message.envelope is not None else INVALIDATE
         if kind == HEARTBEAT:
@@ -446,14 +378,14 @@ class Outgoing:
 
     # -- waiting messages ---------------------------------------------------------------------
 
-    def _spool_batch(self, batch: _Batch) -> None:
+    def _spool_batch(self, batch: Batch) -> None:
         """Write a batch to the spool (its `row`) and tell its receipts; when the disk refuses,
         the batch goes back on the queue with its receipts (see `_spool`)."""
         batch.row = self._spool(batch.tenant, batch.items, batch.receipts, batch.since)
         if batch.row is not None and batch.receipts is not None:
             batch.receipts("spooled")
 
-    def _spool(self, tenant, items, receipts: _Receipts | None = None, since: float | None = None) -> int | None:
+    def _spool(self, tenant, items, receipts: Receipts | None = None, since: float | None = None) -> int | None:
         """Write a batch to the spool; its row id, or None when the disk refused (then the
         batch is held in memory, with its receipts, and the spool is tried again later)."""
         try:
@@ -494,7 +426,7 @@ class Outgoing:
             for pending in self.spool.peek(100 + len(self._sent_rows)):
                 if pending.row in self._sent_rows:
                     continue
-                outbound = self._outbound(_Batch(pending.tenant, pending.items, pending.row, since=pending.since))
+                outbound = self._outbound(Batch(pending.tenant, pending.items, pending.row, since=pending.since))
                 if not outbound:
                     self._remove_row(pending.row)
                     continue
@@ -508,7 +440,7 @@ class Outgoing:
         """Acks are numbered like every message from this node: one that cannot go out now
         waits, in order, with the other numbered messages."""
         for ack_of in acks:
-            item = _Outbound(self.publisher.envelope_message(self.publisher.build((), type=ACK, ack_of=ack_of)), None)
+            item = Outbound(self.publisher.envelope_message(self.publisher.build((), type=ACK, ack_of=ack_of)), None)
             if self._backlog():
                 self._resend.append(item)  # numbered: must go out, in order
             else:
@@ -534,7 +466,7 @@ class Outgoing:
                           intake_gap=None if gap is None else IntakeGapInfo(gap.source, gap.reason, gap.since_ms))
         envelope = self.publisher.build((), type=HEARTBEAT, applied=self.applied(), bridge=info)
         # Held when it fails: its number is taken, so it is sent later, not skipped.
-        self._send(_Outbound(self.publisher.envelope_message(envelope), None))
+        self._send(Outbound(self.publisher.envelope_message(envelope), None))
         return True
 
     def _announce_gaps(self) -> None:

@@ -164,7 +164,7 @@ def test_invalidate_run_in_a_cluster_reaches_that_cluster_too(tmp_path, amqp_url
     redis_a, redis_b = redis_dbs
     config_a = bridge_config(tmp_path, clusters[0], amqp_url, topic_name, redis_db=DB_A, redis_url=redis_url)
     config_b = bridge_config(tmp_path, clusters[1], amqp_url, topic_name, redis_db=DB_B, redis_url=redis_url)
-    with BridgeProcess(config_a) as bridge_a, BridgeProcess(config_b):
+    with BridgeProcess(config_a), BridgeProcess(config_b):
         for client in (redis_a, redis_b):
             client.set("OAuthCache:tok-42", "x")
         done = cachesync("invalidate", "OAuthCache", "tok-42", "--wait-acks", "--discover", "3", "--json",
