@@ -61,10 +61,18 @@ url = "{base}/{redis_db}"
     return path
 
 
+SILENCE_FLUSH_LINE = "for longer than max_silence"
+"""What a bridge logs when it flushes for a silent cluster (bridge/incoming.py)."""
+
+
 class BridgeProcess:
-    """A running `cachesync run`; its log is kept for assertions."""
+    """A running `cachesync run`; its log is kept for assertions. `started` lists every one
+    started, so that a test without faults can check that none flushed for a silence."""
+
+    started: list["BridgeProcess"] = []
 
     def __init__(self, config: Path, *, env: dict[str, str] | None = None, wrapper: list[str] | None = None) -> None:
+        BridgeProcess.started.append(self)
         self.config = config
         self.env = env or {}
         self.wrapper = wrapper or []  # e.g. ["prlimit", "--fsize=65536", "--"]
@@ -102,6 +110,10 @@ class BridgeProcess:
     @property
     def text(self) -> str:
         return "".join(self.log)
+
+    def silence_flushes(self) -> list[str]:
+        """The log lines of its silence flushes (false alarms where no fault is injected)."""
+        return [line for line in self.log if SILENCE_FLUSH_LINE in line]
 
     def wait_for_log(self, needle: str, timeout: float = 20.0) -> str:
         deadline = time.monotonic() + timeout
