@@ -347,7 +347,9 @@ class Bridge:
         self.input_log.warning(f"rejected:{reason}", "rejected a local message (%s): %s", reason, clip(detail, 300))
 
     def stop(self) -> None:
-        """Stop taking input, publish or spool what is queued, close cleanly."""
+        """Stop taking input, publish or spool what is queued, close cleanly. Once."""
+        if self.state in ("stopping", "stopped"):
+            return
         self.state = "stopping"
         self.reloader.stop()
         if self.cleanup is not None:

@@ -9,6 +9,9 @@ broker: the in-process `memory://demo-<random>` by default, or a real one.
    to B's bridge, which publishes it; A's bridge receives it and deletes A's copy.
 2. A message is lost: B's next message number is used up and never sent (as if the broker
    lost it); B's following message shows A the gap, and A flushes its whole cache.
+3. B falls silent: A's application caches a token again, then B's bridge stops (from A, a
+   crash, a cut or a partition look the same: no heartbeat). After `max_silence` without a
+   word from B, A flushes its token cache: staleness is bounded even when nobody can tell A.
 
 Every step is observed from outside (HTTP answers, files, the bridges' counters), with its
 latency. Nothing in the bridge knows it is in a demo.
@@ -33,6 +36,8 @@ TOKEN_CACHE = "OAuthCache"
 #: A's other cached entries, there to show that a gap flush empties the whole cache.
 OTHER_ENTRIES = (("AppInfoCache", "app-1"), ("UserCache", "alice"), (TOKEN_CACHE, "token-lost"))
 POLL = 0.001  # seconds between looks at a file or counter: the latencies are this precise
+MAX_SILENCE = 2.0  # the demo's staleness bound (seconds; 10 by default)
+HEARTBEAT_INTERVAL = 0.5  # a quarter of it
 
 
 @dataclass
@@ -55,10 +60,9 @@ class DemoCluster:
         config = {
             "cluster": {"id": cluster},
             "broker": {"url": broker, "topic": topic, "connect_timeout": 10},
-            # One heartbeat at start, then none for a minute: the sequence numbers in the
-            # timeline are then B's invalidations only (so no staleness bound either).
-            "sync": {"heartbeat_interval": 60, "max_silence": 0,
-                     "spool_path": str(workdir / f"spool-{cluster}.sqlite")},
+            # A short staleness bound, so that the last scene takes two seconds.
+            "sync": {"heartbeat_interval": HEARTBEAT_INTERVAL, "max_silence": MAX_SILENCE,
+                     "silence_flush": [TOKEN_CACHE], "spool_path": str(workdir / f"spool-{cluster}.sqlite")},
             "monitor": {"listen": "127.0.0.1:0"},  # /healthz and /metrics on a free port
             "sources": [{"type": "http", "name": "app", "listen": "127.0.0.1:0"}],
             "targets": [{"type": "directory", "name": "cache", "path": str(cache_dir),
@@ -178,11 +182,13 @@ class Scenario:
             a.put(cache, key, f"{cache} entry {key}")
         self.step("cached", f"{TOKEN_CACHE}/{token} cached in A and in B", time.monotonic() - begin,
                   f"A holds {len(a.entries())} entries")
-        if not self._revoke(a, b, token, seq=2):
+        if not self._revoke(a, b, token):
             return
-        self._lose_one(a, b)
+        if not self._lose_one(a, b):
+            return
+        self._fall_silent(a, b)
 
-    def _revoke(self, a: DemoCluster, b: DemoCluster, token: str, seq: int) -> bool:
+    def _revoke(self, a: DemoCluster, b: DemoCluster, token: str) -> bool:
         """B's application revokes `token`; each step's latency counts from its POST."""
         published = b.bridge.stats.get("published_messages")
         applied = a.bridge.stats.get("applied")
@@ -192,10 +198,11 @@ class Scenario:
         if not self.step("revoke", f"B revokes {token}: the app drops B's copy, POSTs to B's bridge",
                          time.monotonic() - begin, f"HTTP {status}", ok=200 <= status < 300):
             return False
-        if not self.step("publish", f"B's bridge publishes it (seq {seq}), broker confirms",
+        if not self.step("publish", "B's bridge publishes it, broker confirms",
                          since(begin, wait_for(lambda: b.bridge.stats.get("published_messages") > published,
                                                self.timeout))):
             return False
+        seq = b.bridge.publisher.last_seq  # its number (or a heartbeat's right after it)
         peer = lambda: a.bridge.stats.peers.get(b.cluster)  # noqa: E731
         if not self.step("receive", f"A's bridge receives B's #{seq}",
                          since(begin, wait_for(lambda: peer() is not None and peer().last_seq >= seq,
@@ -207,7 +214,7 @@ class Scenario:
                                         self.timeout)))
         return self.timeline.ok
 
-    def _lose_one(self, a: DemoCluster, b: DemoCluster) -> None:
+    def _lose_one(self, a: DemoCluster, b: DemoCluster) -> bool:
         """One of B's messages is lost; latencies count from B's next POST."""
         lost = b.bridge.publisher.next_seq()  # numbered, never sent: what a broker losing it looks like
         self.step("lost", f"B's message #{lost} is lost on the way (never reaches the broker)", 0.0,
@@ -220,10 +227,27 @@ class Scenario:
         self.step("gap", f"A sees #{lost} missing: a gap (logged at ERROR)",
                   since(begin, wait_for(lambda: a.bridge.stats.get("gaps") > gaps, self.timeout)),
                   f"gaps counted by A: {a.bridge.stats.get('gaps')}")
-        self.step("flush", "A flushes its whole cache: applied, or flushed",
-                  since(begin, wait_for(lambda: a.bridge.stats.get("flushes") > flushes and not a.entries(),
-                                        self.timeout)),
-                  f"flushes counted by A: {a.bridge.stats.get('flushes')}; entries left in A: {len(a.entries())}")
+        return self.step("flush", "A flushes its whole cache: applied, or flushed",
+                         since(begin, wait_for(lambda: a.bridge.stats.get("flushes") > flushes and not a.entries(),
+                                               self.timeout)),
+                         f"flushes counted by A: {a.bridge.stats.get('flushes')}; entries left in A: "
+                         f"{len(a.entries())}")
+
+    def _fall_silent(self, a: DemoCluster, b: DemoCluster) -> None:
+        """B's bridge stops; A, hearing nothing from B, flushes its token cache within the
+        bound. Latencies count from the stop."""
+        a.put(TOKEN_CACHE, "token-99", "access token for bob, cached again in A")
+        flushes = a.bridge.stats.get("silence_flushes")
+        begin = time.monotonic()
+        b.bridge.stop()
+        self.step("silent", "B's bridge goes silent (stopped here; a crash or a cut looks the same to A)",
+                  time.monotonic() - begin, f"A still holds {TOKEN_CACHE}/token-99, which B may have revoked")
+        entry = a.entry(TOKEN_CACHE, "token-99")
+        self.step("bounded", f"no word from B for max_silence ({MAX_SILENCE:g}s): A flushes {TOKEN_CACHE}",
+                  since(begin, wait_for(lambda: a.bridge.stats.get("silence_flushes") > flushes and not entry.exists(),
+                                        MAX_SILENCE + self.timeout)),
+                  f"silence flushes counted by A: {a.bridge.stats.get('silence_flushes')}: stale for at most "
+                  f"max_silence + slack, whatever happened to B")
 
     def _clean_broker(self, started: list[DemoCluster]) -> None:
         """Remove the demo's durable subscriptions from a real broker (where the transport can)."""

@@ -9,7 +9,8 @@ import pytest
 
 from tests.cli.run import cachesync
 
-STEPS = ["start", "peers", "cached", "revoke", "publish", "receive", "applied", "lost", "next", "gap", "flush"]
+STEPS = ["start", "peers", "cached", "revoke", "publish", "receive", "applied", "lost", "next", "gap", "flush",
+         "silent", "bounded"]
 
 
 def test_demo_runs_in_seconds_and_prints_every_step():
@@ -22,7 +23,7 @@ def test_demo_runs_in_seconds_and_prints_every_step():
     assert len([line for line in lines if line.startswith("✓")]) == len(STEPS), result.stdout
     assert "✗" not in result.stdout
     for text in ("B revokes token-42", "A's copy of token-42 deleted", "is lost on the way", "a gap",
-                 "flushes its whole cache", "memory://demo-"):
+                 "flushes its whole cache", "B's bridge goes silent", "A flushes OAuthCache", "memory://demo-"):
         assert text in result.stdout
     assert "gap: 1 message(s) from dc-b" in result.stderr  # the bridge's own log, not the demo's
     assert "every step happened" in result.stderr
@@ -35,8 +36,11 @@ def _json_demo(*args: str) -> dict:
     assert report["ok"] is True
     assert [step["id"] for step in report["steps"]] == STEPS
     assert all(step["ok"] and step["took_ms"] >= 0 for step in report["steps"])
-    flush = report["steps"][-1]
-    assert "entries left in A: 0" in flush["detail"]
+    steps = {step["id"]: step for step in report["steps"]}
+    assert "entries left in A: 0" in steps["flush"]["detail"]
+    assert "silence flushes counted by A: 1" in steps["bounded"]["detail"]
+    # max_silence (2 s) after the last heartbeat B sent (up to 0.5 s before the stop), plus detection and flush
+    assert 1500 <= steps["bounded"]["took_ms"] <= 4000
     return report
 
 
