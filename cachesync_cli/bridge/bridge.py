@@ -17,6 +17,7 @@ from cachesync_cli.bridge.all_limit import AllLimiter
 from cachesync_cli.bridge.incoming import Incoming
 from cachesync_cli.bridge.outgoing import Outgoing
 from cachesync_cli.bridge.rules import CacheRules, SyncRules
+from cachesync_cli.bridge.peer_watch import PeerWatch
 from cachesync_cli.bridge.rules_dir import RulesReloader
 from cachesync_cli.bridge.silence import SilenceWatch
 from cachesync_cli.bridge.spool import Spool
@@ -87,11 +88,6 @@ class Bridge:
         self.state_file = BridgeState(Path(config["sync.state_path"] or spool_path.with_name(
             f"state-{self.cluster}.json")).expanduser())
         self.silence = SilenceWatch(config["sync.max_silence"])
-        self.on_silence = tuple(config["sync.on_silence"])
-        pinned = [peer for peer in config["sync.peers"] if peer != self.cluster]
-        retired = set(self.state_file.retired()) - set(pinned)
-        self.silence.watch([c for c in self.state_file.watched() if c not in retired and c != self.cluster] + pinned)
-        self._own_heard = 0.0  # monotonic: when one of this bridge's own messages last came back
         self.context = context
         self.cleanup = bridge_scheduler(config["cleanup"], context, self.stats)  # [[cleanup]] with a schedule
         self.reloader = RulesReloader(rules_directory(config), self.rules, self.apply_rules,
@@ -106,6 +102,10 @@ class Bridge:
             on_event=self._on_connection_event,
             backoff=Backoff(cap=config["broker.reconnect_max_delay"]),
         )
+        self.peer_watch = PeerWatch(cluster=self.cluster, silence=self.silence, state=self.state_file,
+                                    pinned=config["sync.peers"], connection=self.connection,
+                                    fence="fence" in config["sync.on_silence"],
+                                    heartbeat_interval=config["sync.heartbeat_interval"])
         self.outgoing = Outgoing(
             connection=self.connection, publisher=self.publisher, spool=self.spool, rules=self.rules,
             stats=self.stats, heartbeat_interval=config["sync.heartbeat_interval"], applied=self.applied,
@@ -121,8 +121,8 @@ class Bridge:
             on_applied=self._note_applied, on_ack_requested=self.outgoing.request_ack,
             all_limiter=AllLimiter(config["sync.all_rate"], config["sync.all_burst"]),
             silence=self.silence, silence_flush=config["sync.silence_flush"],
-            silence_flushes="flush" in self.on_silence,
-            on_bridge_seen=self._bridge_seen, on_retire=self._retire, on_echo=self._echo,
+            silence_flushes="flush" in config["sync.on_silence"],
+            on_bridge_seen=self.peer_watch.bridge_seen, on_retire=self.peer_watch.retire, on_echo=self.peer_watch.echo,
         )
         self.monitor = None
         if config["monitor.enabled"]:
@@ -152,48 +152,6 @@ class Bridge:
         if not self.sources:
             return "none"
         return "ok" if self.context.intake.working else "down"
-
-    # -- watched clusters and freshness -------------------------------------------------------
-
-    def _bridge_seen(self, cluster: str) -> None:
-        """A bridge of `cluster` sent a heartbeat: watch it, now and after restarts."""
-        if self.silence.watch([cluster]):
-            log.info("watching %s (its bridge's heartbeats bound the staleness of its invalidations here)",
-                     cluster)
-        if self.state_file.watch(cluster):
-            log.info("remembered %s in %s", cluster, self.state_file.path)
-
-    def _retire(self, cluster: str, by: str) -> None:
-        """`cachesync retire CLUSTER` (run by `by`): stop watching it, persistently."""
-        if cluster == self.cluster or cluster in self.config["sync.peers"]:
-            log.warning("%s asked to retire %s, which is %s: ignored", by, cluster,
-                        "this cluster" if cluster == self.cluster else "pinned in [sync] peers")
-            return
-        self.state_file.retire(cluster, by)
-        self.silence.forget(cluster)
-        log.warning("retired %s (asked by %s): no longer watched, its silence flushes nothing", cluster, by)
-
-    def _echo(self, arrived: float) -> None:
-        self._own_heard = arrived
-
-    def own_path_works(self) -> bool:
-        """Connected, and this bridge's own messages come back from the broker."""
-        import time
-
-        limit = max(self.silence.max_silence, 4 * self.config["sync.heartbeat_interval"])
-        return self.connection.connected and time.monotonic() - self._own_heard <= limit
-
-    def freshness(self) -> tuple[bool, dict]:
-        """(fenced, report) for GET /fresh. Fenced only with `fence` in `[sync] on_silence`,
-        while a watched cluster is not fresh and this bridge's own path to the broker is
-        broken: a cluster that hears the broker and not a peer is not the one cut off."""
-        report = self.silence.report()
-        own_path = self.own_path_works()
-        fenced = "fence" in self.on_silence and bool(report.not_fresh) and not own_path
-        return fenced, {"fresh": not report.not_fresh, "fenced": fenced, "own_path": own_path,
-                        "silent": report.silent, "not_fresh": report.not_fresh, "watched": report.watched,
-                        "all_silent": bool(report.watched) and len(report.silent) == len(report.watched),
-                        "max_silence": self.silence.max_silence}
 
     @property
     def failure(self) -> CachesyncError | None:

@@ -51,7 +51,7 @@ class BridgeCollector:
                      self.bridge.outgoing.oldest_unpublished() or 0.0)
         yield _gauge("cachesync_intake_working", "1 while every local source is receiving.",
                      int(self.bridge.context.intake.working))
-        fenced, freshness = self.bridge.freshness()
+        fenced, freshness = self.bridge.peer_watch.freshness()
         yield _gauge("cachesync_fresh", "1 while every watched cluster is heard (0 after a silence, until a "
                                         "heartbeat sent after it is applied).", int(freshness["fresh"]))
         yield _gauge("cachesync_fenced", "1 while GET /fresh answers 503 ([sync] on_silence has fence).", int(fenced))

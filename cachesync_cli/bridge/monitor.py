@@ -1,5 +1,5 @@
 """The bridge's HTTP endpoint: `GET /healthz` (200 ready, 503 not, JSON body saying why),
-`GET /fresh` (503 while the bridge fences its cluster, see `Bridge.freshness`; 200 otherwise,
+`GET /fresh` (503 while the bridge fences its cluster, see `PeerWatch.freshness`; 200 otherwise,
 the JSON body saying which watched clusters are silent) and `GET /metrics` (Prometheus
 text). Bound to `[monitor] listen`, 127.0.0.1 by default."""
 
@@ -32,7 +32,7 @@ class MonitorServer:
                     self._send(200 if report.ready else 503, "application/json",
                                json.dumps(report.to_json()).encode())
                 elif self.path == "/fresh":
-                    fenced, report = bridge.freshness()
+                    fenced, report = bridge.peer_watch.freshness()
                     self._send(503 if fenced else 200, "application/json", json.dumps(report).encode())
                 elif self.path == "/metrics":
                     self._send(200, CONTENT_TYPE_LATEST, generate_latest(registry))
