@@ -288,3 +288,41 @@ def test_wso2_codec_oversized_key_becomes_clear_all(tmp_path, amqp_url, topic_na
         assert redis_b.exists("Under:sibling") == 1  # applied as a key, not a flush
         assert metric(bridge_a, "cachesync_local_oversized_keys_total") == 1
     record("hostile_sources_wso2[amqp]", longest_wso2_key=low, flushed_from=low + 1)
+
+
+def test_no_entry_of_a_redis_stream_stops_the_bridge(tmp_path, amqp_url, topic_name, redis_url, redis_dbs, request):
+    """The durable intake gets the same hostile bodies, and entries of the wrong shape (no
+    `m` field, other fields, binary field names): each is rejected under its reason and
+    acknowledged (nothing stays pending forever), and what follows is applied in b."""
+    redis_a, redis_b = redis_dbs
+    clusters = cluster_names(amqp_url, request)
+    stream = f"hostile:{clusters[0]}"
+    sources = f'\n[[sources]]\ntype = "redis-stream"\nurl = "{redis_url.rstrip("/")}/1"\nstream = "{stream}"\n'
+    config_a, config_b = two_configs(tmp_path, amqp_url, topic_name, redis_url, clusters, extra_a=sources)
+    rng = random.Random(16)
+    hostile = hostile_bodies(rng)
+    expected: dict[str, int] = {}
+    count(expected, (reason for reason, _ in hostile))
+    shapes = [{"x": "1"}, {b"\xff\xfe": b"\x00"}, {"M": j({"cache": "C", "keys": ["k"]})}, {"m2": "y", "n": "z"}]
+    count(expected, ["invalid"] * len(shapes))
+    accepted, gone, kept = accepted_bodies("Stream", clusters[0], redis_b)
+    real = [f"After:st-{n}" for n in range(REAL)]
+    redis_b.mset({key: "x" for key in real})
+    with BridgeProcess(config_b), BridgeProcess(config_a) as bridge_a:
+        for _, body in hostile:
+            redis_a.xadd(stream, {"m": body})
+        for fields in shapes:
+            redis_a.xadd(stream, fields)
+        for body in accepted:
+            redis_a.xadd(stream, {"m": body})
+        for n in range(REAL):
+            redis_a.xadd(stream, {"m": j({"cache": "After", "keys": [f"st-{n}"]})})
+        wait_gone(redis_b, real + gone, "b applies what follows the hostile entries")
+        wait_until(lambda: rejected_by_reason(metrics(bridge_a)) == expected, timeout=10,
+                   message=f"a counts every rejection under its reason: {expected}")
+        wait_until(lambda: redis_a.xpending(stream, clusters[0])["pending"] == 0, timeout=10,
+                   message="every entry acknowledged")
+        assert bridge_a.process.poll() is None
+        assert redis_b.exists(*kept) == len(kept)
+    record("hostile_stream[amqp]", hostile_entries=len(hostile) + len(shapes), rejected_by_reason=expected,
+           real_applied=len(real))
