@@ -1,4 +1,5 @@
-"""The bridge's HTTP endpoint: `GET /healthz` (200 ready, 503 not, JSON body saying why),
+"""The bridge's HTTP endpoint (HEAD answers like GET, without the body): `GET /healthz`
+(200 ready, 503 not, JSON body saying why),
 `GET /fresh` (503 while the bridge fences its cluster, see `PeerWatch.freshness`; 200 otherwise,
 the JSON body saying which watched clusters are silent) and `GET /metrics` (Prometheus
 text). Bound to `[monitor] listen`, 127.0.0.1 by default."""
@@ -26,6 +27,12 @@ class MonitorServer:
         health = HealthCheck(bridge)
 
         class Handler(http.server.BaseHTTPRequestHandler):
+            head = False  # HEAD: the status and headers GET would send, without the body
+
+            def do_HEAD(self) -> None:  # noqa: N802 (http.server's naming)
+                self.head = True
+                self.do_GET()
+
             def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
                 if self.path == "/healthz":
                     report = health.report()
@@ -44,7 +51,8 @@ class MonitorServer:
                 self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
-                self.wfile.write(body)
+                if not self.head:
+                    self.wfile.write(body)
 
             def log_message(self, *args) -> None:
                 pass  # scrapes every few seconds would flood the log

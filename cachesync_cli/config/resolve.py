@@ -39,9 +39,18 @@ def resolve_secret(source: str, where: str, environ) -> str:
 
 
 def broker_password(config: Config) -> str | None:
+    """The broker password from `password_file`, or from the variable `password_env` names.
+    A password source set on purpose that gives nothing is an error naming it: never a
+    silent fall back to no password (a broker would then blame the user name)."""
     if config["broker.password_file"]:
         return read_secret_file(config["broker.password_file"], config.where("broker.password_file"))
-    return config.environ.get(config["broker.password_env"]) or None
+    name = config["broker.password_env"]
+    value = config.environ.get(name)
+    if not value and config.source("broker.password_env") != "default":
+        raise ConfigError(f"{config.where('broker.password_env')}: environment variable {name} is "
+                          f"{'empty' if name in config.environ else 'not set'}",
+                          hint=f"export {name}=..., or remove password_env to connect without a password")
+    return value or None
 
 
 def cluster_id(config: Config) -> str:

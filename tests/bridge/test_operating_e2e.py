@@ -18,6 +18,21 @@ from .processes import BridgeProcess, bridge_config, http_get, wait_until
 DB_A, DB_B = 13, 14
 
 
+def head(url: str) -> tuple[int, bytes]:
+    """(status, body) of a HEAD request."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=5)
+    try:
+        connection.request("HEAD", parts.path)
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
 def metric(text: str, name: str) -> float:
     for line in text.splitlines():
         if line.startswith(name + " ") or line.startswith(name + "{"):
@@ -51,8 +66,10 @@ def test_health_follows_a_target_going_down_and_up(tmp_path, amqp_url, topic_nam
             url = f"http://{bridge.monitor_url}/healthz"
             status, body = http_get(url)
             assert status == 200 and json.loads(body)["status"] == "ok", body
+            assert head(url) == (200, b"")
             private.stop()
             wait_until(lambda: http_get(url)[0] == 503, timeout=10, message="unhealthy")
+            assert head(url) == (503, b"")  # a load balancer's HEAD: the status, no body
             report = json.loads(http_get(url)[1])
             assert any(problem.startswith("target private:") for problem in report["problems"]), report
             assert report["targets"][f"redis-{clusters[1]}"] == "ok"

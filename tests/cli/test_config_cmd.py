@@ -93,3 +93,21 @@ def test_show_lists_sources_and_targets_with_passwords_redacted(tmp_path):
     assert shown["targets[1]"]["value"]["url"] == "redis://:***@10.0.0.5:6379/2"
     assert shown["targets[2]"]["value"]["urls"] == ["http://user:***@app:8080/x"]
     assert shown["sources[1]"]["value"]["listen"] == "127.0.0.1:8765"
+
+
+def test_a_configured_password_variable_that_is_unset_is_an_error_naming_it(tmp_path, amqp_url):
+    """Issue 16: with `password_env` set and the variable forgotten, the tool logged in as guest
+    and the broker blamed the user name. Now validate, doctor and every command say which
+    variable is missing (exit 2), before any connection."""
+    config = tmp_path / "cachesync.toml"
+    config.write_text(f'[cluster]\nid = "x"\n[broker]\nurl = "{amqp_url}"\npassword_env = "MY_MQ_PASSWORD"\n')
+    for args in (("config", "validate"), ("invalidate", "C", "k", "--confirm"), ("status", "--window", "1")):
+        result = cachesync(*args, "--config", str(config))
+        assert result.returncode == 2, (args, result.stdout, result.stderr)
+        assert "MY_MQ_PASSWORD is not set" in result.stderr and "[broker] password_env" in result.stderr, result.stderr
+    empty = cachesync("config", "validate", "--config", str(config), env={"MY_MQ_PASSWORD": ""})
+    assert empty.returncode == 2 and "MY_MQ_PASSWORD is empty" in empty.stderr
+    assert cachesync("config", "validate", "--config", str(config), env={"MY_MQ_PASSWORD": "x"}).returncode == 0
+    default = tmp_path / "default.toml"  # the default variable, unset: no password (URL credentials)
+    default.write_text(f'[cluster]\nid = "x"\n[broker]\nurl = "{amqp_url}"\n')
+    assert cachesync("config", "validate", "--config", str(default)).returncode == 0
