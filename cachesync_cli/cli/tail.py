@@ -57,7 +57,7 @@ def command(
     count: Annotated[Optional[int], typer.Option(metavar="N", help="Exit after N messages shown.",
                                                  rich_help_panel=OUTPUT_PANEL)] = None,
     idle_timeout: Annotated[Optional[float], typer.Option(metavar="SECONDS",
-                                                          help="Exit when nothing arrives for this long.",
+                                                          help="Exit when nothing is shown for this long (hidden messages, e.g. heartbeats, do not count).",
                                                           rich_help_panel=OUTPUT_PANEL)] = None,
     timeout: Annotated[float, typer.Option(metavar="SECONDS",
                                            help="Give up when the broker cannot be reached again for this long.",
@@ -129,6 +129,8 @@ def _watch(connection, inbox, fmt, codec, keyring, wanted, count, idle_timeout) 
     while count is None or shown < count:
         if connection.failure is not None:
             raise connection.failure
+        if idle_timeout is not None and time.monotonic() - last >= idle_timeout:
+            break  # nothing shown for that long: what the filters hide (heartbeats) does not count
         wait = 0.5 if idle_timeout is None else min(0.5, max(0.0, last + idle_timeout - time.monotonic()))
         try:
             delivery = inbox.get(timeout=wait)
@@ -136,12 +138,12 @@ def _watch(connection, inbox, fmt, codec, keyring, wanted, count, idle_timeout) 
             if idle_timeout is not None and time.monotonic() - last >= idle_timeout:
                 break
             continue
-        last = time.monotonic()
         from cachesync_cli.observed import observe
 
         seen = observe(delivery, codec=codec, keyring=keyring)
         if not wanted(seen):
             continue
+        last = time.monotonic()
         _print(seen, fmt)
         shown += 1
     return shown

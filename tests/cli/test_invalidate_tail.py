@@ -149,6 +149,21 @@ def test_tail_idle_timeout_before_count_exits_1(amqp_url, topic_name):
     assert "idle for 1s after 0 of 1" in result.stderr
 
 
+def test_tail_idle_timeout_ends_while_bridges_send_hidden_heartbeats(amqp_url, topic_name, tmp_path):
+    """Issue 16: heartbeats (hidden) reset the idle timer, so the documented CI example never
+    exited while a bridge was alive."""
+    from tests.bridge.processes import BridgeProcess
+
+    config = tmp_path / "bridge.toml"
+    config.write_text(f'[cluster]\nid = "idle-{topic_name[-6:]}"\n[broker]\nurl = "{amqp_url}"\ntopic = "{topic_name}"\n'
+                      f'[monitor]\nenabled = false\n[sync]\nheartbeat_interval = 0.5\n'
+                      f'spool_path = "{tmp_path}/spool.sqlite"\n')
+    with BridgeProcess(config):  # before the fix, tail outlived the 20 s given here (TimeoutExpired)
+        result = cachesync("tail", "--broker", amqp_url, "--topic", topic_name, "--idle-timeout", "2", timeout=20)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == ""  # the heartbeats stayed hidden
+
+
 @pytest.mark.parametrize("command", [["invalidate", "C", "k"], ["tail", "--count", "1"]])
 def test_unreachable_broker_exits_3(command):
     result = cachesync(*command, "--broker", "amqp://guest:guest@127.0.0.1:1/")
