@@ -131,7 +131,11 @@ class Outgoing:
         self.queue.put(AckRequest(message_id))
 
     def announce_gap(self, gap: IntakeGap) -> None:
-        """Local invalidations may have been lost (`Intake`'s listener): tell every cluster."""
+        """Local invalidations may have been lost (`Intake`'s listener): tell every cluster.
+        Without heartbeats (the wso2 codec) there is nothing to tell it on: logged only."""
+        if not self.heartbeats:
+            log.warning("intake gap (%s, %s): the wso2 codec cannot announce it", gap.reason, gap.source)
+            return
         self.queue.put(GapNotice(gap))
 
     def oldest_unpublished(self) -> float | None:
