@@ -97,7 +97,7 @@ class Incoming:
         self.failing: dict[str, str] = {}  # target name -> last error, while it fails
         self.all_limiter = all_limiter
         self.silence = silence or SilenceWatch(0)
-        self.silence_flush = tuple(silence_flush)
+        self.silence_flush = tuple(silence_flush) or (ALL_CACHES,)  # empty: every cache, not gap_flush
         self.on_bridge_seen = on_bridge_seen or (lambda origin: None)  # a bridge's heartbeat: watch it
         self.on_retire = on_retire or (lambda cluster, by: None)
         self.on_echo = on_echo or (lambda arrived: None)  # one of this cluster's own messages came back

@@ -33,9 +33,12 @@ BOUND = '\nmax_silence = {silence}\nheartbeat_interval = 0.5\non_silence = ["flu
 
 
 def config(tmp_path, cluster, broker, topic, redis_url, db, *, silence=2.0, sources=None, silence_flush="[]"):
+    """A bridge with the small bound. Its gap_flush names a cache no test uses: silence and
+    intake gaps flush `silence_flush` (empty: every cache), never the gap policy's caches."""
     path = bridge_config(tmp_path, cluster, broker, topic, redis_db=db, redis_url=redis_url, heartbeat=0.5,
                          sources=sources, silence_flush=silence_flush)
-    path.write_text(path.read_text().replace("heartbeat_interval = 0.5\n", BOUND.format(silence=silence)))
+    path.write_text(path.read_text().replace("heartbeat_interval = 0.5\n", BOUND.format(silence=silence)
+                                             + 'gap_flush = ["GapOnly"]\n'))
     return path
 
 
