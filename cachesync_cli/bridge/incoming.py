@@ -49,6 +49,7 @@ ALL_CACHES = "*"
 _ORIGIN = re.compile(rb'"origin"\s*:\s*"([^"\\]{1,256})"')
 """The origin of a native envelope, read without decoding it (on the transport's thread)."""
 
+MAX_OWN_BRIDGES = 64  # node ids of this cluster's bridges remembered (restarts, pairs)
 SILENCE_CHECK_INTERVAL = 0.2  # seconds between looks at the watched clusters' silence
 
 
@@ -86,7 +87,9 @@ class Incoming:
         # This cluster's bridges (this one, and any other whose heartbeats say it is one): their
         # messages are this cluster's own invalidations, already applied here. A message of
         # this cluster from any other node (`cachesync invalidate` run here) is applied here too.
-        self.own_bridges: dict[str, None] = {own_node: None} if own_node else {}
+        self.own_bridges = RecentIds(MAX_OWN_BRIDGES)
+        if own_node:
+            self.own_bridges.add(own_node)
         self.gap_flush = tuple(gap_flush)
         self.retry_max_delay = retry_max_delay
         self.on_applied = on_applied or (lambda origin, node, seq: None)
@@ -199,14 +202,10 @@ class Incoming:
         self._done(delivery, env)
 
     def _from_own_bridge(self, env) -> bool:
-        if env.node in self.own_bridges:
+        if env.bridge is not None:  # a heartbeat of a bridge of this cluster (this one, or a pair)
+            self.own_bridges.add(env.node)
             return True
-        if env.bridge is not None:  # a heartbeat of another bridge of this cluster (a pair)
-            self.own_bridges[env.node] = None
-            while len(self.own_bridges) > 64:
-                del self.own_bridges[next(iter(self.own_bridges))]
-            return True
-        return False
+        return self.own_bridges.seen(env.node)
 
     def _done(self, delivery: Delivery, env) -> None:
         if env.type == INVALIDATE and env.ack:

@@ -143,11 +143,13 @@ class Outgoing:
         (in flight, held for resending, or spooled); None when there is none. Safe from any
         thread (status, metrics)."""
         oldest = []
-        for waiting in (self._in_flight, self._resend):
+        for waiting in (self._in_flight, self._resend):  # oldest first: the first batch is enough
             try:
-                oldest += [item.batch.since for item in list(waiting) if item.batch is not None][:1]
+                since = next((item.batch.since for item in list(waiting) if item.batch is not None), None)
             except RuntimeError:  # changed while copied: the publishing thread is busy with it
-                pass
+                continue
+            if since is not None:
+                oldest.append(since)
         spooled = self.spool.oldest()
         if spooled is not None:
             oldest.append(spooled)

@@ -34,7 +34,9 @@ class SequenceTracker:
 
 
 class RecentIds:
-    """The ids of the last `size` messages applied, to drop duplicates (at-least-once delivery)."""
+    """The last `size` ids noted, the least recently noted forgotten first: the ids of the
+    messages applied (to drop duplicates, at-least-once delivery), the node ids of a
+    cluster's bridges."""
 
     def __init__(self, size: int = 100_000) -> None:
         self.size = size
@@ -48,5 +50,6 @@ class RecentIds:
     def add(self, message_id: str) -> None:
         with self._lock:
             self._ids[message_id] = None
+            self._ids.move_to_end(message_id)
             if len(self._ids) > self.size:
                 self._ids.popitem(last=False)

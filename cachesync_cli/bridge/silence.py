@@ -30,6 +30,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from cachesync_cli.bridge.sequence import RecentIds
 from cachesync_cli.wire.bridge_info import BridgeInfo
 
 
@@ -45,7 +46,7 @@ class _Peer:
     pending: float = 0.0  # seconds its bridge's oldest unpublished invalidation had waited
     silent_since_ms: int | None = None  # wall clock, when silence was detected; None: fresh
     last_flush: float | None = None  # monotonic, the latest silence flush for it
-    bridge_nodes: dict[str, None] = field(default_factory=dict)  # its bridges' node ids, latest last
+    bridge_nodes: RecentIds = field(default_factory=lambda: RecentIds(MAX_BRIDGE_NODES))  # its bridges' nodes
 
     def effective(self) -> float:
         if self.arrived > self.handled_arrival and self.silent_since_ms is None:
@@ -110,13 +111,10 @@ class SilenceWatch:
             if peer is None:
                 return False
             peer.handled_arrival = max(peer.handled_arrival, arrived)
-            if bridge is None and node not in peer.bridge_nodes:
+            if bridge is None and not peer.bridge_nodes.seen(node):
                 return False  # not from one of its bridges: says nothing of its invalidations
             if bridge is not None:
-                peer.bridge_nodes.pop(node, None)
-                peer.bridge_nodes[node] = None
-                while len(peer.bridge_nodes) > MAX_BRIDGE_NODES:
-                    del peer.bridge_nodes[next(iter(peer.bridge_nodes))]
+                peer.bridge_nodes.add(node)
                 peer.vouching = bridge.vouching
                 peer.pending = bridge.pending / 1000
             if peer.vouching and (bridge is not None or peer.silent_since_ms is None):
