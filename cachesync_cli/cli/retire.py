@@ -36,7 +36,7 @@ def command(
     """Stop every bridge from watching CLUSTER (and flushing when it is silent)."""
     from cachesync_cli.cli import output
     from cachesync_cli.cli.common import load, open_broker
-    from cachesync_cli.config.resolve import signing_keys
+    from cachesync_cli.config.resolve import cluster_id, signing_keys
     from cachesync_cli.errors import UsageError
     from cachesync_cli.publisher import Publisher
     from cachesync_cli.wire import HEARTBEAT, Keyring
@@ -45,7 +45,7 @@ def command(
     if cfg["codec.name"] != "native":
         raise UsageError("retire needs the native codec: WSO2 nodes read every message on the topic as theirs")
     key_id, keys = signing_keys(cfg)
-    publisher = Publisher(cfg["broker.topic"], origin=cfg["cluster.id"] or "operator",
+    publisher = Publisher(cfg["broker.topic"], origin=cluster_id(cfg),
                           keyring=Keyring(key_id, keys) if keys else None)
     message = publisher.envelope_message(publisher.build((), type=HEARTBEAT, applied={}, retire=tuple(clusters)))
     connection = open_broker(cfg, timeout=timeout)
