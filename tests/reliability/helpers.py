@@ -95,6 +95,16 @@ def set_broker_options(config: Path, **options) -> None:
     config.write_text(text)
 
 
+def broker_proxy(broker_url: str, request) -> "TcpProxy":
+    """A TcpProxy in front of the broker at `broker_url`, closed when the test ends."""
+    from cachesync_cli.transport.endpoint import parse_endpoint
+
+    endpoint = parse_endpoint(broker_url)
+    proxy = TcpProxy((endpoint.host, endpoint.port))
+    request.addfinalizer(proxy.close)
+    return proxy
+
+
 class TcpProxy:
     """127.0.0.1:<port> forwarding to a broker. `blackhole()` stops forwarding in both
     directions but keeps every socket open (a cable pulled, a firewall dropping packets):

@@ -18,6 +18,7 @@ from ..transport.brokers import restart_broker
 from .helpers import (
     BridgeProcess,
     TcpProxy,
+    broker_proxy,
     cluster_names,
     metric,
     record,
@@ -145,9 +146,7 @@ def test_a_silent_network_cut_is_noticed_by_heartbeats(tmp_path, amqp_url, topic
     """A black hole between both bridges and RabbitMQ: no FIN, no RST, bytes just vanish."""
     redis_a, redis_b = redis_dbs
     clusters = cluster_names(amqp_url, request)
-    endpoint = parse_endpoint(amqp_url)
-    proxy = TcpProxy((endpoint.host, endpoint.port))
-    request.addfinalizer(proxy.close)
+    proxy = broker_proxy(amqp_url, request)
     config_a, config_b = two_configs(tmp_path, proxy.url(amqp_url), topic_name, redis_url, clusters)
     for config in (config_a, config_b):
         set_broker_options(config, heartbeat=2)

@@ -21,13 +21,12 @@ import time
 
 import pytest
 
-from cachesync_cli.transport.endpoint import parse_endpoint
 
 from ..redis_dbs import PrivateRedis
 from ..transport.brokers import ROOT, broker_kind, wait_port
 from .chaos import (BOUND, HEARTBEAT_INTERVAL, BothWays, Cluster, chaos_configs, move_source, move_target,
                     unretried_redis, within_bound)
-from .helpers import BridgeProcess, TcpProxy, cluster_names, metric, record, redis_dbs  # noqa: F401 (fixture)
+from .helpers import BridgeProcess, broker_proxy, cluster_names, metric, record, redis_dbs  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.chaos
 
@@ -145,9 +144,7 @@ def test_broker_path_fault(tmp_path, broker, topic_name, redis_url, redis_dbs, r
     either (silence flushes repeat while silence lasts)."""
     names = cluster_names(broker, request)
     clusters = clusters_on(redis_dbs, names)
-    endpoint = parse_endpoint(broker)
-    proxy = TcpProxy((endpoint.host, endpoint.port))
-    request.addfinalizer(proxy.close)
+    proxy = broker_proxy(broker, request)
     config_a, config_b = chaos_configs(tmp_path, broker, topic_name, redis_url, names, broker_a=proxy.url(broker))
 
     def fault(flow) -> None:

@@ -9,12 +9,11 @@ import socket
 import urllib.error
 import urllib.request
 
-from cachesync_cli.transport.endpoint import parse_endpoint
 
 from .helpers import (
     DB_A,
     BridgeProcess,
-    TcpProxy,
+    broker_proxy,
     bridge_config,
     cluster_names,
     redis_dbs,  # noqa: F401 (fixture)
@@ -42,9 +41,7 @@ def test_http_answers_confirmed_then_spooled_while_the_broker_is_away(tmp_path, 
                                                                      redis_dbs, request):
     _, redis_b = redis_dbs
     a, b = cluster_names(amqp_url, request)
-    endpoint = parse_endpoint(amqp_url)
-    proxy = TcpProxy((endpoint.host, endpoint.port))
-    request.addfinalizer(proxy.close)
+    proxy = broker_proxy(amqp_url, request)
     port = free_port()
     source = f'[[sources]]\ntype = "http"\nlisten = "127.0.0.1:{port}"\n'
     config_a = bridge_config(tmp_path, a, proxy.url(amqp_url), topic_name, redis_db=DB_A, redis_url=redis_url,

@@ -9,12 +9,11 @@ import subprocess
 import sys
 import time
 
-from cachesync_cli.transport.endpoint import parse_endpoint
 
 from ..redis_dbs import PrivateRedis
 from .helpers import (
     BridgeProcess,
-    TcpProxy,
+    broker_proxy,
     cluster_names,
     http_get,
     metric,
@@ -61,9 +60,7 @@ def test_a_killed_with_a_full_spool_sends_it_after_restart(tmp_path, amqp_url, t
                                                           request):
     redis_a, redis_b = redis_dbs
     clusters = cluster_names(amqp_url, request)
-    endpoint = parse_endpoint(amqp_url)
-    proxy = TcpProxy((endpoint.host, endpoint.port))
-    request.addfinalizer(proxy.close)
+    proxy = broker_proxy(amqp_url, request)
     config_a, config_b = two_configs(tmp_path, amqp_url, topic_name, redis_url, clusters, broker_a=proxy.url(amqp_url))
     keys = [f"s{n}" for n in range(500)]
     redis_b.mset({f"C:{k}": "x" for k in keys})
@@ -148,9 +145,7 @@ def test_a_disk_that_refuses_spool_writes_holds_batches_in_memory(tmp_path, amqp
     everything once the broker is back."""
     redis_a, redis_b = redis_dbs
     clusters = cluster_names(amqp_url, request)
-    endpoint = parse_endpoint(amqp_url)
-    proxy = TcpProxy((endpoint.host, endpoint.port))
-    request.addfinalizer(proxy.close)
+    proxy = broker_proxy(amqp_url, request)
     config_a, config_b = two_configs(tmp_path, amqp_url, topic_name, redis_url, clusters, broker_a=proxy.url(amqp_url))
     keys = [f"full-{n:05d}-{'x' * 40}" for n in range(3000)]
     redis_b.mset({f"C:{k}": "x" for k in keys})

@@ -12,7 +12,6 @@ import subprocess
 import sys
 import time
 
-from cachesync_cli.transport.endpoint import parse_endpoint
 
 from ..bridge.processes import bridge_config
 from ..redis_dbs import PrivateRedis
@@ -20,7 +19,7 @@ from .helpers import (
     DB_A,
     DB_B,
     BridgeProcess,
-    TcpProxy,
+    broker_proxy,
     cluster_names,
     http_get,
     metric,
@@ -110,9 +109,7 @@ def test_a_cut_off_cluster_is_flushed_within_the_bound_again_while_it_lasts_and_
         tmp_path, amqp_url, topic_name, redis_url, redis_dbs, request):
     redis_a, redis_b = redis_dbs
     a, b = cluster_names(amqp_url, request)
-    endpoint = parse_endpoint(amqp_url)
-    proxy = TcpProxy((endpoint.host, endpoint.port))
-    request.addfinalizer(proxy.close)
+    proxy = broker_proxy(amqp_url, request)
     silence = 2.0
     config_a = config(tmp_path, a, proxy.url(amqp_url), topic_name, redis_url, DB_A, silence=silence)
     config_b = config(tmp_path, b, amqp_url, topic_name, redis_url, DB_B, silence=silence)

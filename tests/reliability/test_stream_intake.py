@@ -8,12 +8,11 @@ import json
 import threading
 import time
 
-from cachesync_cli.transport.endpoint import parse_endpoint
 
 from .helpers import (
     DB_A,
     BridgeProcess,
-    TcpProxy,
+    broker_proxy,
     bridge_config,
     cluster_names,
     metric,
@@ -110,9 +109,7 @@ def test_entries_are_acknowledged_only_once_confirmed_or_spooled(tmp_path, amqp_
     are acknowledged, and sent once the broker is back."""
     redis_a, redis_b = redis_dbs
     clusters = cluster_names(amqp_url, request)
-    endpoint = parse_endpoint(amqp_url)
-    proxy = TcpProxy((endpoint.host, endpoint.port))
-    request.addfinalizer(proxy.close)
+    proxy = broker_proxy(amqp_url, request)
     config_a, config_b = stream_configs(tmp_path, amqp_url, topic_name, redis_url, clusters,
                                         broker_a=proxy.url(amqp_url))
     keys = [f"held-{n}" for n in range(50)]
@@ -137,9 +134,7 @@ def test_a_killed_while_its_broker_hangs_publishes_what_it_had_read_after_restar
     restarted bridge reads them again from its pending list."""
     redis_a, redis_b = redis_dbs
     clusters = cluster_names(amqp_url, request)
-    endpoint = parse_endpoint(amqp_url)
-    proxy = TcpProxy((endpoint.host, endpoint.port))
-    request.addfinalizer(proxy.close)
+    proxy = broker_proxy(amqp_url, request)
     config_a, config_b = stream_configs(tmp_path, amqp_url, topic_name, redis_url, clusters,
                                         broker_a=proxy.url(amqp_url))
     keys = [f"hung-{n}" for n in range(200)]
