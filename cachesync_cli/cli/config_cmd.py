@@ -7,24 +7,29 @@ from typing import Annotated, Optional
 
 import typer
 
-from cachesync_cli.cli import output
+from cachesync_cli.cli import output, starter_file
 from cachesync_cli.cli.options import ConfigOption
 from cachesync_cli.errors import ExitStatus, UsageError
 
 FILE_NAME = "cachesync.toml"  # cachesync_cli.config.loader.FILE_NAME; the config modules load on use
 
-FILE_PANEL = "File"
 OUTPUT_PANEL = "Output"
 
 INIT_EPILOG = """[b]Examples[/b]
 
-  cachesync config init
-  cachesync config init --cluster dc-east --broker amqp://mq.example.com:5672/
-  cachesync config init /etc/cachesync/cachesync.toml --force
+  cachesync config init                  (on a terminal it asks)
+  cachesync config init --cluster dc-east --broker amqp://mq:5672/ \\
+      --source redis-stream:redis://cache:6379/0 \\
+      --target redis:redis://cache:6379/0
+  cachesync config init --target memcached:10.0.0.7:11211 \\
+      --target directory:/var/cache/app
+  cachesync config init /etc/cachesync/cachesync.toml --force --no-input
 
-The file is written with mode 0640 and holds no secrets (see docs/configuration.md).
+Without a source and a target the bridge has nothing to do (doctor warns).
+The file is written with mode 0640 and holds no secrets (configuration.md).
 
-[b]Exit status[/b]: 0 written; 2 the file exists (without --force)."""
+[b]Exit status[/b]: 0 written; 2 the file exists (without --force), or a
+--source/--target is wrong."""
 
 SHOW_EPILOG = """[b]Examples[/b]
 
@@ -57,25 +62,21 @@ app = typer.Typer(
 @app.command("init", epilog=INIT_EPILOG)
 def init(
     path: Annotated[Optional[Path], typer.Argument(help=f"Where to write it. Default: ./{FILE_NAME}")] = None,
-    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.", rich_help_panel=FILE_PANEL)]
-    = False,
-    cluster: Annotated[str, typer.Option(help="Cluster id to write.", rich_help_panel=FILE_PANEL)] = "dc-east",
-    broker: Annotated[str, typer.Option(help="Broker URL to write (no password: use $CACHESYNC_PASSWORD).",
-                                        rich_help_panel=FILE_PANEL)] = "amqp://localhost:5672/",
+    force: starter_file.ForceOption = False,
+    cluster: starter_file.ClusterOption = None,
+    broker: starter_file.BrokerUrlOption = None,
+    source: starter_file.SourceSpecOption = None,
+    target: starter_file.TargetSpecOption = None,
+    no_input: starter_file.NoInputOption = False,
 ) -> None:
-    """Write a commented starter config file."""
-    from cachesync_cli.config.starter import starter_config
-
-    target = path or Path.cwd() / FILE_NAME
-    if target.exists() and not force:
-        raise UsageError(f"{target} already exists", hint="pass --force to overwrite it")
-    text = starter_config(cluster=cluster, broker=broker)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.chmod(0o640)
-    tmp.replace(target)
-    output.info(f"wrote {target}")
+    """Write a commented starter config file, with the sources and targets of this cluster
+    (asked on a terminal) and every other kind as a commented example."""
+    written = path or Path.cwd() / FILE_NAME
+    starter_file.refuse_existing(written, force)
+    text = starter_file.starter_text(cluster=cluster, broker=broker, sources=source, targets=target,
+                                     no_input=no_input)
+    starter_file.write_file(written, text, force=force)
+    output.info(f"wrote {written}")
 
 
 def _display(key: str, value) -> object:

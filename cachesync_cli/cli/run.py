@@ -64,6 +64,7 @@ def command(
     bridge = Bridge(cfg)
     try:
         bridge.start()
+        _say_what_it_does(cfg)
         if live:
             _live(bridge, stop)
         while not stop.wait(0.5):
@@ -72,6 +73,19 @@ def command(
         logging.getLogger("cachesync.bridge").info("stopping: flushing the outgoing queue")
         bridge.stop()
     raise typer.Exit(ExitStatus.OK)
+
+
+def _say_what_it_does(cfg) -> None:
+    """A bridge with no [[sources]] and no [[targets]] runs and changes nothing: a warning.
+    One with only one of them is a one-way bridge: said at INFO."""
+    from cachesync_cli.config.bridge_work import BridgeWork
+
+    work = BridgeWork.of(cfg)
+    log = logging.getLogger("cachesync.bridge")
+    if work.nothing:
+        log.warning("%s; fix: %s", work.describe(), work.fix())
+    elif not work.sources or not work.targets:
+        log.info("this bridge %s", work.describe())
 
 
 def _check(bridge) -> None:

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import shlex
 import textwrap
+from collections.abc import Sequence
+from typing import Any
 
-from cachesync_cli.config.schema import SECTION_HELP, SECTIONS, SETTINGS
+from cachesync_cli.config.schema import SECTION_HELP, SECTIONS, SETTINGS, nonempty_text_list
+from cachesync_cli.errors import ConfigError, UsageError
+
+#: (kind, {field: value}): one [[sources]] or [[targets]] entry to write active
+Entry = tuple[str, dict[str, Any]]
 
 # Settings written active (uncommented) in the starter file, with the value to write.
 ACTIVE = {
@@ -14,7 +22,8 @@ ACTIVE = {
 }
 
 
-def starter_config(*, cluster: str = "dc-east", broker: str = "amqp://localhost:5672/") -> str:
+def starter_config(*, cluster: str = "dc-east", broker: str = "amqp://localhost:5672/",
+                   sources: Sequence[Entry] = (), targets: Sequence[Entry] = ()) -> str:
     lines = [
         "# cachesync configuration. Reference: docs/configuration.md",
         "# Precedence: command-line flag > environment variable > this file > default.",
@@ -36,4 +45,103 @@ def starter_config(*, cluster: str = "dc-east", broker: str = "amqp://localhost:
             else:
                 lines.append(f"# {setting.name} = {setting.example}")
         lines.append("")
+    lines += entries_section(sources, targets)
     return "\n".join(lines)
+
+
+def entries_section(sources: Sequence[Entry], targets: Sequence[Entry]) -> list[str]:
+    """The given entries written active, then every other kind as a commented example."""
+    from cachesync_cli.local.registry import SOURCE_TYPES, TARGET_TYPES  # imports config.schema
+
+    lines: list[str] = []
+    for array, title, given, types in (
+            ("sources", "Where this cluster's applications announce invalidations; the bridge publishes them.",
+             sources, SOURCE_TYPES),
+            ("targets", "What applies the other clusters' invalidations in this cluster.", targets, TARGET_TYPES)):
+        lines += [f"# {chunk}" for chunk in textwrap.wrap(f"[[{array}]]: {title} Reference: docs/local.md", 92)]
+        if not given:
+            lines.append(f"# None yet: this bridge {'publishes nothing' if array == 'sources' else 'applies nothing'}.")
+        lines.append("")
+        for kind, values in given:
+            lines += _entry_lines(array, types[kind], values, active=True) + [""]
+        chosen = {kind for kind, _ in given}
+        for spec in (t for name, t in types.items() if name not in chosen):
+            lines += _entry_lines(array, spec, {}, active=False) + [""]
+    return lines
+
+
+def _entry_lines(array: str, spec, values: dict[str, Any], *, active: bool) -> list[str]:
+    """One entry: its description, then `type`, the given values, and the other fields' examples."""
+    mark = "" if active else "# "
+    lines = [f"# {chunk}" for chunk in textwrap.wrap(f"{spec.name}: {spec.help}", 92)]
+    lines += [f"{mark}[[{array}]]", f'{mark}type = "{spec.name}"']
+    for field in spec.fields:
+        if field.name in values:
+            lines.append(f"{mark}{field.name} = {toml_value(values[field.name])}")
+        elif field.example is not None:
+            lines.append(f"# {field.name} = {field.example}")
+    return lines
+
+
+def toml_value(value: Any) -> str:
+    """A string, number, boolean or list of them as TOML (JSON's string escapes are TOML's)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    return json.dumps(str(value), ensure_ascii=False)
+
+
+def main_field(spec):
+    """The field a `--source KIND:VALUE` gives, and the one question asked per kind: the first
+    after `name` (a Redis URL, the listen address, memcached servers, webhook URLs, argv, path)."""
+    return next(f for f in spec.fields if f.name != "name")
+
+
+def field_value(field, text: str) -> Any:
+    """What the user typed for a field: argv split as a shell would, other lists on commas."""
+    if field.name == "argv":
+        return shlex.split(text)
+    if field.check is nonempty_text_list:
+        return [part.strip() for part in text.split(",") if part.strip()]
+    return text
+
+
+def entry_from_spec(array: str, spec_text: str, flag: str) -> Entry:
+    """`redis-channel:redis://10.0.0.5:6379/0` (or just `redis-channel`) as one checked entry."""
+    from cachesync_cli.local.registry import ENTRY_ARRAYS
+
+    types = ENTRY_ARRAYS[array]
+    kind, _, given = spec_text.partition(":")
+    if kind not in types:
+        import difflib
+
+        close = difflib.get_close_matches(kind, types, n=1)
+        raise UsageError(f"{flag} {spec_text!r}: {kind!r} is not a kind of {array[:-1]}",
+                         hint=(f"did you mean {close[0]!r}? " if close else "") + f"one of: {', '.join(types)}")
+    field = main_field(types[kind])
+    values = {field.name: field_value(field, given)} if given else {}
+    if field.required and not given:
+        raise UsageError(f"{flag} {kind} needs its {field.name}: {flag} {kind}:VALUE",
+                         hint=f"{field.help} e.g. {flag} {kind}:{_plain_example(field)}")
+    return kind, check_entry(array, kind, values, f"{flag} {spec_text}")
+
+
+def check_entry(array: str, kind: str, values: dict[str, Any], where: str) -> dict[str, Any]:
+    """The values as given, once the registry accepts them (errors name `where`)."""
+    from cachesync_cli.local.registry import validate_entry
+
+    try:
+        validate_entry(array, 0, {"type": kind, **values}, where)
+    except ConfigError as error:
+        raise UsageError(error.message, hint=error.hint) from None
+    return values
+
+
+def _plain_example(field) -> str:
+    example = json.loads(field.example) if field.example else ""
+    if isinstance(example, list):
+        return (" " if field.name == "argv" else ",").join(example)
+    return str(example)

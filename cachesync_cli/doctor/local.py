@@ -10,7 +10,22 @@ import os
 from collections.abc import Callable
 
 from cachesync_cli.doctor.context import DoctorContext
-from cachesync_cli.doctor.model import Detail, Outcome, Status, fail, not_applicable, ok
+from cachesync_cli.doctor.model import Detail, Outcome, Status, fail, not_applicable, ok, warn
+
+
+def _none_configured(ctx: DoctorContext, array: str) -> Outcome:
+    """No entry in `array`: a warning on `targets` when the bridge has nothing to do at all (with
+    a config file: without one, doctor checks a broker, not a bridge), else what that means."""
+    from cachesync_cli.config.bridge_work import BridgeWork
+
+    work = BridgeWork.of(ctx.cfg)
+    if ctx.cfg.path is None:
+        return not_applicable(f"no [[{array}]]: no config file, so doctor checks the broker only")
+    if work.nothing:
+        if array == "targets":
+            return warn(work.describe(), work.fix())
+        return not_applicable("no [[sources]] (see targets)")
+    return not_applicable(f"no [[{array}]]: this bridge {work.describe()}")
 
 
 def _check_entries(ctx: DoctorContext, array: str, build: Callable, error_type: type) -> Outcome:
@@ -18,7 +33,7 @@ def _check_entries(ctx: DoctorContext, array: str, build: Callable, error_type: 
 
     entries = ctx.cfg[array]
     if not entries:
-        return not_applicable(f"no [[{array}]] in the config")
+        return _none_configured(ctx, array)
     local = LocalContext(cluster=ctx.cluster(), echo_guard=EchoGuard(), environ=os.environ)
     details = []
     for entry in entries:
