@@ -13,7 +13,7 @@ import typer
 
 from cachesync_cli import __version__
 from cachesync_cli.cli import bench, cleanup, config_cmd, doctor, invalidate, output, retire, run, status, tail
-from cachesync_cli.cli import completion, demo
+from cachesync_cli.cli import completers, completion, context, demo
 from cachesync_cli.errors import CachesyncError, ExitStatus
 from cachesync_cli.logs import setup_logging
 
@@ -25,6 +25,7 @@ EPILOG = """[b]Examples[/b]
   cachesync run --config /etc/cachesync/cachesync.toml
   cachesync invalidate AppInfoCache app-1 --confirm
   cachesync tail --format ndjson
+  cachesync --context prod status                  (a named config file: cachesync context --help)
 
 Each command has examples in its --help; docs/ has a page per command (docs/commands/)."""
 
@@ -47,6 +48,7 @@ app.command("bench", epilog=bench.EPILOG)(bench.command)
 app.command("cleanup", epilog=cleanup.EPILOG)(cleanup.command)
 app.command("doctor", cls=doctor.DoctorCommand, epilog=doctor.EPILOG)(doctor.command)
 app.add_typer(config_cmd.app)
+app.add_typer(context.app)
 app.command("demo", epilog=demo.EPILOG)(demo.command)
 app.command("completion", epilog=completion.EPILOG)(completion.command)
 
@@ -63,8 +65,15 @@ def root(
                                                     help="Print the version and exit.")] = None,
     verbose: Annotated[int, typer.Option("--verbose", "-v", count=True,
                                          help="More log output on stderr; -vv includes the broker drivers.")] = 0,
+    context: Annotated[Optional[str], typer.Option(
+        "--context", metavar="NAME", show_default=False, autocompletion=completers.context_names,
+        help="Read the config file of this context (cachesync context ls). --config wins over it; it wins "
+             "over $CACHESYNC_CONFIG, $CACHESYNC_CONTEXT and the context in use.")] = None,
 ) -> None:
     """Keep caches coherent across Active-Active clusters through a central broker topic."""
+    from cachesync_cli.cli.options import CommandLine
+
+    CommandLine.context = context
     setup_logging(verbose)
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from cachesync_cli.cli import output
+from cachesync_cli.cli.options import context_flag
 from cachesync_cli.config import Config, load_config
 from cachesync_cli.config.resolve import connect_options
 from cachesync_cli.errors import UsageError
@@ -17,7 +18,7 @@ def load(config: Path | None, broker: list[str] | None = None, topic: str | None
     """The effective configuration for a command, its flags taking precedence."""
     flags: dict[str, tuple[Any, str]] = {"broker.url": (broker, "--broker"), "broker.topic": (topic, "--topic")}
     flags.update(overrides)
-    return load_config(config, overrides=flags)
+    return load_config(config, overrides=flags, context=context_flag())
 
 
 def report_event(event: ConnectionEvent) -> None:

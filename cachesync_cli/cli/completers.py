@@ -44,18 +44,29 @@ def _plain(values) -> Iterable[str]:
 
 
 def _config_data(ctx: typer.Context) -> dict:
-    """The config file the command would read (--config, $CACHESYNC_CONFIG, ./cachesync.toml,
-    the user config dir), parsed but not validated; {} when there is none or it is broken."""
+    """The config file the command would read (--config, --context, $CACHESYNC_CONFIG, a context,
+    ./cachesync.toml, the user config dir), parsed but not validated; {} when there is none or it is broken."""
     import tomllib
 
     from cachesync_cli.config.loader import find_config_file
 
     explicit = ctx.params.get("config") if ctx is not None else None
+    context = ctx.find_root().params.get("context") if ctx is not None else None
     try:
-        path, _ = find_config_file(explicit, os.environ)
+        path, _ = find_config_file(explicit, os.environ, context)
         if path is None:
             return {}
         with open(path, "rb") as stream:
             return tomllib.load(stream)
     except Exception:  # completion must never print a traceback into the user's shell
         return {}
+
+
+def context_names(incomplete: str) -> list[str]:
+    """The contexts of `cachesync context add` (the file names only: nothing is read)."""
+    try:
+        from cachesync_cli.config.contexts import names
+
+        return [name for name in names() if name.startswith(incomplete)]
+    except Exception:  # completion must never print a traceback into the user's shell
+        return []

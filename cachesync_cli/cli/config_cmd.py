@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from cachesync_cli.cli import output, starter_file
-from cachesync_cli.cli.options import ConfigOption
+from cachesync_cli.cli.options import ConfigOption, context_flag
 from cachesync_cli.errors import ExitStatus, UsageError
 
 FILE_NAME = "cachesync.toml"  # cachesync_cli.config.loader.FILE_NAME; the config modules load on use
@@ -100,7 +100,7 @@ def show(
     from cachesync_cli.config.resolve import broker_password
     from cachesync_cli.config.schema import SETTINGS
 
-    cfg = load_config(config)
+    cfg = load_config(config, context=context_flag())
     rows = {s.key: {"value": _display(s.key, cfg[s.key]), "source": cfg.source(s.key)} for s in SETTINGS}
     try:
         password_set = broker_password(cfg) is not None
@@ -152,7 +152,7 @@ def validate(config: ConfigOption = None) -> None:
     from cachesync_cli.config import load_config
     from cachesync_cli.config.resolve import broker_password, signing_keys
 
-    cfg = load_config(config)
+    cfg = load_config(config, context=context_flag())
     broker_password(cfg)
     signing_keys(cfg)
     output.info(f"ok: {cfg.path or 'no config file; defaults and environment'} is valid")
@@ -165,9 +165,10 @@ def path(config: ConfigOption = None) -> None:
 
     from cachesync_cli.config.loader import CONFIG_ENV, find_config_file, user_config_path
 
-    found, why = find_config_file(config, os.environ)
+    found, why = find_config_file(config, os.environ, context_flag())
     if found is None:
-        output.info(f"no config file found; looked at --config, ${CONFIG_ENV}, ./{FILE_NAME}, {user_config_path()}")
+        output.info(f"no config file found; looked at --config, --context, ${CONFIG_ENV}, $CACHESYNC_CONTEXT, "
+                    f"the context in use (none), ./{FILE_NAME}, {user_config_path()}")
         raise typer.Exit(ExitStatus.FAILURE)
     output.write_line(str(found))
     output.info(f"(from {why})")

@@ -1,4 +1,5 @@
-"""Options shared by every command that talks to a broker: --config, --broker, --topic."""
+"""Options shared by every command that talks to a broker: --config, --broker, --topic; and the
+root command's --context, which every command's config lookup honours."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ BROKER_PANEL = "Broker"
 ConfigOption = Annotated[
     Optional[Path],
     typer.Option("--config", "-c", metavar="PATH", envvar=None, show_default=False,
-                 help="Config file. Default: $CACHESYNC_CONFIG, ./cachesync.toml, then the user config dir.",
+                 help="Config file. Default: cachesync --context NAME, $CACHESYNC_CONFIG, $CACHESYNC_CONTEXT, "
+                      "the context in use (cachesync context use), ./cachesync.toml, the user config dir.",
                  rich_help_panel=BROKER_PANEL),
 ]
 BrokerOption = Annotated[
@@ -28,3 +30,16 @@ TopicOption = Annotated[
                  help="Topic name. Overrides \\[broker] topic and $CACHESYNC_TOPIC (default: cachesync).",
                  rich_help_panel=BROKER_PANEL),
 ]
+
+
+
+class CommandLine:
+    """What the root command's options say for the whole command line: set by the root callback
+    on every invocation, read by the config lookup of whichever command runs."""
+
+    context: Optional[str] = None  # --context NAME
+
+
+def context_flag() -> Optional[str]:
+    """The root command's `--context NAME` of this command line (None when not given)."""
+    return CommandLine.context

@@ -2,6 +2,10 @@
 
 Precedence, highest first: command-line flag > environment variable > config file > default.
 Every value remembers where it came from, for `config show`.
+
+The file, first found: --config PATH > --context NAME > $CACHESYNC_CONFIG > $CACHESYNC_CONTEXT >
+the context selected with `cachesync context use` > ./cachesync.toml > the user config dir's
+cachesync.toml. A file or context named explicitly must exist.
 """
 
 from __future__ import annotations
@@ -26,26 +30,39 @@ FILE_NAME = "cachesync.toml"
 
 
 def user_config_path() -> Path:
-    from platformdirs import user_config_dir
+    from cachesync_cli.config.contexts import config_dir
 
-    return Path(user_config_dir("cachesync")) / FILE_NAME
+    return config_dir() / FILE_NAME
 
 
-def find_config_file(explicit: str | os.PathLike | None, environ: Mapping[str, str]) -> tuple[Path | None, str]:
-    """The config file to read and why: `--config`, then $CACHESYNC_CONFIG, then ./cachesync.toml,
-    then the user config dir. An explicitly named file must exist."""
+def find_config_file(explicit: str | os.PathLike | None, environ: Mapping[str, str],
+                     context: str | None = None) -> tuple[Path | None, str]:
+    """The config file to read and why (see the module's docstring for the order); `context` is
+    the command line's --context."""
+    from cachesync_cli.config import contexts
+
     if explicit:
         path = Path(explicit).expanduser()
         if not path.is_file():
             raise ConfigError(f"config file {path} (from --config) does not exist",
                               hint="create one with `cachesync config init PATH`")
         return path, "--config"
+    if context:
+        return contexts.resolve(context, "--context"), f"--context {context}"
     if environ.get(CONFIG_ENV):
         path = Path(environ[CONFIG_ENV]).expanduser()
         if not path.is_file():
             raise ConfigError(f"config file {path} (from ${CONFIG_ENV}) does not exist",
                               hint=f"fix or unset {CONFIG_ENV}")
         return path, f"${CONFIG_ENV}"
+    if environ.get(contexts.CONTEXT_ENV):
+        name = environ[contexts.CONTEXT_ENV]
+        why = f"${contexts.CONTEXT_ENV}"
+        return contexts.resolve(name, why), f"${contexts.CONTEXT_ENV}={name}"
+    name = contexts.selected()
+    if name:
+        why = "`cachesync context use`"
+        return contexts.resolve(name, why), f"the context in use, {name!r}"
     for path, why in ((Path.cwd() / FILE_NAME, "current directory"), (user_config_path(), "user config dir")):
         if path.is_file():
             return path, why
@@ -147,16 +164,23 @@ def load_config(
     *,
     overrides: Mapping[str, tuple[Any, str]] | None = None,
     environ: Mapping[str, str] | None = None,
+    context: str | None = None,
 ) -> Config:
     """The effective configuration. `overrides` maps dotted keys to (value, flag) from the
-    command line; a value of None or [] means the flag was not given."""
+    command line; a value of None or [] means the flag was not given. `context` is --context."""
     environ = os.environ if environ is None else environ
-    path, reason = find_config_file(config_path, environ)
+    path, reason = find_config_file(config_path, environ, context)
     values: dict[str, Any] = {s.key: s.default for s in SETTINGS}
     values.update({name: [] for name in ENTRY_ARRAYS})
     sources = {key: "default" for key in values}
     if path is not None:
-        for key, value in read_config_file(path).items():
+        try:
+            settings = read_config_file(path)
+        except ConfigError as error:
+            if "context" not in reason.lower():
+                raise
+            raise ConfigError(f"{reason}: {error.message}", hint=error.hint) from None
+        for key, value in settings.items():
             values[key], sources[key] = value, f"file {path}"
         if any(_has_password(url) for url in values["broker.url"] or ()):
             warn_if_readable_by_others(path, "holds a broker password (in [broker] url)")
