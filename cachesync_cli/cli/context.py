@@ -43,6 +43,24 @@ LS_EPILOG = """[b]Examples[/b]
 
 [b]Exit status[/b]: 0."""
 
+SHOW_EPILOG = """[b]Examples[/b]
+
+  cachesync context show prod
+  cachesync --context prod config show     (the effective settings, and their sources)
+
+[b]Exit status[/b]: 0 shown; 2 no such context, or none in use."""
+
+RM_EPILOG = """[b]Examples[/b]
+
+  cachesync context rm lab               (asks on a terminal)
+  cachesync context rm lab --force
+
+A context added with --config is a link: the file it points to stays.
+
+[b]Exit status[/b]: 0 removed; 1 not confirmed; 2 no such context, or no --force off a terminal."""
+
+PANEL = "Context"
+
 app = typer.Typer(
     name="context",
     help="Named config files (contexts): add one per deployment, pick one with `use`, then no --config.",
@@ -120,7 +138,7 @@ def _link(name: str, path: Path, config: Path) -> None:
 def use(
     name: Annotated[Optional[str], typer.Argument(metavar="NAME", help="The context to use from now on.",
                                                   autocompletion=completers.context_names)] = None,
-    none: Annotated[bool, typer.Option("--none", help="Use no context any more.")] = False,
+    none: Annotated[bool, typer.Option("--none", help="Use no context any more.", rich_help_panel=PANEL)] = False,
 ) -> None:
     """Make a context the one every command reads when no --config is given."""
     from cachesync_cli.config import contexts
@@ -141,7 +159,8 @@ def use(
 @app.command("ls", epilog=LS_EPILOG)
 def ls(
     fmt: Annotated[str, typer.Option("--format", metavar="FORMAT", help="text, or json (a list of objects).",
-                                     autocompletion=completers.choices("text", "json"))] = "text",
+                                     autocompletion=completers.choices("text", "json"),
+                                     rich_help_panel="Output")] = "text",
 ) -> None:
     """List the contexts; * marks the one in use."""
     from cachesync_cli.config import contexts
@@ -165,7 +184,7 @@ def ls(
     _warn_overridden()
 
 
-@app.command("show")
+@app.command("show", epilog=SHOW_EPILOG)
 def show(name: Annotated[Optional[str], typer.Argument(
         metavar="NAME", help="Default: the context in use.", autocompletion=completers.context_names)] = None,
 ) -> None:
@@ -181,10 +200,10 @@ def show(name: Annotated[Optional[str], typer.Argument(
     output.write_line(path.read_text(encoding="utf-8").rstrip("\n"))
 
 
-@app.command("rm")
+@app.command("rm", epilog=RM_EPILOG)
 def rm(
     name: NameArgument,
-    force: Annotated[bool, typer.Option("--force", help="Do not ask.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Do not ask.", rich_help_panel=PANEL)] = False,
 ) -> None:
     """Remove a context (a linked file itself stays where it is)."""
     import sys

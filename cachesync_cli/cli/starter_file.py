@@ -50,15 +50,19 @@ def interactive(no_input: bool) -> bool:
 def starter_text(*, cluster: Optional[str], broker: Optional[str], sources: Optional[list[str]],
                  targets: Optional[list[str]], no_input: bool) -> str:
     """The starter file for these flags; on a terminal, what the flags leave open is asked."""
-    from cachesync_cli.config.starter import entry_from_spec, starter_config
+    from cachesync_cli.config.starter import check_setting, entry_from_spec, starter_config
 
+    if cluster is not None:
+        check_setting("cluster.id", cluster, "--cluster")
+    if broker is not None:
+        check_setting("broker.url", broker, "--broker")
     chosen = {"sources": [entry_from_spec("sources", s, "--source") for s in sources or ()],
               "targets": [entry_from_spec("targets", t, "--target") for t in targets or ()]}
     if interactive(no_input):
         if cluster is None:
-            cluster = typer.prompt("Cluster id", default=DEFAULT_CLUSTER)
+            cluster = _ask_setting("cluster.id", "Cluster id (unique per cluster)", DEFAULT_CLUSTER)
         if broker is None:
-            broker = _ask_broker()
+            broker = _ask_setting("broker.url", "Broker URL (no password: use $CACHESYNC_PASSWORD)", DEFAULT_BROKER)
         if not sources:
             chosen["sources"] = _ask_entries(
                 "sources", "Where do this cluster's applications announce invalidations (the bridge publishes "
@@ -71,17 +75,16 @@ def starter_text(*, cluster: Optional[str], broker: Optional[str], sources: Opti
                           sources=chosen["sources"], targets=chosen["targets"])
 
 
-def _ask_broker() -> str:
+def _ask_setting(key: str, question: str, default: str) -> str:
+    from cachesync_cli.config.starter import check_setting
     from cachesync_cli.errors import UsageError
-    from cachesync_cli.transport.endpoint import parse_endpoint
 
     while True:
-        url = typer.prompt("Broker URL (no password: use $CACHESYNC_PASSWORD)", default=DEFAULT_BROKER)
+        answer = typer.prompt(question, default=default).strip()
         try:
-            parse_endpoint(url)
-            return url
+            return check_setting(key, answer, "")
         except UsageError as error:
-            typer.echo(f"  {error.message}" + (f" ({error.hint})" if error.hint else ""))
+            typer.echo(f"  {error.message.strip()}" + (f" ({error.hint})" if error.hint else ""))
 
 
 def _ask_entries(array: str, question: str, default: str, *, several: bool) -> list:

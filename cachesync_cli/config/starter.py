@@ -109,6 +109,19 @@ def field_value(field, text: str) -> Any:
     return text
 
 
+def check_setting(key: str, value: Any, flag: str) -> Any:
+    """A value given for an ACTIVE setting (--cluster, --broker, or an answer), as the loader checks it."""
+    from cachesync_cli.config.schema import BY_KEY
+
+    try:
+        BY_KEY[key].check(value)
+    except ValueError as error:
+        raise UsageError(f"{flag} {value!r}: {error}") from None
+    except UsageError as error:
+        raise UsageError(f"{flag} {value!r}: {error.message}", hint=error.hint) from None
+    return value
+
+
 def entry_from_spec(array: str, spec_text: str, flag: str) -> Entry:
     """`redis-channel:redis://10.0.0.5:6379/0` (or just `redis-channel`) as one checked entry."""
     from cachesync_cli.local.registry import ENTRY_ARRAYS
