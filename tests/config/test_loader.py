@@ -13,6 +13,7 @@ from cachesync_cli.config.resolve import broker_password, connect_options, signi
 from cachesync_cli.config.schema import SETTINGS
 from cachesync_cli.config.starter import starter_config
 from cachesync_cli.errors import ConfigError
+from cachesync_cli.local.registry import SOURCE_TYPES, TARGET_TYPES
 
 
 def write(tmp_path: Path, text: str, name: str = "cachesync.toml") -> Path:
@@ -57,6 +58,34 @@ def test_lookup_order_env_var_then_current_directory(tmp_path, monkeypatch):
     assert load_config(environ={})["cluster.id"] == "cwd"
     assert load_config(environ={"CACHESYNC_CONFIG": str(elsewhere)})["cluster.id"] == "named"
     assert load_config(in_cwd, environ={"CACHESYNC_CONFIG": str(elsewhere)})["cluster.id"] == "cwd"
+
+
+def test_lookup_order_with_contexts(tmp_path, monkeypatch):
+    """--config > --context > $CACHESYNC_CONFIG > $CACHESYNC_CONTEXT > the context in use > ./cachesync.toml."""
+    from cachesync_cli.config import contexts
+    from cachesync_cli.config.loader import find_config_file
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    monkeypatch.chdir(tmp_path)
+    local = write(tmp_path, "")
+    folder = contexts.contexts_dir()
+    folder.mkdir(parents=True)
+    for name in ("flag", "env", "used"):
+        write(folder, "", f"{name}.toml")
+    explicit, env_file = write(tmp_path, "", "explicit.toml"), write(tmp_path, "", "env.toml")
+    assert find_config_file(None, {}) == (local, "current directory")
+    contexts.select("used")
+    assert find_config_file(None, {}) == (folder / "used.toml", "the context in use, 'used'")
+    environ = {"CACHESYNC_CONTEXT": "env"}
+    assert find_config_file(None, environ) == (folder / "env.toml", "$CACHESYNC_CONTEXT=env")
+    environ["CACHESYNC_CONFIG"] = str(env_file)
+    assert find_config_file(None, environ) == (env_file, "$CACHESYNC_CONFIG")
+    assert find_config_file(None, environ, "flag") == (folder / "flag.toml", "--context flag")
+    assert find_config_file(explicit, environ, "flag") == (explicit, "--config")
+    with pytest.raises(ConfigError, match=r"context 'nope' \(from \$CACHESYNC_CONTEXT\) does not exist: no file .*nope.toml"):
+        find_config_file(None, {"CACHESYNC_CONTEXT": "nope"})
+    with pytest.raises(ConfigError, match=r"context '\.\./x' \(from --context\): '\.\./x' is not a context name"):
+        find_config_file(None, {}, "../x")
 
 
 def test_missing_explicit_file_is_an_error(tmp_path):
@@ -114,10 +143,13 @@ def test_starter_file_parses_and_covers_every_setting(tmp_path):
     assert config["broker.url"] == ["stomp://mq.example.com:61613"]
     for setting in SETTINGS:
         assert f"{setting.name} = " in text, setting.key
-    # every commented example is itself valid: uncomment them all and load
-    uncommented = "\n".join(line[2:] if re.match(r"# [a-z_]+ = ", line) else line
-                            for line in text.splitlines())
-    tomllib.loads(uncommented)
+    assert config["sources"] == [] and config["targets"] == []  # none chosen: every kind only an example
+    # every commented example is itself valid: uncomment them all (entries' headers too) and load
+    uncommented = "\n".join(line[2:] if re.match(r"# [a-z_]+ = ", line) or re.fullmatch(r"# \[\[[a-z]+\]\]", line)
+                            else line for line in text.splitlines())
+    entries = tomllib.loads(uncommented)
+    assert {e["type"] for e in entries["sources"]} == set(SOURCE_TYPES)
+    assert {e["type"] for e in entries["targets"]} == set(TARGET_TYPES)
     with pytest.raises(ConfigError, match=r"\[signing\] key_file: cannot read /run/secrets/"):
         signing_keys(load_config(write(tmp_path, uncommented, "all.toml"), environ={}))
 
