@@ -5,14 +5,19 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import Mapping
+
+#: The user config dir the commands see unless a test gives XDG_CONFIG_HOME: empty, so that a
+#: developer's own context in use (`cachesync context use`) or config file never leaks in.
+NO_USER_CONFIG = tempfile.mkdtemp(prefix="cachesync-test-config-")
 
 
 def cachesync(*args: str, env: Mapping[str, str] | None = None, input: str | None = None,
               timeout: float = 60, cwd=None) -> subprocess.CompletedProcess[str]:
     """`python -m cachesync_cli ARGS` with a clean environment plus `env`."""
     base = {k: v for k, v in os.environ.items() if not k.startswith("CACHESYNC_")}
-    base.update({"NO_COLOR": "1", "COLUMNS": "200", "TERM": "dumb"})
+    base.update({"NO_COLOR": "1", "COLUMNS": "200", "TERM": "dumb", "XDG_CONFIG_HOME": NO_USER_CONFIG})
     base.update(env or {})
     return subprocess.run([sys.executable, "-m", "cachesync_cli", *args], env=base, input=input,
                           capture_output=True, text=True, timeout=timeout, cwd=cwd)
@@ -32,7 +37,8 @@ class Tail:
         import threading
 
         base = {k: v for k, v in os.environ.items() if not k.startswith("CACHESYNC_")}
-        base.update({"NO_COLOR": "1", "COLUMNS": "200", "TERM": "dumb", **(self.env or {})})
+        base.update({"NO_COLOR": "1", "COLUMNS": "200", "TERM": "dumb", "XDG_CONFIG_HOME": NO_USER_CONFIG,
+                     **(self.env or {})})
         self.process = subprocess.Popen([sys.executable, "-m", "cachesync_cli", *self.argv], env=base,
                                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self._out: queue.Queue[str | None] = queue.Queue()

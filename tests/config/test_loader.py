@@ -55,6 +55,7 @@ def test_lookup_order_env_var_then_current_directory(tmp_path, monkeypatch):
     in_cwd = write(tmp_path, '[cluster]\nid = "cwd"\n')
     elsewhere = write(tmp_path, '[cluster]\nid = "named"\n', name="other.toml")
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))  # no context in use
     assert load_config(environ={})["cluster.id"] == "cwd"
     assert load_config(environ={"CACHESYNC_CONFIG": str(elsewhere)})["cluster.id"] == "named"
     assert load_config(in_cwd, environ={"CACHESYNC_CONFIG": str(elsewhere)})["cluster.id"] == "cwd"
