@@ -132,8 +132,9 @@ def _ask_value(array: str, kind: str):
     default = field.default
     if isinstance(default, list):
         default = (" " if field.name == "argv" else ",").join(default)
+    typer.echo(f"  {field.help}")
     while True:
-        text = typer.prompt(f"  {kind} {field.name} ({field.help.rstrip('.')})", default=default)
+        text = typer.prompt(f"  {kind} {field.name}", default=default)
         values = {field.name: field_value(field, text)}
         try:
             return kind, check_entry(array, kind, values, f"{kind} {field.name}")

@@ -147,7 +147,7 @@ def test_init_on_a_terminal_asks_and_enter_takes_the_defaults(tmp_path):
     term.answer("Targets [1]: ", "9")
     term.answer("Targets [1]: ", "memcached,6")  # a kind by name, another by number
     term.answer("[127.0.0.1:11211]: ", "")
-    term.answer("directory path (The cache directory): ", "/var/cache/pty")
+    term.answer("directory path: ", "/var/cache/pty")
     term.expect(f"wrote {config}")
     assert term.wait() == 0
     data = tomllib.loads(config.read_text())
