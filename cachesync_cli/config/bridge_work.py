@@ -13,7 +13,7 @@ from typing import Any
 
 ADD_ENTRIES = ("add a [[sources]] entry (where this cluster's applications announce invalidations) and a "
                "[[targets]] entry (the cache to clear) to {where}; docs/local.md lists every kind, and "
-               "`cachesync config init --source redis-channel --target redis OTHER.toml` writes an example")
+               "`cachesync config init --source redis-stream --target redis OTHER.toml` writes an example")
 
 
 @dataclass(frozen=True)
