@@ -20,7 +20,8 @@ EPILOG = """[b]Examples[/b]
 
 Two clusters, A and B, each run a real bridge (an HTTP source, a directory of files as the
 local cache). B revokes a token, A's copy disappears; then one of B's messages is lost and A
-flushes its cache. See docs/commands/demo.md.
+flushes its cache. The screen shows the timeline; the bridges' own log lines go to a file,
+named at the end. See docs/commands/demo.md.
 
 [b]Exit status[/b]: 0 every step happened; 1 a step did not (the timeline says which);
 2 usage error; 3 the broker given with --broker is unreachable or refuses the login."""
@@ -57,8 +58,15 @@ def command(
     # The timeline is the screen: the bridges' own log lines (the gap and the flushes, at
     # ERROR) go to a file, named at the end, instead of cutting through it.
     log_file = Path(tempfile.gettempdir()) / f"cachesync-demo-{scenario.run_id}.log"
-    with logging_to_file(log_file):
-        timeline = scenario.run()
+    try:
+        with logging_to_file(log_file):
+            timeline = scenario.run()
+    except BaseException:  # e.g. the broker is unreachable, or Ctrl-C: the log says what the bridges tried
+        if log_file.is_file() and log_file.stat().st_size:
+            output.info(f"the bridges' log: {log_file}")
+        else:
+            log_file.unlink(missing_ok=True)
+        raise
     if as_json:
         output.write_line(json.dumps(timeline.to_json(broker=scenario.broker, topic=scenario.topic,
                                                       clusters=list(scenario.clusters),

@@ -141,4 +141,9 @@ def test_demo_on_activemq_stomp(activemq_stomp_url):
 def test_demo_with_an_unreachable_broker_exits_3():
     result = cachesync("demo", "--broker", "amqp://127.0.0.1:1/", "--timeout", "3", timeout=60)
     assert result.returncode == 3, result.stdout + result.stderr
-    assert "Traceback" not in result.stderr
+    assert not RAW_LOG_LINE.search(result.stdout + result.stderr), result.stderr
+    named = re.search(r"the bridges' log: (\S+\.log)", result.stderr)
+    assert named, result.stderr
+    log = Path(named.group(1))
+    assert "cannot reach amqp://127.0.0.1:1" in log.read_text(encoding="utf-8")  # the retries, kept
+    log.unlink()
