@@ -1,7 +1,9 @@
 """The `cachesync` command line: one module a command, errors turned into exit codes here.
 
 Importing this package must stay cheap: no broker driver is imported until a command
-opens a connection (`cachesync --help` and shell completion must not pay for pika & co).
+opens a connection (`cachesync --help` and shell completion must not pay for pika & co),
+and a command's module is imported only when that command runs, shows its help or is
+completed (`lazy_commands.py`).
 """
 
 from __future__ import annotations
@@ -12,10 +14,9 @@ from typing import Annotated, Optional
 import typer
 
 from cachesync_cli import __version__
-from cachesync_cli.cli import bench, cleanup, config_cmd, doctor, invalidate, output, retire, run, status, tail
-from cachesync_cli.cli import completers, completion, context, demo
+from cachesync_cli.cli import completers, output
+from cachesync_cli.cli.lazy_commands import LazyCommand, lazy_group
 from cachesync_cli.errors import CachesyncError, ExitStatus
-from cachesync_cli.logs import setup_logging
 
 EPILOG = """[b]Examples[/b]
 
@@ -29,6 +30,33 @@ EPILOG = """[b]Examples[/b]
 
 Each command has examples in its --help; docs/ has a page per command (docs/commands/)."""
 
+#: The commands in the order of `cachesync --help`, each defined by its module in cli/, with
+#: the first paragraph of its help (tests/cli/test_startup.py keeps it equal to the docstring).
+COMMANDS = [
+    LazyCommand("run", "run", "Run the bridge: publish this cluster's invalidations, apply the other clusters'."),
+    LazyCommand("invalidate", "invalidate",
+                "Publish invalidations: drop KEYs (or --all) of CACHE in every cluster."),
+    LazyCommand("tail", "tail", "Print every message on the topic as it arrives "
+                                "(a transient subscription: bridges lose nothing)."),
+    LazyCommand("status", "status",
+                "Show the clusters on the topic: origin, node, last seen, seq, lag, how far behind."),
+    LazyCommand("retire", "retire", "Stop every bridge from watching CLUSTER (and flushing when it is silent)."),
+    LazyCommand("bench", "bench",
+                "Measure the bridge pipeline end to end: throughput, latency, loss, CPU and memory."),
+    LazyCommand("cleanup", "cleanup",
+                "Clean the local caches: clear them, or drop what is idle or old, once or on a schedule."),
+    LazyCommand("doctor", "doctor", "Check, end to end and in seconds, whether invalidations can flow: config, "
+                                    "DNS, TCP, TLS, login,\npermissions, a real round trip on the topic, signatures, "
+                                    "clock, local targets and sources.", cls="DoctorCommand"),
+    LazyCommand("demo", "demo",
+                "Watch an invalidation cross two clusters, then a lost message turn into a cache flush."),
+    LazyCommand("completion", "completion", "Print the shell completion script for bash, zsh or fish."),
+    LazyCommand("config", "config_cmd",  # a group: config_cmd.app
+                "Write, show, validate and locate the configuration file (cachesync.toml)."),
+    LazyCommand("context", "context",  # a group: context.app
+                "Named config files (contexts): add one per deployment, pick one with `use`, then no --config."),
+]
+
 app = typer.Typer(
     name="cachesync",
     help="Keep caches coherent across Active-Active clusters through a central broker topic.",
@@ -38,19 +66,8 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
     rich_markup_mode="rich",
     epilog=EPILOG,
+    cls=lazy_group(COMMANDS),
 )
-app.command("run", epilog=run.EPILOG)(run.command)
-app.command("invalidate", epilog=invalidate.EPILOG)(invalidate.command)
-app.command("tail", epilog=tail.EPILOG)(tail.command)
-app.command("status", epilog=status.EPILOG)(status.command)
-app.command("retire", epilog=retire.EPILOG)(retire.command)
-app.command("bench", epilog=bench.EPILOG)(bench.command)
-app.command("cleanup", epilog=cleanup.EPILOG)(cleanup.command)
-app.command("doctor", cls=doctor.DoctorCommand, epilog=doctor.EPILOG)(doctor.command)
-app.add_typer(config_cmd.app)
-app.add_typer(context.app)
-app.command("demo", epilog=demo.EPILOG)(demo.command)
-app.command("completion", epilog=completion.EPILOG)(completion.command)
 
 
 def _version(value: bool) -> None:
@@ -72,6 +89,7 @@ def root(
 ) -> None:
     """Keep caches coherent across Active-Active clusters through a central broker topic."""
     from cachesync_cli.cli.options import CommandLine
+    from cachesync_cli.logs import setup_logging
 
     CommandLine.context = context
     setup_logging(verbose)
@@ -81,9 +99,10 @@ def main() -> None:
     """Run the CLI; every cachesync error becomes a message on stderr and a documented exit code.
 
     Typer itself turns usage errors into exit code 2 and `typer.Exit` into its code."""
-    from cachesync_cli.cli import rich_help
+    from cachesync_cli.cli import coercion, rich_help
 
-    rich_help.load()
+    rich_help.install()  # Typer's help loads without rich.markdown and pygments, when it is shown
+    coercion.install()  # no pydantic where no value needs converting (help, completion)
     try:
         app(prog_name="cachesync")
     except CachesyncError as error:

@@ -20,7 +20,8 @@ EPILOG = """[b]Examples[/b]
 
 Two clusters, A and B, each run a real bridge (an HTTP source, a directory of files as the
 local cache). B revokes a token, A's copy disappears; then one of B's messages is lost and A
-flushes its cache. See docs/commands/demo.md.
+flushes its cache. The screen shows the timeline; the bridges' own log lines go to a file,
+named at the end. See docs/commands/demo.md.
 
 [b]Exit status[/b]: 0 every step happened; 1 a step did not (the timeline says which);
 2 usage error; 3 the broker given with --broker is unreachable or refuses the login."""
@@ -38,8 +39,12 @@ def command(
                                           rich_help_panel=DEMO_PANEL)] = False,
 ) -> None:
     """Watch an invalidation cross two clusters, then a lost message turn into a cache flush."""
+    import tempfile
+    from pathlib import Path
+
     from cachesync_cli.demo.scenario import Scenario
     from cachesync_cli.demo.timeline import HEADER, step_line
+    from cachesync_cli.logs import logging_to_file
 
     console = output.stdout()
     if not as_json:
@@ -50,17 +55,31 @@ def command(
         console.print(HEADER)
     scenario = Scenario(broker, timeout=timeout,
                         on_step=(lambda step: None) if as_json else (lambda step: console.print(step_line(step))))
-    timeline = scenario.run()
+    # The timeline is the screen: the bridges' own log lines (the gap and the flushes, at
+    # ERROR) go to a file, named at the end, instead of cutting through it.
+    log_file = Path(tempfile.gettempdir()) / f"cachesync-demo-{scenario.run_id}.log"
+    try:
+        with logging_to_file(log_file):
+            timeline = scenario.run()
+    except BaseException:  # e.g. the broker is unreachable, or Ctrl-C: the log says what the bridges tried
+        if log_file.is_file() and log_file.stat().st_size:
+            output.info(f"the bridges' log: {log_file}")
+        else:
+            log_file.unlink(missing_ok=True)
+        raise
     if as_json:
         output.write_line(json.dumps(timeline.to_json(broker=scenario.broker, topic=scenario.topic,
                                                       clusters=list(scenario.clusters),
-                                                      left_on_broker=scenario.left_on_broker)))
+                                                      left_on_broker=scenario.left_on_broker,
+                                                      log_file=str(log_file))))
     elif scenario.left_on_broker:
         output.info(f"left on the broker (unique to this run, safe to delete): "
                     f"{', '.join(scenario.left_on_broker)}")
     if not timeline.ok:
         failed = ", ".join(f"{step.id} ({step.detail})" for step in timeline.failed()) or "nothing happened"
         output.info(f"demo failed: {failed}")
+        output.info(f"the bridges' log: {log_file}")
         raise typer.Exit(ExitStatus.FAILURE)
     if not as_json:
         output.info("every step happened: applied where it could be, flushed where it could not")
+        output.info(f"the bridges' log, with the gap and the flushes they reported at ERROR: {log_file}")

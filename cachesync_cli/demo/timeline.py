@@ -1,7 +1,8 @@
 """The demo's timeline: each step, when it happened, how long it took, and whether it did.
 
 The timeline is the demo's output, so it goes to stdout (a line per step as it happens, or
-one JSON object with `--json`); the bridges' logs (the gap, the flush) go to stderr.
+one JSON object with `--json`); the bridges' logs (the gap, the flushes) go to a file that
+`cachesync demo` names at the end, so that no raw log line cuts through the timeline.
 """
 
 from __future__ import annotations
