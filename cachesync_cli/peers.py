@@ -19,6 +19,28 @@ from cachesync_cli.transport.connection import BrokerConnection
 from cachesync_cli.wire import ACK, HEARTBEAT, Keyring, decode_envelope
 
 
+class BridgeNodes:
+    """The bridge nodes heard for one cluster id. A new node after another is a restart,
+    unless an older node is heard again afterwards (and not on a clean stop's heartbeat):
+    then two bridges run with this cluster id at once."""
+
+    def __init__(self) -> None:
+        self.last_heard: dict[str, float] = {}  # node -> last heard (time.time()), in the order first heard
+        self.restarts = 0
+        self.duplicates: set[str] = set()
+
+    def heard(self, node: str, now: float, *, stopping: bool = False) -> None:
+        newest = next(reversed(self.last_heard), None)
+        if node not in self.last_heard:
+            if newest is not None:
+                self.restarts += 1
+        elif node != newest and not stopping:
+            if newest not in self.duplicates and self.restarts:
+                self.restarts -= 1  # `newest` came while `node` ran on: not a restart, a second bridge
+            self.duplicates.update((node, newest))
+        self.last_heard[node] = now
+
+
 @dataclass
 class Peer:
     origin: str
@@ -28,28 +50,22 @@ class Peer:
     sent_ms: int  # the heartbeat's ts
     applied: dict[str, int] = field(default_factory=dict)
     heartbeats: int = 0
-    restarts: int = 0  # times its node id changed while watching
     intake: str = ""  # its bridge's intake: ok, down, none ("" from a bridge that does not say)
     pending_ms: int = 0  # how long its oldest unpublished invalidation had waited
     interval_ms: int | None = None  # its bridge's heartbeat interval, when it says
     stopping: bool = False  # its last heartbeat was a clean stop's
     bridge: bool = False  # a bridge's heartbeat was heard (one with the `bridge` field; not a doctor probe)
-    nodes: dict[str, float] = field(default_factory=dict)  # bridge node -> last heard, in the order first heard
-    duplicates: set[str] = field(default_factory=set)  # bridge nodes heard alternating: one cluster id, two bridges
+    nodes: BridgeNodes = field(default_factory=BridgeNodes)
 
-    def bridge_heard(self, node: str, now: float, *, stopping: bool) -> None:
-        """A bridge heartbeat of this cluster from `node`. A new node after another is a
-        restart, unless an older node is heard again afterwards (and not stopping): then two
-        bridges run with this cluster id at once."""
-        newest = next(reversed(self.nodes), None)
-        if node not in self.nodes:
-            if newest is not None:
-                self.restarts += 1
-        elif node != newest and not stopping:
-            if newest not in self.duplicates and self.restarts:
-                self.restarts -= 1  # `newest` came while `node` ran on: not a restart, a second bridge
-            self.duplicates.update((node, newest))
-        self.nodes[node] = now
+    @property
+    def restarts(self) -> int:
+        """Times a new bridge node took over while watching."""
+        return self.nodes.restarts
+
+    @property
+    def duplicates(self) -> list[str]:
+        """Bridge nodes heard alternating: two bridges run with this cluster id."""
+        return sorted(self.nodes.duplicates)
 
     @property
     def lag_ms(self) -> int:
@@ -61,7 +77,7 @@ class Peer:
                 "last_seen_seconds": round(now - self.last_seen, 3), "lag_ms": self.lag_ms,
                 "applied": self.applied, "heartbeats": self.heartbeats, "restarts": self.restarts,
                 "intake": self.intake or None, "pending_ms": self.pending_ms,
-                "duplicate_nodes": sorted(self.duplicates)}
+                "duplicate_nodes": self.duplicates}
 
 
 class TopicWatcher:
@@ -102,7 +118,7 @@ class TopicWatcher:
                     info = envelope.bridge
                     peer.bridge, peer.stopping, peer.interval_ms = True, info.stopping, info.interval
                     peer.intake, peer.pending_ms = info.intake, info.pending
-                    peer.bridge_heard(envelope.node, now, stopping=info.stopping)
+                    peer.nodes.heard(envelope.node, now, stopping=info.stopping)
             elif envelope.type == ACK and envelope.ack_of:
                 self.acks.setdefault(envelope.ack_of, set()).add(envelope.origin)
             self._changed.notify_all()
