@@ -37,7 +37,8 @@ EPILOG = """[b]Examples[/b]
 
 [b]Exit status[/b]: 0 sent (and confirmed and acknowledged, when asked), 1 not confirmed or not
 acknowledged by every cluster in time, 2 usage or configuration error, 3 broker unreachable or
-credentials refused."""
+credentials refused, 130 interrupted (Ctrl-C) while waiting for acknowledgements (who had and who
+had not acknowledged is printed)."""
 
 
 def command(
