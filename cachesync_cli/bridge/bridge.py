@@ -35,7 +35,7 @@ from cachesync_cli.local.registry import build_source, build_target
 from cachesync_cli.publisher import Fit, Publisher
 from cachesync_cli.transport.base import SubscriptionSpec
 from cachesync_cli.transport.connection import Backoff, BrokerConnection, ConnectionEvent
-from cachesync_cli.wire import Keyring, Tenant, now_ms
+from cachesync_cli.wire import Keyring, Tenant
 from cachesync_cli.wire.local import LocalMessage
 
 log = logging.getLogger("cachesync.bridge")
@@ -114,7 +114,7 @@ class Bridge:
             intake_state=self._intake_state,
         )
         context.intake.on_gap(self.outgoing.announce_gap)
-        self.duplicate = DuplicateCluster(self.cluster, self.publisher.node, self.stats, started_ms=now_ms())
+        self.duplicate = DuplicateCluster(self.cluster, self.publisher.node, self.stats)
         self.incoming = Incoming(
             cluster=self.cluster, targets=self.targets, rules=self.rules, stats=self.stats, keyring=keyring,
             require_signatures=config["signing.require"], own_producer=self.publisher.producer,
@@ -220,7 +220,6 @@ class Bridge:
                 target.check()
             except Exception as exc:
                 log.warning("%s is not reachable yet: %s (invalidations wait for it)", target.describe(), exc)
-        self.duplicate.started_ms = now_ms()  # what this cluster's bridges sent before is no duplicate
         # alone: refused at start when another bridge of this cluster id already consumes it
         self.connection.subscribe(SubscriptionSpec(self.config["broker.topic"], self.incoming.deliver,
                                                    durable_name=self.cluster, manual_ack=True, alone=True))

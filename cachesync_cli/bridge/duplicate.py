@@ -5,10 +5,11 @@ AMQP): each receives only part of the messages, sees gaps in every other cluster
 and flushes every cache. At start the transport refuses a subscription that already has a
 consumer where it can tell (`SubscriptionSpec.alone`); this catches the rest (a transport
 that cannot tell, both started at once): a heartbeat of this cluster id from a bridge node
-that is not this one, sent after this bridge started (the old node of a restart sent its
-last ones before) and not the last heartbeat of a clean stop. Each is counted
-(`cachesync_duplicate_cluster_total{node}`); an ERROR line says so at most once a minute;
-`/healthz` and the live status show the other nodes heard within the last minute.
+that is not this one, arriving after this bridge's own first heartbeat came back (what the
+old node of a restart sent waits in the queue ahead of it: no clock is compared), and not
+the last heartbeat of a clean stop. Each is counted (`cachesync_duplicate_cluster_total{node}`);
+an ERROR line says so at most once a minute; `/healthz` and the live status show the other
+nodes heard within the last minute.
 """
 
 from __future__ import annotations
@@ -25,18 +26,21 @@ RECENT = 60.0  # seconds a duplicate node is reported after its last heartbeat; 
 
 
 class DuplicateCluster:
-    def __init__(self, cluster: str, own_node: str, stats: BridgeStats, *, started_ms: int) -> None:
+    def __init__(self, cluster: str, own_node: str, stats: BridgeStats) -> None:
         self.cluster = cluster
         self.own_node = own_node
         self.stats = stats
-        self.started_ms = started_ms
+        self._own_back = False  # one of this bridge's heartbeats came back: what follows was sent since
         self._heard: dict[str, float] = {}  # other node -> monotonic time of its last heartbeat
         self._logged = 0.0
         self._lock = threading.Lock()
 
-    def heartbeat(self, node: str, sent_ms: int, stopping: bool) -> None:
-        """A bridge heartbeat of this cluster id came back from the broker (incoming thread)."""
-        if node == self.own_node or stopping or sent_ms < self.started_ms:
+    def heartbeat(self, node: str, stopping: bool) -> None:
+        """A bridge heartbeat of this cluster id came from the broker (incoming thread)."""
+        if node == self.own_node:
+            self._own_back = True
+            return
+        if stopping or not self._own_back:
             return
         now = time.monotonic()
         self.stats.inc("duplicate_cluster", label=node)

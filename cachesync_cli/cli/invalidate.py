@@ -221,6 +221,7 @@ def _wait_acks(watcher, acks: AckWait, own: str, result: dict) -> None:
     if not progress.acked and not progress.waiting:
         result["error"] = (f"--wait-acks: no bridge's heartbeat or acknowledgement within {acks.discover:g}s "
                            f"(the message was sent)")
+        result["hint"] = "check that bridges run (cachesync status), or name them with --expect"
     elif result["not_acked"]:
         result["error"] = (f"no acknowledgement within {acks.timeout:g}s from {', '.join(result['not_acked'])}")
     elif not progress.settled:
@@ -270,6 +271,7 @@ class _progress:
 
 def _report(result: dict, as_json: bool) -> None:
     """The result on stdout with --json, a summary on stderr otherwise; problems always on stderr."""
+    hint = result.pop("hint", None)
     if as_json:
         output.write_line(json.dumps(result))
     else:
@@ -284,4 +286,4 @@ def _report(result: dict, as_json: bool) -> None:
     elif result.get("interrupted") and not result.get("acked"):
         output.info("NOT acknowledged by: none known yet (no bridge's heartbeat heard)")
     if result.get("error"):
-        output.print_error(CachesyncError(result["error"]))
+        output.print_error(CachesyncError(result["error"], hint=hint))

@@ -18,7 +18,7 @@ from ..cli.run import cachesync
 from ..doctor.helpers import check, doctor
 from ..redis_dbs import flushed_dbs
 from ..transport.brokers import delete_amqp_queue
-from .processes import BridgeProcess, bridge_config, http_get, wait_until
+from .processes import BridgeProcess, bridge_config, http_get
 
 DB = 12
 
