@@ -78,6 +78,11 @@ class ClientIdInUse(TransportError):
     (two bridges of one cluster). Retrying would only take it back and forth."""
 
 
+class SubscriptionInUse(UsageError):
+    """At start, another consumer already takes from this cluster's durable subscription: a
+    second bridge with the same cluster id, which would take part of the messages."""
+
+
 class NotConfirmed(TransportError):
     """The broker did not confirm a publish in time, or rejected it."""
 

@@ -1,21 +1,44 @@
 """The clusters on the topic, as their heartbeats and acknowledgements show them.
 
 `TopicWatcher` subscribes transiently (it takes nothing from any bridge) and records, per
-origin, the latest heartbeat (node, seq, what it applied per origin) and every `ack` seen.
-`status` and `invalidate --wait-acks` are built on it.
+origin, the latest heartbeat (node, seq, what it applied per origin), the bridge nodes heard
+(a new one is a restart; two heard alternating are two bridges with one cluster id) and
+every `ack` seen. `status` and `invalidate --wait-acks` are built on it.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from cachesync_cli.errors import DecodeError
 from cachesync_cli.transport.base import Delivery, SubscriptionSpec
 from cachesync_cli.transport.connection import BrokerConnection
 from cachesync_cli.wire import ACK, HEARTBEAT, Keyring, decode_envelope
+
+
+class BridgeNodes:
+    """The bridge nodes heard for one cluster id. A new node after another is a restart,
+    unless an older node is heard again afterwards (and not on a clean stop's heartbeat):
+    then two bridges run with this cluster id at once."""
+
+    def __init__(self) -> None:
+        self.last_heard: dict[str, float] = {}  # node -> last heard (time.time()), in the order first heard
+        self.restarts = 0
+        self.duplicates: set[str] = set()
+
+    def heard(self, node: str, now: float, *, stopping: bool = False) -> None:
+        newest = next(reversed(self.last_heard), None)
+        if node not in self.last_heard:
+            if newest is not None:
+                self.restarts += 1
+        elif node != newest and not stopping:
+            if newest not in self.duplicates and self.restarts:
+                self.restarts -= 1  # `newest` came while `node` ran on: not a restart, a second bridge
+            self.duplicates.update((node, newest))
+        self.last_heard[node] = now
 
 
 @dataclass
@@ -27,9 +50,22 @@ class Peer:
     sent_ms: int  # the heartbeat's ts
     applied: dict[str, int] = field(default_factory=dict)
     heartbeats: int = 0
-    restarts: int = 0  # times its node id changed while watching
     intake: str = ""  # its bridge's intake: ok, down, none ("" from a bridge that does not say)
     pending_ms: int = 0  # how long its oldest unpublished invalidation had waited
+    interval_ms: int | None = None  # its bridge's heartbeat interval, when it says
+    stopping: bool = False  # its last heartbeat was a clean stop's
+    bridge: bool = False  # a bridge's heartbeat was heard (one with the `bridge` field; not a doctor probe)
+    nodes: BridgeNodes = field(default_factory=BridgeNodes)
+
+    @property
+    def restarts(self) -> int:
+        """Times a new bridge node took over while watching."""
+        return self.nodes.restarts
+
+    @property
+    def duplicates(self) -> list[str]:
+        """Bridge nodes heard alternating: two bridges run with this cluster id."""
+        return sorted(self.nodes.duplicates)
 
     @property
     def lag_ms(self) -> int:
@@ -40,7 +76,8 @@ class Peer:
         return {"origin": self.origin, "node": self.node, "seq": self.seq,
                 "last_seen_seconds": round(now - self.last_seen, 3), "lag_ms": self.lag_ms,
                 "applied": self.applied, "heartbeats": self.heartbeats, "restarts": self.restarts,
-                "intake": self.intake or None, "pending_ms": self.pending_ms}
+                "intake": self.intake or None, "pending_ms": self.pending_ms,
+                "duplicate_nodes": self.duplicates}
 
 
 class TopicWatcher:
@@ -51,9 +88,11 @@ class TopicWatcher:
         self.peers: dict[str, Peer] = {}
         self.acks: dict[str, set[str]] = {}  # message id -> origins that acknowledged it
         self.rejected = 0
+        self.started = time.monotonic()
         self._changed = threading.Condition()
 
     def start(self) -> TopicWatcher:
+        self.started = time.monotonic()
         self.connection.subscribe(SubscriptionSpec(self.topic, self._deliver))
         return self
 
@@ -67,37 +106,88 @@ class TopicWatcher:
             return
         with self._changed:
             if envelope.type == HEARTBEAT:
+                now = time.time()
                 peer = self.peers.get(envelope.origin)
                 if peer is None:
                     peer = self.peers[envelope.origin] = Peer(envelope.origin, envelope.node, envelope.seq,
-                                                              time.time(), envelope.ts)
-                elif peer.node != envelope.node:
-                    peer.restarts += 1
-                peer.node, peer.seq, peer.last_seen, peer.sent_ms = (envelope.node, envelope.seq, time.time(),
-                                                                      envelope.ts)
+                                                              now, envelope.ts)
+                peer.node, peer.seq, peer.last_seen, peer.sent_ms = envelope.node, envelope.seq, now, envelope.ts
                 peer.applied = dict(envelope.applied or {})
                 peer.heartbeats += 1
-                if envelope.bridge is not None:
-                    peer.intake, peer.pending_ms = envelope.bridge.intake, envelope.bridge.pending
+                if envelope.bridge is not None:  # a bridge's, not a doctor probe's: its nodes are tracked
+                    info = envelope.bridge
+                    peer.bridge, peer.stopping, peer.interval_ms = True, info.stopping, info.interval
+                    peer.intake, peer.pending_ms = info.intake, info.pending
+                    peer.nodes.heard(envelope.node, now, stopping=info.stopping)
             elif envelope.type == ACK and envelope.ack_of:
                 self.acks.setdefault(envelope.ack_of, set()).add(envelope.origin)
             self._changed.notify_all()
 
-    def wait_for_acks(self, message_ids: Iterable[str], expected: Iterable[str], timeout: float) -> set[str]:
-        """The expected origins that acknowledged every one of `message_ids` within `timeout`."""
-        ids, wanted = list(message_ids), set(expected)
-        deadline = time.monotonic() + timeout
-
-        def done() -> set[str]:
-            return {o for o in wanted if all(o in self.acks.get(i, ()) for i in ids)}
-
+    def ack_progress(self, message_ids: Iterable[str], expected: Iterable[str] | None, *, own: str = "",
+                     discover: float = 6.0) -> AckProgress:
+        """Who has acknowledged every one of `message_ids` so far, out of `expected`; with
+        `expected` None, out of the clusters the bridges' heartbeats show: each bridge heard
+        (its own cluster's too, `own`), and each cluster a bridge says it applies (`applied`)
+        that either acknowledges or sends a heartbeat itself within one and a half heartbeat
+        intervals (a cluster that stopped long ago stays in the others' `applied`). Known
+        once a bridge is heard; with no bridge heard, after `discover` seconds."""
+        ids = list(message_ids)
         with self._changed:
-            while (remaining := deadline - time.monotonic()) > 0 and done() != wanted:
-                self._changed.wait(min(remaining, 0.5))
-            return done()
+            acking = {origin for i in ids for origin in self.acks.get(i, ())}
+            acked = {origin for origin in acking if all(origin in self.acks.get(i, ()) for i in ids)}
+            if expected is not None:
+                wanted = set(expected)
+                return AckProgress(sorted(wanted & acked), sorted(wanted - acked), settled=True)
+            bridges = [peer for peer in self.peers.values() if peer.bridge]
+            alive = {peer.origin for peer in bridges if not peer.stopping} | acking
+            named = {origin for peer in bridges for origin in peer.applied} - alive - {own}
+            intervals = [peer.interval_ms / 1000 for peer in bridges if peer.interval_ms]
+            grace = min(discover, 1.5 * max(intervals) + 0.5) if intervals else discover
+            waited = time.monotonic() - self.started
+            settled = (bool(bridges) and (not named or waited >= grace)) or waited >= discover
+            return AckProgress(sorted(alive & acked), sorted(alive - acked), settled=settled)
+
+    def wait_for_acks(self, message_ids: Iterable[str], expected: Iterable[str] | None, timeout: float, *,
+                      own: str = "", discover: float = 6.0,
+                      on_progress: Callable[[AckProgress], None] | None = None) -> AckProgress:
+        """`ack_progress` once every expected cluster acknowledged, or after `timeout`;
+        `on_progress` is told each change meanwhile (on this thread)."""
+        ids = list(message_ids)
+        wanted = None if expected is None else set(expected)
+        deadline = time.monotonic() + timeout
+        shown = None
+        while True:
+            progress = self.ack_progress(ids, wanted, own=own, discover=discover)
+            if on_progress is not None and progress != shown:
+                on_progress(progress)
+                shown = progress
+            remaining = deadline - time.monotonic()
+            if progress.done or remaining <= 0:
+                return progress
+            with self._changed:
+                self._changed.wait(min(remaining, 0.1))
 
     def wait_for_peers(self, seconds: float) -> dict[str, Peer]:
         """Listen for `seconds`; the peers seen (a heartbeat interval or two is enough)."""
         time.sleep(seconds)
         with self._changed:
             return dict(self.peers)
+
+
+@dataclass(frozen=True)
+class AckProgress:
+    acked: list[str]  # clusters that acknowledged every message
+    waiting: list[str]  # clusters expected that have not (yet)
+    settled: bool  # whether the clusters to expect are known
+
+    @property
+    def done(self) -> bool:
+        return self.settled and not self.waiting
+
+    def describe(self) -> str:
+        """e.g. "acknowledged 2/3: dc-a, dc-b; waiting for dc-c"."""
+        total = f"/{len(self.acked) + len(self.waiting)}" if self.settled else ""
+        text = f"acknowledged {len(self.acked)}{total}: {', '.join(self.acked) or 'none yet'}"
+        if self.waiting:
+            text += f"; waiting for {', '.join(self.waiting)}"
+        return text if self.settled else text + "; listening for the bridges' heartbeats"

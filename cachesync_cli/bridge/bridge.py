@@ -14,6 +14,7 @@ import threading
 from pathlib import Path
 
 from cachesync_cli.bridge.all_limit import AllLimiter
+from cachesync_cli.bridge.duplicate import DuplicateCluster
 from cachesync_cli.bridge.incoming import Incoming
 from cachesync_cli.bridge.outgoing import Outgoing
 from cachesync_cli.bridge.rules import CacheRules, SyncRules
@@ -113,6 +114,7 @@ class Bridge:
             intake_state=self._intake_state,
         )
         context.intake.on_gap(self.outgoing.announce_gap)
+        self.duplicate = DuplicateCluster(self.cluster, self.publisher.node, self.stats)
         self.incoming = Incoming(
             cluster=self.cluster, targets=self.targets, rules=self.rules, stats=self.stats, keyring=keyring,
             require_signatures=config["signing.require"], own_producer=self.publisher.producer,
@@ -123,6 +125,7 @@ class Bridge:
             silence=self.silence, silence_flush=config["sync.silence_flush"],
             silence_flushes="flush" in config["sync.on_silence"],
             on_bridge_seen=self.peer_watch.bridge_seen, on_retire=self.peer_watch.retire, on_echo=self.peer_watch.echo,
+            on_own_heartbeat=self.duplicate.heartbeat,
         )
         self.monitor = None
         if config["monitor.enabled"]:
@@ -217,8 +220,9 @@ class Bridge:
                 target.check()
             except Exception as exc:
                 log.warning("%s is not reachable yet: %s (invalidations wait for it)", target.describe(), exc)
+        # alone: refused at start when another bridge of this cluster id already consumes it
         self.connection.subscribe(SubscriptionSpec(self.config["broker.topic"], self.incoming.deliver,
-                                                   durable_name=self.cluster, manual_ack=True))
+                                                   durable_name=self.cluster, manual_ack=True, alone=True))
         self.connection.open(timeout=connect_timeout)
         self.state = "running"
         self.state_file.mark_running()

@@ -23,11 +23,13 @@ class HealthReport:
     targets: dict[str, str] = field(default_factory=dict)  # name -> "ok" or the error
     intake: dict[str, str] = field(default_factory=dict)  # sources not receiving -> why
     oldest_unpublished_seconds: float | None = None
+    duplicate_nodes: list[str] = field(default_factory=list)  # other bridges of this cluster id, heard lately
 
     def to_json(self) -> dict:
         return {"status": "ok" if self.ready else "unavailable", "state": self.state, "broker": self.broker,
                 "problems": self.problems, "targets": self.targets, "intake_down": self.intake,
-                "oldest_unpublished_seconds": self.oldest_unpublished_seconds}
+                "oldest_unpublished_seconds": self.oldest_unpublished_seconds,
+                "duplicate_nodes": self.duplicate_nodes}
 
 
 class HealthCheck:
@@ -73,6 +75,10 @@ class HealthCheck:
         # A source that is not receiving is reported, not made a readiness problem: the
         # others flush for it (its heartbeats stop vouching), and a Redis blip must not take
         # the pod out of its service.
+        report.duplicate_nodes = bridge.duplicate.nodes()
+        if report.duplicate_nodes:  # it misses messages and flushes: not a bridge to rely on
+            report.problems.append(f"cluster id {bridge.cluster} is used by another running bridge too (node "
+                                   f"{', '.join(report.duplicate_nodes)}): run one bridge per cluster id")
         report.intake = bridge.context.intake.not_receiving()
         waited = bridge.outgoing.oldest_unpublished()
         report.oldest_unpublished_seconds = None if waited is None else round(waited, 3)

@@ -75,6 +75,7 @@ class Incoming:
         on_bridge_seen: Callable[[str], None] | None = None,
         on_retire: Callable[[str, str], None] | None = None,
         on_echo: Callable[[float], None] | None = None,
+        on_own_heartbeat: Callable[[str, bool], None] | None = None,
         silence_flushes: bool = True,
     ) -> None:
         self.cluster = cluster
@@ -104,6 +105,8 @@ class Incoming:
         self.on_bridge_seen = on_bridge_seen or (lambda origin: None)  # a bridge's heartbeat: watch it
         self.on_retire = on_retire or (lambda cluster, by: None)
         self.on_echo = on_echo or (lambda arrived: None)  # one of this cluster's own messages came back
+        # a heartbeat of a bridge of this cluster (node, stopping): another node is a duplicate id
+        self.on_own_heartbeat = on_own_heartbeat or (lambda node, stopping: None)
         self.silence_flushes = silence_flushes  # [sync] on_silence has "flush"
         self._next_silence_check = 0.0
         self._limited_logged: dict[str, float] = {}  # origin -> when its flood was last logged
@@ -202,8 +205,9 @@ class Incoming:
         self._done(delivery, env)
 
     def _from_own_bridge(self, env) -> bool:
-        if env.bridge is not None:  # a heartbeat of a bridge of this cluster (this one, or a pair)
+        if env.bridge is not None:  # a heartbeat of a bridge of this cluster (this one, or another)
             self.own_bridges.add(env.node)
+            self.on_own_heartbeat(env.node, env.bridge.stopping)
             return True
         return self.own_bridges.seen(env.node)
 

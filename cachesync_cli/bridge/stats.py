@@ -36,6 +36,8 @@ COUNTERS: dict[str, str] = {
     "spooled": "Local batches written to the spool while the broker was unreachable.",
     "spool_collapses": "Times the spool collapsed its keys to `all` per cache.",
     "reconnects": "Reconnections to the broker.",
+    "duplicate_cluster": "Heartbeats of this cluster id from another running bridge (two bridges with one [cluster] "
+                         "id share its subscription), by node.",
     "heartbeats_sent": "Heartbeats published.",
     "acks_sent": "Acknowledgements published for messages that asked for one (ack: true).",
     "rules_reloads": "Rule files (cachesync.d/) loaded, by outcome (ok, rejected).",

@@ -37,7 +37,8 @@ EPILOG = """[b]Examples[/b]
 
 [b]Exit status[/b]: 0 sent (and confirmed and acknowledged, when asked), 1 not confirmed or not
 acknowledged by every cluster in time, 2 usage or configuration error, 3 broker unreachable or
-credentials refused."""
+credentials refused, 130 interrupted (Ctrl-C) while waiting for acknowledgements (who had and who
+had not acknowledged is printed)."""
 
 
 def command(
@@ -82,7 +83,8 @@ def command(
     ack_timeout: Annotated[float, typer.Option(metavar="SECONDS", help="How long to wait for acknowledgements.",
                                                rich_help_panel=ACK_PANEL)] = 30.0,
     discover: Annotated[float, typer.Option(metavar="SECONDS",
-                                            help="Without --expect: how long to listen for heartbeats first.",
+                                            help="Without --expect: how long to wait for a bridge's heartbeat "
+                                                 "(which names the clusters to expect).",
                                             rich_help_panel=ACK_PANEL)] = 6.0,
     config: ConfigOption = None,
     broker: BrokerOption = None,
@@ -127,6 +129,8 @@ def command(
         _send(cfg, publisher, messages, confirm=confirm, timeout=timeout, result=result, acks=acks)
     result["seconds"] = round(time.monotonic() - started, 3)
     _report(result, as_json)
+    if result.get("interrupted"):
+        raise typer.Exit(130)  # Ctrl-C, as the shell reports it
     if result.get("error"):
         raise typer.Exit(ExitStatus.FAILURE)
 
@@ -183,30 +187,62 @@ def _send(cfg, publisher: "Publisher", messages: "list[PreparedMessage]", *, con
     connection = open_broker(cfg, timeout=None)
     result["broker"] = str(connection.endpoint)
     try:
+        # Listening before publishing: the bridges' heartbeats name the clusters to expect
+        # while the message travels, and no acknowledgement comes before the watcher hears it.
         watcher = TopicWatcher(connection, publisher.topic).start() if acks else None
-        if acks is not None and acks.expected is None:
-            output.info(f"listening {acks.discover:g}s for the clusters' heartbeats...")
-            acks.expected = set(watcher.wait_for_peers(acks.discover))  # this cluster's bridge applies it too
-            if not acks.expected:
-                raise UsageError("--wait-acks: no bridge's heartbeat seen on the topic",
-                                 hint="check that bridges run (cachesync status), or name them with --expect")
         with _progress(len(messages), sum(m.keys for m in messages)) as advance:
             for message in messages:
                 publisher.publish(connection, message, confirm=confirm, timeout=timeout)
                 advance(message.keys or 1)
         result["confirmed"] = True if confirm else None
         if acks is not None:
-            acked = watcher.wait_for_acks(result["ids"], acks.expected, acks.timeout)
-            result["acked"] = sorted(acked)
-            result["not_acked"] = sorted(acks.expected - acked)
-            if result["not_acked"]:
-                result["error"] = (f"no acknowledgement within {acks.timeout:g}s from "
-                                   f"{', '.join(result['not_acked'])}")
+            _wait_acks(watcher, acks, publisher.origin, result)
     except NotConfirmed as exc:
         result["confirmed"] = False
         result["error"] = str(exc)
     finally:
         connection.close()
+
+
+def _wait_acks(watcher, acks: AckWait, own: str, result: dict) -> None:
+    """Wait for the acknowledgements, a status line on a terminal; on Ctrl-C, who had."""
+    ids = result["ids"]
+    try:
+        with _ack_status() as show:
+            progress = watcher.wait_for_acks(ids, acks.expected, acks.timeout, own=own, discover=acks.discover,
+                                             on_progress=show)
+    except KeyboardInterrupt:
+        progress = watcher.ack_progress(ids, acks.expected, own=own, discover=acks.discover)
+        result["interrupted"] = True
+        result["error"] = "interrupted while waiting for acknowledgements"
+    result["acked"], result["not_acked"] = progress.acked, progress.waiting
+    if result.get("interrupted"):
+        return
+    if not progress.acked and not progress.waiting:
+        result["error"] = (f"--wait-acks: no bridge's heartbeat or acknowledgement within {acks.discover:g}s "
+                           f"(the message was sent)")
+        result["hint"] = "check that bridges run (cachesync status), or name them with --expect"
+    elif result["not_acked"]:
+        result["error"] = (f"no acknowledgement within {acks.timeout:g}s from {', '.join(result['not_acked'])}")
+    elif not progress.settled:
+        result["error"] = f"no bridge's heartbeat within {acks.timeout:g}s to tell which clusters to expect"
+
+
+class _ack_status:
+    """A status line on a terminal's stderr while acknowledgements come in; nothing when piped."""
+
+    def __enter__(self):
+        if not output.stderr().is_terminal:
+            return lambda progress: None
+        from rich.status import Status
+
+        self._status = Status("waiting for acknowledgements", console=output.stderr())
+        self._status.start()
+        return lambda progress: self._status.update(progress.describe())
+
+    def __exit__(self, *exc_info) -> None:
+        if hasattr(self, "_status"):
+            self._status.stop()
 
 
 class _progress:
@@ -235,6 +271,7 @@ class _progress:
 
 def _report(result: dict, as_json: bool) -> None:
     """The result on stdout with --json, a summary on stderr otherwise; problems always on stderr."""
+    hint = result.pop("hint", None)
     if as_json:
         output.write_line(json.dumps(result))
     else:
@@ -246,5 +283,7 @@ def _report(result: dict, as_json: bool) -> None:
             output.info(f"acknowledged by: {', '.join(result['acked']) or 'none'}")
     if result.get("not_acked"):
         output.info(f"NOT acknowledged by: {', '.join(result['not_acked'])}")
+    elif result.get("interrupted") and not result.get("acked"):
+        output.info("NOT acknowledged by: none known yet (no bridge's heartbeat heard)")
     if result.get("error"):
-        output.print_error(CachesyncError(result["error"]))
+        output.print_error(CachesyncError(result["error"], hint=hint))

@@ -60,6 +60,10 @@ class LiveStatus:
             failing = bridge.incoming.failing.get(target.name)
             targets.add_row(target.name, Text(f"failing: {failing}", style="red") if failing else Text("ok", "green"))
         parts = [head, flow, gap, peers, targets]
+        if duplicates := bridge.duplicate.nodes():
+            parts.insert(1, Text(f"ANOTHER BRIDGE RUNS WITH CLUSTER ID {bridge.cluster} (node "
+                                 f"{', '.join(duplicates)}): each misses messages and flushes; run one bridge per "
+                                 f"cluster id", style="bold red"))
         if bridge.cleanup is not None:
             cleanup = Table("cleanup", "schedule", "runs", "last", "next", box=None, title="cleanup",
                             title_justify="left")

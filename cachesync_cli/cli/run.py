@@ -23,7 +23,8 @@ EPILOG = """[b]Examples[/b]
 Sources, targets and sync rules come from the config file: see docs/bridge.md.
 
 [b]Exit status[/b]: 0 stopped by SIGTERM/SIGINT after flushing its queue; 2 usage or configuration
-error; 3 broker unreachable at start, or credentials/permissions refused."""
+error, or another bridge with this cluster id already consumes its subscription (AMQP); 3 broker
+unreachable at start, or credentials/permissions refused."""
 
 
 def command(

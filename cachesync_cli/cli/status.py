@@ -83,7 +83,13 @@ def _table(peers: dict, behind: dict[str, dict[str, int]], now: float) -> None:
         table.add_column(column, justify="right" if column in ("seq", "lag", "restarts", "unpublished") else "left")
     for origin, peer in sorted(peers.items()):
         lagging = ", ".join(f"{o}: {n}" for o, n in sorted(behind[origin].items()) if n) or "-"
-        table.add_row(origin, peer.node, f"{now - peer.last_seen:.1f}s ago", str(peer.seq), f"{peer.lag_ms} ms",
+        node = "\n".join(peer.duplicates) if peer.duplicates else peer.node  # two bridges: both nodes
+        table.add_row(origin, node, f"{now - peer.last_seen:.1f}s ago", str(peer.seq), f"{peer.lag_ms} ms",
                       lagging, str(peer.restarts), peer.intake or "-",
                       f"{peer.pending_ms / 1000:.1f}s" if peer.pending_ms else "-")
     output.stdout().print(table)
+    for origin, peer in sorted(peers.items()):
+        if peer.duplicates:
+            output.warn(f"two bridges run with cluster id {origin} (nodes {', '.join(peer.duplicates)}): they share "
+                        f"its subscription, so each misses messages and flushes every cache; run one bridge per "
+                        f"cluster id")

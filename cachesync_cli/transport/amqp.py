@@ -252,6 +252,32 @@ class AmqpTransport(Transport):
         except Exception as exc:
             raise self._translate(exc, f"subscribe to {spec.topic} on {self.endpoint}") from None
 
+    def durable_consumers(self, spec: SubscriptionSpec) -> int | None:
+        """The consumer count of the queue `subscribe` declares for `spec` (a passive
+        declare: 0 when it does not exist yet)."""
+        if spec.durable_name is None:
+            return None
+        queue = durable_queue_name(spec.durable_name)  # the name subscribe() declares
+
+        def count() -> int:
+            channel = self._conn.channel()
+            try:
+                return channel.queue_declare(queue, passive=True).method.consumer_count
+            except pex.ChannelClosedByBroker as exc:
+                if exc.reply_code == 404:  # not declared yet: nobody consumes it
+                    return 0
+                raise
+            finally:
+                if channel.is_open:
+                    channel.close()
+
+        try:
+            return self._call(count, self.options.connect_timeout)
+        except TransportError:
+            raise
+        except Exception as exc:
+            raise self._translate(exc, f"look at queue {queue} on {self.endpoint}") from None
+
     def _cancelled(self, spec: SubscriptionSpec) -> None:
         """The broker ended a subscription (its queue was deleted): reconnect, which declares
         the queue again, rather than receive nothing."""

@@ -105,6 +105,9 @@ class SubscriptionSpec:
     deliver: DeliverFn
     durable_name: str | None = None
     manual_ack: bool = False
+    #: durable only: at the first connection, refuse (SubscriptionInUse) when the subscription
+    #: already has a consumer, where the transport can tell (`durable_consumers`)
+    alone: bool = False
 
     @property
     def durable(self) -> bool:
@@ -156,6 +159,12 @@ class Transport(abc.ABC):
     @abc.abstractmethod
     def subscribe(self, spec: SubscriptionSpec) -> None:
         """Start delivering the topic's messages to `spec.deliver`."""
+
+    def durable_consumers(self, spec: SubscriptionSpec) -> int | None:
+        """How many consumers `spec`'s durable subscription has now (0 when it does not exist
+        yet), where the protocol tells it cheaply (AMQP); None where it cannot tell (STOMP,
+        MQTT: their brokers refuse or take over a second client with the same client id)."""
+        return None
 
     @abc.abstractmethod
     def close(self) -> None:

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from cachesync_cli.errors import (
     FATAL_TRANSPORT_ERRORS,
     ConnectionFailed,
+    SubscriptionInUse,
     TransportError,
     UsageError,
 )
@@ -182,6 +183,9 @@ class BrokerConnection:
         cell.append(transport)
         transport.connect()
         try:
+            if not reconnect:  # at a reconnection, this process's own consumer may not be gone yet
+                for spec in self._subscriptions:
+                    _refuse_if_consumed(transport, spec)
             for spec in self._subscriptions:
                 transport.subscribe(spec)
         except Exception:
@@ -306,3 +310,21 @@ class BrokerConnection:
 
     def __exit__(self, *exc_info) -> None:
         self.close()
+
+
+def _refuse_if_consumed(transport: Transport, spec: SubscriptionSpec) -> None:
+    """A subscription that must be `alone` already has a consumer: another process with the
+    same durable name (cluster id) would share its messages."""
+    if not (spec.alone and spec.durable):
+        return
+    consumers = transport.durable_consumers(spec)
+    if consumers:
+        raise SubscriptionInUse(
+            f"another bridge with cluster id {spec.durable_name!r} is running: the durable subscription of "
+            f"{spec.durable_name} on {transport.endpoint} (topic {spec.topic}) already has {consumers} "
+            f"consumer(s), which would take part of this bridge's messages (each bridge would see gaps and "
+            f"flush every cache)",
+            hint=f"stop the other bridge of {spec.durable_name}, or give this one its own [cluster] id; the "
+                 f"broker's management UI lists the consumer's connection (\"cachesync cachesync-"
+                 f"{spec.durable_name}\"). If it is this bridge's previous run on a host that died, the broker "
+                 f"drops it after a missed heartbeat ([broker] heartbeat): start again then")
