@@ -61,17 +61,18 @@ def new_table(*columns: str, right: Collection[str] = (), **options) -> Table:
 
 
 def print_table(columns: Sequence[str], rows: Iterable[Sequence[object]], *, title: str | None = None,
-                right: Collection[str] = (), console: Console | None = None) -> None:
+                right: Collection[str] = (), fold: Sequence[str] = (), console: Console | None = None) -> None:
     """Rows for people on stdout, never cut: a boxed table when it fits the terminal, else
-    a table without borders, else (when even the longest words do not fit side by side) one
-    block of `column  value` lines a row. Cells wrap at spaces; they are plain text, not markup."""
+    a table without borders, else one whose `fold` columns (in that order) fold their long
+    words over several lines, else one block of `column  value` lines a row. Cells wrap at
+    spaces; they are plain text, not markup."""
     from rich.text import Text
 
     console = console or stdout()
     cells = [[str(cell) for cell in row] for row in rows]
-    n = len(columns)
-    for style, overhead in (({}, 3 * n + 1), ({"box": None, "pad_edge": False}, 2 * (n - 1))):
-        widths = column_widths(columns, cells, console.width - overhead)
+    n, boxed, bare = len(columns), {}, {"box": None, "pad_edge": False}
+    for style, overhead, folding in ((boxed, 3 * n + 1, ()), (bare, 2 * (n - 1), ()), (bare, 2 * (n - 1), fold)):
+        widths = column_widths(columns, cells, console.width - overhead, fold=folding)
         if widths is None:
             continue
         table = new_table(*columns, right=right, title=Text(title) if title else None, title_justify="left",
@@ -97,9 +98,11 @@ def print_table(columns: Sequence[str], rows: Iterable[Sequence[object]], *, tit
         console.print(record)
 
 
-def column_widths(columns: Sequence[str], rows: list[list[str]], space: int) -> list[int] | None:
+def column_widths(columns: Sequence[str], rows: list[list[str]], space: int, *,
+                  fold: Sequence[str] = ()) -> list[int] | None:
     """Widths that show every cell and heading whole within `space`, wrapping them at spaces
-    only; None when even the longest words do not fit side by side."""
+    (and, when that is not enough, folding the long words of the `fold` columns, in that order,
+    down to 10 characters); None when they do not fit side by side."""
     def longest_line(text: str) -> int:
         return max(map(len, text.splitlines() or [""]))
 
@@ -110,6 +113,11 @@ def column_widths(columns: Sequence[str], rows: list[list[str]], space: int) -> 
     minimum = [max([longest_word(column), *(longest_word(row[i]) for row in rows)]) for i, column in enumerate(columns)]
     if sum(natural) <= space:
         return natural
+    for name in fold:
+        if sum(minimum) <= space:
+            break
+        i = list(columns).index(name)
+        minimum[i] = max(min(minimum[i], 10), minimum[i] - (sum(minimum) - space))
     if sum(minimum) > space:
         return None
     widths, spare = list(minimum), space - sum(minimum)
