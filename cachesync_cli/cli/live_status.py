@@ -60,6 +60,8 @@ class LiveStatus:
         for target in bridge.targets:
             failing = bridge.incoming.failing.get(target.name)
             targets.add_row(target.name, Text(f"failing: {failing}", style="red") if failing else Text("ok", "green"))
+        for text in (head, flow, gap):  # wrap on a narrow terminal (the console soft-wraps), never cut
+            text.no_wrap, text.overflow = False, "fold"
         parts = [head, flow, gap, peers, targets]
         if bridge.cleanup is not None:
             cleanup = new_table("cleanup", "schedule", "runs", "last", "next", box=None, title="cleanup",

@@ -51,3 +51,50 @@ def test_cleanup_table_is_whole_at_narrow_widths(tmp_path, columns):
     for value in ("target", "type", "policy", "status", "scanned", "removed", "freed", "seconds", "errors",
                   record["target"], record["type"], record["policy"], record["status"], str(record["scanned"])):
         assert _whole(value, table), (value, table)
+
+
+def test_run_live_status_wraps_on_a_60_column_terminal(tmp_path, amqp_url, redis_url):
+    """The live status shows only on a terminal: run the bridge under a pty 60 columns wide."""
+    import fcntl
+    import os
+    import pty
+    import re
+    import select
+    import signal
+    import struct
+    import subprocess
+    import sys
+    import termios
+    import time
+
+    from tests.bridge.processes import bridge_config
+
+    cluster = "dc-north-production-eu1"
+    config = bridge_config(tmp_path, cluster, amqp_url, f"widths-{time.time_ns()}", redis_db=15, redis_url=redis_url)
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 60, 0, 0))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CACHESYNC_")}
+    env.update(COLUMNS="60", TERM="xterm", NO_COLOR="1")
+    process = subprocess.Popen([sys.executable, "-m", "cachesync_cli", "run", "--config", str(config)],
+                               stdin=slave, stdout=slave, stderr=slave, env=env)
+    os.close(slave)
+    screen, deadline = b"", time.monotonic() + 20
+    try:
+        while time.monotonic() < deadline and b"targets" not in screen.split(b"connected")[-1]:
+            if select.select([master], [], [], 0.2)[0]:
+                try:
+                    screen += os.read(master, 65536)
+                except OSError:
+                    break
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(30)
+        os.close(master)
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", screen.decode("utf-8", "replace"))
+    assert "connected" in text, text
+    assert "…" not in text
+    from cachesync_cli.transport.endpoint import redact_url
+
+    assert cluster in text.split()
+    head = text[text.rindex(f"cachesync run {cluster}"):].split("\nout ")[0]  # the last frame's first line(s)
+    assert redact_url(amqp_url).rstrip("/") in "".join(head.split()), head  # wrapped, not cut
