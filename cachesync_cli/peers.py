@@ -112,12 +112,9 @@ class TopicWatcher:
         here before that heartbeat arrived), not against `origin`'s latest heartbeat: a heartbeat
         is numbered too, and one sent after the other cluster's report is not "behind"."""
         with self._changed:
-            peer = self.peers[origin]
-            if origin not in self._first_seq:
-                return {}
-            before_watching = self._first_seq[origin] - 1  # sent before this watcher listened
+            before_watching = self._first_seq.get(origin, 1) - 1  # what it had sent before this watcher listened
             return {other.origin: max(0, other.heard.get(origin, before_watching) - other.applied[origin])
-                    for other in self.peers.values() if other.origin != peer.origin and origin in other.applied}
+                    for other in self.peers.values() if other.origin != origin and origin in other.applied}
 
     def unheard(self, expected: Iterable[str] = ()) -> set[str]:
         """The clusters known of but not heard yet: named in `expected` (e.g. `[sync] peers`) or
