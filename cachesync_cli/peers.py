@@ -66,6 +66,8 @@ class Peer:
     def duplicates(self) -> list[str]:
         """Bridge nodes heard alternating: two bridges run with this cluster id."""
         return sorted(self.nodes.duplicates)
+    heard: dict[str, int] = field(default_factory=dict)  # per other origin, the last seq heard here before
+    #   this heartbeat arrived: what that origin had sent when this one reported `applied`
 
     @property
     def lag_ms(self) -> int:
@@ -89,6 +91,9 @@ class TopicWatcher:
         self.acks: dict[str, set[str]] = {}  # message id -> origins that acknowledged it
         self.rejected = 0
         self.started = time.monotonic()
+        self.retired: set[str] = set()  # clusters a `cachesync retire` heartbeat named
+        self._first_seq: dict[str, int] = {}  # per origin, the seq of the first message heard
+        self._last_seq: dict[str, int] = {}  # per origin, the seq of the last message heard
         self._changed = threading.Condition()
 
     def start(self) -> TopicWatcher:
@@ -105,6 +110,9 @@ class TopicWatcher:
             self.rejected += 1
             return
         with self._changed:
+            self._first_seq.setdefault(envelope.origin, envelope.seq)
+            if envelope.type == HEARTBEAT and envelope.retire:
+                self.retired.update(envelope.retire)
             if envelope.type == HEARTBEAT:
                 now = time.time()
                 peer = self.peers.get(envelope.origin)
@@ -113,6 +121,7 @@ class TopicWatcher:
                                                               now, envelope.ts)
                 peer.node, peer.seq, peer.last_seen, peer.sent_ms = envelope.node, envelope.seq, now, envelope.ts
                 peer.applied = dict(envelope.applied or {})
+                peer.heard = {o: seq for o, seq in self._last_seq.items() if o != envelope.origin}
                 peer.heartbeats += 1
                 if envelope.bridge is not None:  # a bridge's, not a doctor probe's: its nodes are tracked
                     info = envelope.bridge
@@ -121,6 +130,7 @@ class TopicWatcher:
                     peer.nodes.heard(envelope.node, now, stopping=info.stopping)
             elif envelope.type == ACK and envelope.ack_of:
                 self.acks.setdefault(envelope.ack_of, set()).add(envelope.origin)
+            self._last_seq[envelope.origin] = envelope.seq
             self._changed.notify_all()
 
     def ack_progress(self, message_ids: Iterable[str], expected: Iterable[str] | None, *, own: str = "",
@@ -166,6 +176,35 @@ class TopicWatcher:
                 return progress
             with self._changed:
                 self._changed.wait(min(remaining, 0.1))
+
+    def behind(self, origin: str) -> dict[str, int]:
+        """For each other cluster: how many of `origin`'s messages it had not applied when it sent
+        its last heartbeat. Counted against what `origin` had sent by then (the last seq heard
+        here before that heartbeat arrived), not against `origin`'s latest heartbeat: a heartbeat
+        is numbered too, and one sent after the other cluster's report is not "behind"."""
+        with self._changed:
+            before_watching = self._first_seq.get(origin, 1) - 1  # what it had sent before this watcher listened
+            return {other.origin: max(0, other.heard.get(origin, before_watching) - other.applied[origin])
+                    for other in self.peers.values() if other.origin != origin and origin in other.applied}
+
+    def unheard(self, expected: Iterable[str] = ()) -> set[str]:
+        """The clusters known of but not heard yet: named in `expected` (e.g. `[sync] peers`) or
+        in a heard bridge's `applied`, less the retired ones."""
+        with self._changed:
+            return self._unheard(set(expected))
+
+    def _unheard(self, expected: set[str]) -> set[str]:
+        known = expected.union(*(peer.applied for peer in self.peers.values()))
+        return known - set(self.peers) - self.retired
+
+    def wait_until_heard(self, window: float, expected: Iterable[str] = ()) -> dict[str, Peer]:
+        """Listen until every cluster known of has been heard (see `unheard`), at least one,
+        for at most `window` seconds; the peers seen."""
+        wanted, deadline = set(expected), time.monotonic() + window
+        with self._changed:
+            while (remaining := deadline - time.monotonic()) > 0 and not (self.peers and not self._unheard(wanted)):
+                self._changed.wait(min(remaining, 0.5))
+            return dict(self.peers)
 
     def wait_for_peers(self, seconds: float) -> dict[str, Peer]:
         """Listen for `seconds`; the peers seen (a heartbeat interval or two is enough)."""

@@ -6,6 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from cachesync_cli.cli import completers
 from cachesync_cli.cli.options import BrokerOption, ConfigOption, TopicOption
 from cachesync_cli.errors import ExitStatus, UsageError
 
@@ -50,7 +51,10 @@ def command(
                                        rich_help_panel=LOAD_PANEL)] = "redis://127.0.0.1:6379/0",
     baseline: Annotated[bool, typer.Option("--baseline", help="Also run the bare driver, same broker, same run.",
                                            rich_help_panel=REPORT_PANEL)] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.",
+    fmt: Annotated[Optional[str], typer.Option("--format", metavar="FORMAT", help="table (default) or json.",
+                                               autocompletion=completers.choices("table", "json"),
+                                               rich_help_panel=REPORT_PANEL)] = None,
+    as_json: Annotated[bool, typer.Option("--json", hidden=True, help="Alias of --format json.",
                                           rich_help_panel=REPORT_PANEL)] = False,
     config: ConfigOption = None,
     broker: BrokerOption = None,
@@ -62,7 +66,9 @@ def command(
     import sys
 
     from cachesync_cli.bench.scenario import BenchOptions, run_bench
-    from cachesync_cli.cli import output
+    from cachesync_cli.cli import formats, output
+
+    as_json = formats.choose(fmt, ("table", "json"), alias=("--json", as_json, "json")) == "json"
     from cachesync_cli.cli.common import load, open_broker
 
     if codec not in ("native", "wso2"):
@@ -110,13 +116,11 @@ def _redacted(url: str) -> str:
 
 
 def _table(result: dict) -> None:
-    from rich.table import Table
-
     from cachesync_cli.cli import output
 
-    table = Table(title=f"cachesync bench on {result['broker']}", title_justify="left", show_header=False)
-    table.add_column(style="bold")
-    table.add_column(justify="right")
+    table = output.new_table("", "", right=("",), title=f"cachesync bench on {result['broker']}",
+                             title_justify="left", show_header=False)
+    table.columns[0].justify, table.columns[0].style = "left", "bold"
     if result.get("invalidations") is not None and result.get("achieved_per_second") is not None:
         latency = result["latency_ms"]
         rows = [

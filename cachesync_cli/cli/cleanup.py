@@ -9,10 +9,12 @@ from typing import Annotated, Optional
 
 import typer
 
-from cachesync_cli.cli import output
+from cachesync_cli.cli import completers, output
 from cachesync_cli.cli.options import ConfigOption
 from cachesync_cli.errors import ExitStatus, UsageError
 
+FORMATS = ("table", "ndjson")
+POLICIES = ("all", "max_idle", "max_age", "ttl")  # cachesync_cli.cleanup: the policies (a test checks)
 SCHEDULE_PANEL = "Schedule"
 POLICY_PANEL = "Policy (overrides the entries')"
 OUTPUT_PANEL = "Output and exit"
@@ -22,7 +24,7 @@ EPILOG = """[b]Examples[/b]
   cachesync cleanup                                   every \\[\\[cleanup]] entry of the config, once
   cachesync cleanup app-redis --dry-run               what would go, nothing deleted
   cachesync cleanup redis://cache:6379/2 --policy max_idle --max-idle 1h --cache OAuthCache
-  cachesync cleanup /var/cache/app --policy max_age --max-age 7d --json
+  cachesync cleanup /var/cache/app --policy max_age --max-age 7d --format ndjson
   cachesync cleanup --every 10m --jitter 1m           all entries, every 10 minutes (first run now)
   cachesync cleanup --cron "*/15 * * * *"             at :00, :15, :30, :45
   cachesync cleanup --scheduled                       each entry on its own every/cron
@@ -36,6 +38,7 @@ SIGTERM/SIGINT); 1 some target failed (on a schedule: in its last run); 2 usage 
 
 def command(
     targets: Annotated[Optional[list[str]], typer.Argument(metavar="TARGET", show_default=False,
+                                                           autocompletion=completers.cleanup_targets,
                                                            help="\\[\\[cleanup]] entry names, redis:// URLs, "
                                                                 "memcached://HOST:PORT, directory paths. "
                                                                 "Default: every \\[\\[cleanup]] entry.")] = None,
@@ -49,6 +52,7 @@ def command(
     scheduled: Annotated[bool, typer.Option("--scheduled", rich_help_panel=SCHEDULE_PANEL,
                                             help="Run each entry on its own every/cron from the config.")] = False,
     policy: Annotated[Optional[str], typer.Option(metavar="POLICY", rich_help_panel=POLICY_PANEL,
+                                                  autocompletion=completers.choices(*POLICIES),
                                                   help="all, max_idle (Redis), max_age (directory), ttl (Redis).")]
     = None,
     max_idle: Annotated[Optional[str], typer.Option(metavar="DURATION", rich_help_panel=POLICY_PANEL,
@@ -65,12 +69,18 @@ def command(
     = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="List what would go; delete nothing.",
                                                   rich_help_panel=OUTPUT_PANEL)] = False,
-    as_json: Annotated[bool, typer.Option("--json", rich_help_panel=OUTPUT_PANEL,
-                                                  help="One JSON object per target and run on stdout (NDJSON).")]
-    = False,
+    fmt: Annotated[Optional[str], typer.Option("--format", metavar="FORMAT", rich_help_panel=OUTPUT_PANEL,
+                                               autocompletion=completers.choices(*FORMATS),
+                                               help="table (default) or ndjson: one JSON object per target "
+                                                    "and run on stdout.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", hidden=True, rich_help_panel=OUTPUT_PANEL,
+                                          help="Alias of --format ndjson.")] = False,
     config: ConfigOption = None,
 ) -> None:
     """Clean the local caches: clear them, or drop what is idle or old, once or on a schedule."""
+    from cachesync_cli.cli import formats
+
+    as_json = formats.choose(fmt, FORMATS, alias=("--json", as_json, "ndjson")) == "ndjson"
     from cachesync_cli.cleanup.cron import CronSchedule
     from cachesync_cli.cleanup.duration import parse_duration
     from cachesync_cli.cleanup.plan import select_entries
@@ -187,15 +197,11 @@ class Report:
     def table(self, results) -> None:
         if self.as_json or not results:
             return
-        from rich.table import Table
-
         from cachesync_cli.cleanup.base import format_bytes
 
-        table = Table(title="cleanup" + (" (dry run: nothing deleted)" if self.dry_run else ""))
-        for column in ("target", "type", "policy", "status", "scanned", "removed", "freed", "seconds", "errors"):
-            table.add_column(column, justify="right" if column in ("scanned", "removed", "freed", "seconds")
-                             else "left")
-        for r in results:
-            table.add_row(r.target, r.type, r.policy, r.status, str(r.scanned), str(r.removed),
-                          format_bytes(r.bytes_freed), f"{r.seconds:.2f}", "; ".join(r.errors))
-        output.stdout().print(table)
+        rows = [(r.target, r.type, r.policy, r.status, r.scanned, r.removed, format_bytes(r.bytes_freed),
+                 f"{r.seconds:.2f}", "; ".join(r.errors)) for r in results]
+        output.print_table(("target", "type", "policy", "status", "scanned", "removed", "freed", "seconds",
+                            "errors"), rows, right=("scanned", "removed", "freed", "seconds"),
+                           title="cleanup" + (" (dry run: nothing deleted)" if self.dry_run else ""),
+                           fold=("target", "errors"))

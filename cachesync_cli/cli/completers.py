@@ -70,3 +70,24 @@ def context_names(incomplete: str) -> list[str]:
         return [name for name in names() if name.startswith(incomplete)]
     except Exception:  # completion must never print a traceback into the user's shell
         return []
+
+
+def cleanup_targets(ctx: typer.Context, incomplete: str) -> list[str]:
+    """`cleanup` TARGETs: the names of the config file's [[cleanup]] entries and, for what
+    starts like a path (/, ., ~), the directories there."""
+    if incomplete.startswith(("/", ".", "~")):
+        return _directories(incomplete)
+    entries = _config_data(ctx).get("cleanup", [])
+    names = {entry.get("name") for entry in entries if isinstance(entry, dict)} if isinstance(entries, list) else ()
+    return sorted(name for name in names if isinstance(name, str) and name.startswith(incomplete))
+
+
+def _directories(incomplete: str) -> list[str]:
+    head, _, prefix = incomplete.rpartition("/")
+    base = os.path.expanduser(head + "/" if head or incomplete.startswith("/") else ".")
+    try:
+        found = [name for name in os.listdir(base) if name.startswith(prefix) and os.path.isdir(os.path.join(base, name))]
+    except OSError:
+        return []
+    shown = head + "/" if head or incomplete.startswith("/") else ""
+    return sorted(f"{shown}{name}/" for name in found)

@@ -7,12 +7,13 @@ from typing import Annotated, Optional
 
 import typer
 
-from cachesync_cli.cli import output, starter_file
+from cachesync_cli.cli import completers, output, starter_file
 from cachesync_cli.cli.options import ConfigOption, context_flag
 from cachesync_cli.errors import ExitStatus, UsageError
 
 FILE_NAME = "cachesync.toml"  # cachesync_cli.config.loader.FILE_NAME; the config modules load on use
 
+SHOW_FORMATS = ("table", "json")
 OUTPUT_PANEL = "Output"
 
 INIT_EPILOG = """[b]Examples[/b]
@@ -34,7 +35,9 @@ The file is written with mode 0640 and holds no secrets (configuration.md).
 SHOW_EPILOG = """[b]Examples[/b]
 
   cachesync config show
-  CACHESYNC_TOPIC=t cachesync config show --json | jq '.settings["broker.topic"]'
+  CACHESYNC_TOPIC=t cachesync config show --format json | jq '.settings["broker.topic"]'
+
+--json is an alias of --format json.
 
 [b]Exit status[/b]: 0 shown; 2 the file is invalid."""
 
@@ -92,11 +95,18 @@ def _display(key: str, value) -> object:
 @app.command("show", epilog=SHOW_EPILOG)
 def show(
     config: ConfigOption = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON: {key: {value, source}}.",
+    fmt: Annotated[Optional[str], typer.Option("--format", metavar="FORMAT",
+                                               help="table (default) or json: {key: {value, source}}.",
+                                               autocompletion=completers.choices(*SHOW_FORMATS),
+                                               rich_help_panel=OUTPUT_PANEL)] = None,
+    as_json: Annotated[bool, typer.Option("--json", hidden=True, help="Alias of --format json.",
                                           rich_help_panel=OUTPUT_PANEL)] = False,
 ) -> None:
     """Show the effective configuration and where each value came from (secrets redacted)."""
+    from cachesync_cli.cli import formats
     from cachesync_cli.config import load_config
+
+    fmt = formats.choose(fmt, SHOW_FORMATS, alias=("--json", as_json, "json"))
     from cachesync_cli.config.resolve import broker_password
     from cachesync_cli.config.schema import SETTINGS
 
@@ -116,20 +126,15 @@ def show(
     for array in ENTRY_ARRAYS:  # [[sources]], [[targets]], [[cleanup]]: one row per entry
         for index, entry in enumerate(cfg[array], start=1):
             rows[f"{array}[{index}]"] = {"value": _entry_display(entry), "source": cfg.source(array)}
-    if as_json:
+    if fmt == "json":
         output.write_line(json.dumps({"file": str(cfg.path) if cfg.path else None, "settings": rows}, indent=2))
         return
-    from rich.table import Table
-
-    table = Table(title=f"config file: {cfg.path or 'none'}", title_justify="left")
-    table.add_column("setting")
-    table.add_column("value")
-    table.add_column("source", style="dim")
-    for key, row in rows.items():
-        value = row["value"]
-        text = "-" if value is None else (json.dumps(value) if not isinstance(value, str) else value)
-        table.add_row(key, text, row["source"])
-    output.stdout().print(table)
+    this_file = f"file {cfg.path}"  # named once, in the title
+    table = [[key, "-" if row["value"] is None else
+              (row["value"] if isinstance(row["value"], str) else json.dumps(row["value"])),
+              "file" if row["source"] == this_file else row["source"]] for key, row in rows.items()]
+    output.print_table(("setting", "value", "source"), table, title=f"config file: {cfg.path or 'none'}",
+                       fold=("source", "value"))
 
 
 def _entry_display(entry: dict) -> dict:

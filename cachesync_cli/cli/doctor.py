@@ -13,10 +13,11 @@ from typing import Annotated, Optional
 import typer
 from typer.core import TyperCommand
 
-from cachesync_cli.cli import output
+from cachesync_cli.cli import completers, output
 from cachesync_cli.cli.options import BrokerOption, ConfigOption, TopicOption
 from cachesync_cli.errors import UsageError
 
+FORMATS = ("text", "json", "junit", "nagios")  # cachesync_cli.doctor.render.FORMATS (a test checks)
 CHECKS_PANEL = "Checks"
 OUTPUT_PANEL = "Output and exit"
 
@@ -65,12 +66,14 @@ def _ids(values: Optional[list[str]]) -> list[str]:
 
 def command(
     fmt: Annotated[str, typer.Option("--format", metavar="FORMAT", help="text, json, junit or nagios.",
+                                     autocompletion=completers.choices(*FORMATS),
                                      rich_help_panel=OUTPUT_PANEL)] = "text",
     output_file: Annotated[Optional[Path], typer.Option("--output", "-o", metavar="FILE",
                                                         help="Write the report to FILE (atomically) instead of "
                                                              "stdout; a summary line goes to stderr.",
                                                         rich_help_panel=OUTPUT_PANEL)] = None,
     fail_on: Annotated[str, typer.Option("--fail-on", metavar="LEVEL",
+                                         autocompletion=completers.choices("fail", "warn"),
                                          help="fail (default) or warn: with warn, warnings exit 2 too.",
                                          rich_help_panel=OUTPUT_PANEL)] = "fail",
     list_checks: Annotated[bool, typer.Option("--list-checks", help="List the checks, in order, and exit.",

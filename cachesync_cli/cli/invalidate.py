@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from cachesync_cli.invalidations import Batch
     from cachesync_cli.publisher import PreparedMessage, Publisher
 
+FORMATS = ("text", "json")
 INPUT_FORMATS = ("auto", "keys", "ndjson")  # cachesync_cli.invalidations.INPUT_FORMATS (a test checks)
 
 INPUT_PANEL = "What to invalidate"
@@ -72,7 +73,12 @@ def command(
                                            rich_help_panel=SEND_PANEL)] = 30.0,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the messages instead of sending them.",
                                           rich_help_panel=SEND_PANEL)] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print a result object on stdout.",
+    fmt: Annotated[Optional[str], typer.Option("--format", metavar="FORMAT",
+                                               help="text (default: a summary on stderr) or json (a result "
+                                                    "object on stdout).",
+                                               autocompletion=completers.choices(*FORMATS),
+                                               rich_help_panel=SEND_PANEL)] = None,
+    as_json: Annotated[bool, typer.Option("--json", hidden=True, help="Alias of --format json.",
                                           rich_help_panel=SEND_PANEL)] = False,
     wait_acks: Annotated[bool, typer.Option("--wait-acks",
                                             help="Wait until every cluster has applied it (read your invalidation).",
@@ -91,6 +97,9 @@ def command(
     topic: TopicOption = None,
 ) -> None:
     """Publish invalidations: drop KEYs (or --all) of CACHE in every cluster."""
+    from cachesync_cli.cli import formats
+
+    as_json = formats.choose(fmt, FORMATS, alias=("--json", as_json, "json")) == "json"
     if input_format not in INPUT_FORMATS:
         raise UsageError(f"--input {input_format!r}: must be one of {', '.join(INPUT_FORMATS)}")
     # The wire, config and transports are imported here, not for --help or completion.

@@ -5,8 +5,9 @@ from __future__ import annotations
 import time
 
 from rich.console import Group
-from rich.table import Table
 from rich.text import Text
+
+from cachesync_cli.cli.output import new_table
 
 
 class LiveStatus:
@@ -49,24 +50,26 @@ class LiveStatus:
         last_gap = snapshot["last_gap"]
         gap = Text(f"last gap: {time.strftime('%H:%M:%S', time.localtime(last_gap[0]))} from {last_gap[1]} "
                    f"(flushes {total('flushes')})" if last_gap else "last gap: none", style="red" if last_gap else "")
-        peers = Table("origin", "node", "seq", "last seen", "lag", box=None, title="clusters", title_justify="left")
+        peers = new_table("origin", "node", "seq", "last seen", "lag", box=None, title="clusters", title_justify="left")
         now = time.time()
         for origin, peer in sorted(snapshot["peers"].items()):
             lag = snapshot["lag_ms"].get(origin)
             peers.add_row(origin, peer.node, str(peer.last_seq), f"{now - peer.last_seen:.0f}s ago",
                           "-" if lag is None else f"{lag} ms")
-        targets = Table("target", "state", box=None, title="targets", title_justify="left")
+        targets = new_table("target", "state", box=None, title="targets", title_justify="left")
         for target in bridge.targets:
             failing = bridge.incoming.failing.get(target.name)
             targets.add_row(target.name, Text(f"failing: {failing}", style="red") if failing else Text("ok", "green"))
+        for text in (head, flow, gap):  # wrap on a narrow terminal (the console soft-wraps), never cut
+            text.no_wrap, text.overflow = False, "fold"
         parts = [head, flow, gap, peers, targets]
         if duplicates := bridge.duplicate.nodes():
             parts.insert(1, Text(f"ANOTHER BRIDGE RUNS WITH CLUSTER ID {bridge.cluster} (node "
                                  f"{', '.join(duplicates)}): each misses messages and flushes; run one bridge per "
                                  f"cluster id", style="bold red"))
         if bridge.cleanup is not None:
-            cleanup = Table("cleanup", "schedule", "runs", "last", "next", box=None, title="cleanup",
-                            title_justify="left")
+            cleanup = new_table("cleanup", "schedule", "runs", "last", "next", box=None, title="cleanup",
+                                title_justify="left")
             for job in bridge.cleanup.status():
                 last = job["last"]
                 last_text = "-" if last is None else f"{last['status']}, {last['removed']} removed"

@@ -9,6 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from cachesync_cli.cli import completers
 from cachesync_cli.cli.options import BrokerOption, ConfigOption, TopicOption
 from cachesync_cli.errors import ExitStatus, UsageError
 from cachesync_cli.logs import LOG_FORMATS, setup_logging
@@ -31,6 +32,7 @@ def command(
     cluster: Annotated[Optional[str], typer.Option(metavar="ID", help="This cluster's id (overrides \\[cluster] id).",
                                                    rich_help_panel="Bridge")] = None,
     log_format: Annotated[str, typer.Option("--log-format", metavar="FORMAT",
+                                            autocompletion=completers.choices("auto", *LOG_FORMATS),
                                             help="auto (live status on a terminal, text lines otherwise), "
                                                  "text, or json (one object per line).",
                                             rich_help_panel="Bridge")] = "auto",

@@ -19,6 +19,28 @@ if TYPE_CHECKING:
 FORMATS = ("pretty", "ndjson", "raw")
 CODECS = ("auto", "native", "wso2")
 TYPES = ("invalidate", "heartbeat", "ack", "malformed")
+#: The fields of a --template, one line per message shown (docs/commands/tail.md lists them too).
+TEMPLATE_FIELDS = {
+    "time": "when it was sent (its ts), local time HH:MM:SS.mmm",
+    "ts": "when it was sent, ms since the epoch",
+    "type": "invalidate, heartbeat, ack or malformed",
+    "origin": "the cluster that sent it",
+    "node": "the process that sent it (cluster/id)",
+    "seq": "its sequence number from that node",
+    "id": "the message id",
+    "tenant": "the tenant domain",
+    "caches": "the caches it names, comma-separated",
+    "keys": "the keys it drops, comma-separated",
+    "key_count": "how many keys",
+    "all": "true when it clears a whole cache",
+    "ack_of": "ack: the id acknowledged",
+    "applied": "heartbeat: last seq applied per origin, as JSON",
+    "codec": "native or wso2",
+    "verified": "true or false when signatures are checked",
+    "destination": "where the broker delivered it",
+    "error": "malformed: why it could not be decoded",
+    "body": "the message body as received (UTF-8)",
+}
 FILTER_PANEL = "Filters"
 OUTPUT_PANEL = "Output and exit"
 
@@ -28,6 +50,11 @@ EPILOG = """[b]Examples[/b]
   cachesync tail --format ndjson --count 3 --idle-timeout 30
   cachesync tail --cache AppInfoCache --origin dc-west --heartbeats
   cachesync tail --format ndjson --count 100 | cachesync invalidate --file -     (replay)
+  cachesync tail --template '{time} {origin}#{seq} {caches}: {keys}'
+
+[b]Template fields[/b] ({name}, {name:>8}; \\n and \\t allowed):
+
+""" + "\n".join(f"  {name:<12} {text}" for name, text in TEMPLATE_FIELDS.items()) + """
 
 [b]Exit status[/b]: 0 after --count messages, on --idle-timeout without --count, or on Ctrl-C;
 1 when --idle-timeout passes before --count messages came; 2 usage or configuration error;
@@ -35,9 +62,12 @@ EPILOG = """[b]Examples[/b]
 
 
 def command(
-    fmt: Annotated[str, typer.Option("--format", metavar="FORMAT", help="pretty, ndjson or raw.",
-                                     autocompletion=completers.choices(*FORMATS),
-                                     rich_help_panel=OUTPUT_PANEL)] = "pretty",
+    fmt: Annotated[Optional[str], typer.Option("--format", metavar="FORMAT", help="pretty (default), ndjson or raw.",
+                                               autocompletion=completers.choices(*FORMATS),
+                                               rich_help_panel=OUTPUT_PANEL)] = None,
+    template: Annotated[Optional[str], typer.Option(metavar="TEMPLATE",
+                                                    help="One line per message, e.g. '{origin} {keys}' "
+                                                         "(fields below).", rich_help_panel=OUTPUT_PANEL)] = None,
     codec: Annotated[str, typer.Option(metavar="CODEC", help="auto, native or wso2.",
                                        autocompletion=completers.choices(*CODECS),
                                        rich_help_panel=OUTPUT_PANEL)] = "auto",
@@ -67,7 +97,10 @@ def command(
     topic: TopicOption = None,
 ) -> None:
     """Print every message on the topic as it arrives (a transient subscription: bridges lose nothing)."""
-    _check_choice("--format", fmt, FORMATS)
+    from cachesync_cli.cli import formats
+
+    fmt = formats.choose(fmt, FORMATS, template=template)
+    line = formats.Template(template, TEMPLATE_FIELDS) if template is not None else None
     _check_choice("--codec", codec, CODECS)
     for value in msg_type or []:
         _check_choice("--type", value, TYPES)
@@ -88,7 +121,7 @@ def command(
         connection.subscribe(SubscriptionSpec(cfg["broker.topic"], inbox.put))
         output.info(f"listening on {cfg['broker.topic']} at {connection.endpoint} ({connection.server}); "
                     f"Ctrl-C to stop")
-        shown = _watch(connection, inbox, fmt, codec, keyring, wanted, count, idle_timeout)
+        shown = _watch(connection, inbox, line or fmt, codec, keyring, wanted, count, idle_timeout)
     except KeyboardInterrupt:
         return
     finally:
@@ -149,8 +182,11 @@ def _watch(connection, inbox, fmt, codec, keyring, wanted, count, idle_timeout) 
     return shown
 
 
-def _print(seen: "Observed", fmt: str) -> None:
-    if fmt == "ndjson":
+def _print(seen: "Observed", fmt) -> None:
+    if not isinstance(fmt, str):  # a --template
+        sys.stdout.write(fmt.render(_fields(seen)))
+        sys.stdout.flush()
+    elif fmt == "ndjson":
         output.write_line(json.dumps(seen.to_json(), ensure_ascii=False, separators=(",", ":")))
     elif fmt == "raw":
         sys.stdout.buffer.write(seen.delivery.body + b"\n")
@@ -162,4 +198,17 @@ def _print(seen: "Observed", fmt: str) -> None:
         sys.stdout.flush()
 
 
+def _fields(seen: "Observed") -> dict[str, object]:
+    """A message as a --template sees it (the names of TEMPLATE_FIELDS)."""
+    from cachesync_cli.observed import format_time
 
+    msg = seen.message or {}
+    items = msg.get("items", [])
+    keys = [key for item in items for key in item.get("keys", [])]
+    return {"time": format_time(msg.get("ts")), "ts": msg.get("ts"), "type": seen.type, "origin": msg.get("origin"),
+            "node": msg.get("node"), "seq": msg.get("seq"), "id": msg.get("id"), "tenant": seen.tenant_domain,
+            "caches": seen.caches, "keys": keys, "key_count": len(keys),
+            "all": any(item.get("all") for item in items), "ack_of": msg.get("ack_of"),
+            "applied": msg.get("applied"), "codec": seen.codec, "verified": seen.verified,
+            "destination": seen.delivery.destination, "error": str(seen.error) if seen.error else None,
+            "body": seen.delivery.body.decode("utf-8", "replace")}

@@ -192,8 +192,9 @@ SETTINGS: tuple[Setting, ...] = (
             "This cluster's id: the `origin` of what it publishes. Unique per cluster.",
             env="CACHESYNC_CLUSTER", example='"dc-east"'),
     Setting("broker.url", broker_urls, None,
-            "Broker URL, or a list of URLs tried in failover order. Schemes: amqp, amqps, stomp, "
-            "stomp+ssl, memory. Credentials may be in the URL.",
+            "Broker URL, or a list of URLs tried in failover order. Schemes: amqp, amqps (RabbitMQ), "
+            "stomp, stomp+ssl (RabbitMQ, ActiveMQ), mqtt, mqtts (MQTT 5 or 3.1.1: Mosquitto, EMQX, RabbitMQ, "
+            "ActiveMQ), memory (tests). Credentials may be in the URL.",
             env="CACHESYNC_BROKER", example='["amqp://broker-1.example.com:5672/", "amqp://broker-2.example.com:5672/"]'),
     Setting("broker.topic", nonempty_text, "cachesync",
             "Topic name shared by every cluster (WIRE.md §1).", env="CACHESYNC_TOPIC", example='"cachesync"'),
@@ -304,7 +305,7 @@ SECTIONS: tuple[str, ...] = tuple(dict.fromkeys(s.section for s in SETTINGS))
 SECTION_HELP: dict[str, str] = {
     "cluster": "Who this cluster is.",
     "broker": "The central broker every cluster's bridge connects to.",
-    "broker.tls": "TLS for amqps:// and stomp+ssl:// (verification is on by default).",
+    "broker.tls": "TLS for amqps://, stomp+ssl:// and mqtts:// (verification is on by default).",
     "codec": "How invalidations are written on the topic.",
     "signing": "HMAC-SHA256 signatures (WIRE.md §2). Every cluster needs the same keys.",
     "sync": "What the bridge (`cachesync run`) syncs, and how it guarantees nothing is silently lost.",

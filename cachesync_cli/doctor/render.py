@@ -75,9 +75,9 @@ def print_text(report: Report, console) -> None:
     from rich.table import Table
 
     table = Table(show_header=False, box=None, pad_edge=False, padding=(0, 1))
-    table.add_column(no_wrap=True)
-    table.add_column(no_wrap=True)
-    table.add_column(justify="right", no_wrap=True)
+    table.add_column(overflow="fold")  # nothing is cut on a narrow terminal: it folds
+    table.add_column(overflow="fold")
+    table.add_column(justify="right", overflow="fold")
     table.add_column(overflow="fold")
     for result in report.results:
         mark, color = _MARKS[result.status]

@@ -70,3 +70,22 @@ def test_a_broken_config_file_completes_nothing_quietly(tmp_path):
                             "COMP_CWORD": "2"}, cwd=tmp_path)
     assert result.returncode == 0
     assert result.stdout.strip() == "" and "Traceback" not in result.stderr
+
+
+def test_format_policy_and_log_format_values_complete(tmp_path):
+    assert _bash("cachesync doctor --format ", tmp_path) == ["text", "json", "junit", "nagios"]
+    assert _bash("cachesync doctor --format j", tmp_path) == ["json", "junit"]
+    assert _bash("cachesync cleanup --policy max_", tmp_path) == ["max_idle", "max_age"]
+    assert _bash("cachesync run --log-format ", tmp_path) == ["auto", "text", "json"]
+    assert _bash("cachesync status --format ", tmp_path) == ["table", "json"]
+    assert _bash("cachesync config show --format j", tmp_path) == ["json"]
+
+
+def test_cleanup_entry_names_come_from_the_config_file(tmp_path):
+    (tmp_path / "cachesync.toml").write_text(
+        '[[cleanup]]\nname = "app-redis"\ntype = "redis"\nurl = "redis://127.0.0.1:6379/0"\n'
+        '[[cleanup]]\nname = "thumbnails"\ntype = "directory"\npath = "/tmp/x"\n')
+    assert _bash("cachesync cleanup ", tmp_path) == ["app-redis", "thumbnails"]
+    assert _bash("cachesync cleanup t", tmp_path) == ["thumbnails"]
+    (tmp_path / "cache-dir").mkdir()
+    assert _bash(f"cachesync cleanup {tmp_path}/cach", tmp_path) == [f"{tmp_path}/cache-dir/"]

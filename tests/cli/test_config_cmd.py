@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 from cachesync_cli import __version__
 
@@ -111,3 +112,12 @@ def test_a_configured_password_variable_that_is_unset_is_an_error_naming_it(tmp_
     default = tmp_path / "default.toml"  # the default variable, unset: no password (URL credentials)
     default.write_text(f'[cluster]\nid = "x"\n[broker]\nurl = "{amqp_url}"\n')
     assert cachesync("config", "validate", "--config", str(default)).returncode == 0
+
+
+def test_init_comments_and_the_reference_name_every_broker_scheme(tmp_path):
+    target = tmp_path / "cachesync.toml"
+    assert cachesync("config", "init", str(target)).returncode == 0
+    text = target.read_text()
+    reference = (Path(__file__).resolve().parents[2] / "docs" / "configuration.md").read_text()
+    for scheme in ("amqps", "stomp+ssl", "mqtt", "mqtts://"):
+        assert scheme in text and scheme in reference, scheme
