@@ -53,6 +53,7 @@ class Peer:
     intake: str = ""  # its bridge's intake: ok, down, none ("" from a bridge that does not say)
     pending_ms: int = 0  # how long its oldest unpublished invalidation had waited
     interval_ms: int | None = None  # its bridge's heartbeat interval, when it says
+    first_seen: float = 0.0  # time.time() when its first heartbeat arrived here
     stopping: bool = False  # its last heartbeat was a clean stop's
     bridge: bool = False  # a bridge's heartbeat was heard (one with the `bridge` field; not a doctor probe)
     nodes: BridgeNodes = field(default_factory=BridgeNodes)
@@ -118,7 +119,7 @@ class TopicWatcher:
                 peer = self.peers.get(envelope.origin)
                 if peer is None:
                     peer = self.peers[envelope.origin] = Peer(envelope.origin, envelope.node, envelope.seq,
-                                                              now, envelope.ts)
+                                                              now, envelope.ts, first_seen=now)
                 peer.node, peer.seq, peer.last_seen, peer.sent_ms = envelope.node, envelope.seq, now, envelope.ts
                 peer.applied = dict(envelope.applied or {})
                 peer.heard = {o: seq for o, seq in self._last_seq.items() if o != envelope.origin}
@@ -198,13 +199,20 @@ class TopicWatcher:
         return known - set(self.peers) - self.retired
 
     def wait_until_heard(self, window: float, expected: Iterable[str] = ()) -> dict[str, Peer]:
-        """Listen until every cluster known of has been heard (see `unheard`), at least one,
-        for at most `window` seconds; the peers seen."""
+        """Listen until every cluster known of has been heard (see `unheard`), at least one, and
+        each bridge for one of its heartbeat intervals (so two bridges sharing a cluster id are
+        both heard), for at most `window` seconds; the peers seen."""
         wanted, deadline = set(expected), time.monotonic() + window
         with self._changed:
-            while (remaining := deadline - time.monotonic()) > 0 and not (self.peers and not self._unheard(wanted)):
-                self._changed.wait(min(remaining, 0.5))
+            while (remaining := deadline - time.monotonic()) > 0 and not self._all_heard(wanted):
+                self._changed.wait(min(remaining, 0.2))
             return dict(self.peers)
+
+    def _all_heard(self, wanted: set[str]) -> bool:
+        now = time.time()
+        return bool(self.peers) and not self._unheard(wanted) and all(
+            now - peer.first_seen >= 1.2 * peer.interval_ms / 1000
+            for peer in self.peers.values() if peer.bridge and peer.interval_ms)
 
     def wait_for_peers(self, seconds: float) -> dict[str, Peer]:
         """Listen for `seconds`; the peers seen (a heartbeat interval or two is enough)."""
