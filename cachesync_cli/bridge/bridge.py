@@ -195,7 +195,7 @@ class Bridge:
         try:
             fresh = load_config(self.config.path, environ=self.config.environ)
         except UsageError as exc:
-            log.error("%s changed but is invalid, nothing applied: %s", self.config.path, exc)
+            log.error("%s is invalid, its [sync] rules stay as they were: %s", self.config.path, exc)
             return None
         static = [key for key in fresh.values if not key.startswith("sync.") and key not in ("sources", "targets")
                   and fresh[key] != self.config[key]]
@@ -204,6 +204,12 @@ class Bridge:
             log.warning("%s changed: %s take effect only after a restart of the bridge",
                         self.config.path, ", ".join(static))
         return CacheRules(tuple(fresh["sync.allow"]), tuple(fresh["sync.block"]))
+
+    def reload(self, why: str = "SIGHUP") -> list[str]:
+        """Re-read cachesync.toml's [sync] rules and every rule file now (SIGHUP, `systemctl
+        reload`). Nothing else restarts: the subscription, the queues and the threads go on.
+        The files rejected (the rules before stay in force for them)."""
+        return self.reloader.reload_now(why)
 
     # -- lifecycle ----------------------------------------------------------------------------
 
