@@ -2,7 +2,8 @@
 
 `TopicWatcher` subscribes transiently (it takes nothing from any bridge) and records, per
 origin, the latest heartbeat (node, seq, what it applied per origin) and every `ack` seen.
-`status` and `invalidate --wait-acks` are built on it.
+`status` and `invalidate --wait-acks` are built on it. A cluster that stopped sending has
+no heartbeat to hear: the bridges that watch it say so in theirs (`stopped_clusters`).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ class Peer:
     restarts: int = 0  # times its node id changed while watching
     intake: str = ""  # its bridge's intake: ok, down, none ("" from a bridge that does not say)
     pending_ms: int = 0  # how long its oldest unpublished invalidation had waited
+    silent: dict[str, int] = field(default_factory=dict)  # clusters its bridge no longer hears -> ms
 
     @property
     def lag_ms(self) -> int:
@@ -79,6 +81,7 @@ class TopicWatcher:
                 peer.heartbeats += 1
                 if envelope.bridge is not None:
                     peer.intake, peer.pending_ms = envelope.bridge.intake, envelope.bridge.pending
+                    peer.silent = dict(envelope.bridge.silent)
             elif envelope.type == ACK and envelope.ack_of:
                 self.acks.setdefault(envelope.ack_of, set()).add(envelope.origin)
             self._changed.notify_all()
@@ -101,3 +104,27 @@ class TopicWatcher:
         time.sleep(seconds)
         with self._changed:
             return dict(self.peers)
+
+
+@dataclass(frozen=True)
+class StoppedCluster:
+    """A cluster no heartbeat was heard from, which running bridges say fell silent."""
+
+    origin: str
+    silent_seconds: float  # since the bridge that heard it last heard it, as of now
+    per: tuple[str, ...]  # the clusters whose bridges report it silent
+
+    def to_json(self) -> dict:
+        return {"origin": self.origin, "silent_seconds": round(self.silent_seconds, 1), "per": list(self.per)}
+
+
+def stopped_clusters(peers: dict[str, Peer], now: float) -> list[StoppedCluster]:
+    """The clusters the live `peers` report silent and that were not heard themselves, by
+    name; how long counts from the report that heard them most recently."""
+    reports: dict[str, list[tuple[float, str]]] = {}
+    for peer in peers.values():
+        for origin, ms in peer.silent.items():
+            if origin not in peers:
+                reports.setdefault(origin, []).append((ms / 1000 + now - peer.last_seen, peer.origin))
+    return [StoppedCluster(origin, min(seconds for seconds, _ in found), tuple(sorted(by for _, by in found)))
+            for origin, found in sorted(reports.items())]

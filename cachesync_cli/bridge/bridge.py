@@ -110,7 +110,7 @@ class Bridge:
             connection=self.connection, publisher=self.publisher, spool=self.spool, rules=self.rules,
             stats=self.stats, heartbeat_interval=config["sync.heartbeat_interval"], applied=self.applied,
             heartbeats=self.codec == "native",  # WSO2 nodes read every message on the topic as theirs
-            intake_state=self._intake_state,
+            intake_state=self._intake_state, silent=self._silent_peers,
         )
         context.intake.on_gap(self.outgoing.announce_gap)
         self.incoming = Incoming(
@@ -152,6 +152,11 @@ class Bridge:
         if not self.sources:
             return "none"
         return "ok" if self.context.intake.working else "down"
+
+    def _silent_peers(self) -> dict[str, int]:
+        """For heartbeats: the watched clusters silent for longer than max_silence, and for
+        how long (ms), so that `cachesync status` can list the clusters that stopped sending."""
+        return {cluster: round(seconds * 1000) for cluster, seconds in self.silence.report().silent.items()}
 
     @property
     def failure(self) -> CachesyncError | None:

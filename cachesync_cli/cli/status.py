@@ -20,7 +20,9 @@ window should be at least twice that. BEHIND is, per other cluster, how many of 
 cluster's messages it had not applied at its last heartbeat (a few is normal under load).
 INTAKE is whether the cluster's bridge has every local source receiving (ok, down, none);
 UNPUBLISHED how long its oldest local invalidation had waited for the broker (a bridge
-cut off from the broker cannot say so: its heartbeats stop)
+cut off from the broker cannot say so: its heartbeats stop). A cluster that stopped sending
+has no heartbeat to hear: the running bridges that watch it report it, and it is listed as
+"stopped sending N s ago (per CLUSTER)" (JSON: "stopped") until it is retired
 
 [b]Exit status[/b]: 0 some cluster was seen; 1 no heartbeat in the window; 2 usage or
 configuration error; 3 broker unreachable."""
@@ -39,7 +41,7 @@ def command(
     from cachesync_cli.cli import output
     from cachesync_cli.cli.common import load, open_broker
     from cachesync_cli.config.resolve import signing_keys
-    from cachesync_cli.peers import TopicWatcher
+    from cachesync_cli.peers import TopicWatcher, stopped_clusters
     from cachesync_cli.wire import Keyring
 
     cfg = load(config, broker, topic)
@@ -55,12 +57,14 @@ def command(
         connection.close()
     now = time.time()
     behind = {origin: _behind(peer, peers) for origin, peer in peers.items()}
+    stopped = stopped_clusters(peers, now)
     if as_json:
         clusters = [dict(peer.to_json(now), behind=behind[origin]) for origin, peer in sorted(peers.items())]
         output.write_line(json.dumps({"topic": cfg["broker.topic"], "window_seconds": window,
-                                      "clusters": clusters, "rejected": watcher.rejected}))
+                                      "clusters": clusters, "stopped": [c.to_json() for c in stopped],
+                                      "rejected": watcher.rejected}))
     else:
-        _table(peers, behind, now)
+        _table(peers, behind, now, stopped)
     if not peers:
         if not as_json:
             output.info("no heartbeat seen: is a bridge running on this topic?")
@@ -73,7 +77,7 @@ def _behind(peer, peers: dict) -> dict[str, int]:
             for other in peers.values() if other.origin != peer.origin and peer.origin in other.applied}
 
 
-def _table(peers: dict, behind: dict[str, dict[str, int]], now: float) -> None:
+def _table(peers: dict, behind: dict[str, dict[str, int]], now: float, stopped: list) -> None:
     from rich.table import Table
 
     from cachesync_cli.cli import output
@@ -86,4 +90,7 @@ def _table(peers: dict, behind: dict[str, dict[str, int]], now: float) -> None:
         table.add_row(origin, peer.node, f"{now - peer.last_seen:.1f}s ago", str(peer.seq), f"{peer.lag_ms} ms",
                       lagging, str(peer.restarts), peer.intake or "-",
                       f"{peer.pending_ms / 1000:.1f}s" if peer.pending_ms else "-")
+    for gone in stopped:  # no heartbeat of their own: the bridges that watch them say so
+        table.add_row(gone.origin, "-", f"stopped sending {gone.silent_seconds:.0f}s ago (per {', '.join(gone.per)})",
+                      *["-"] * 6)
     output.stdout().print(table)
