@@ -140,8 +140,8 @@ def _serve(bridge, signals: _Signals, notifier) -> None:
     while not signals.stop.is_set():
         if signals.take_reload():
             notifier.reloading()
-            bridge.reload("SIGHUP")
-            notifier.ready(_running(bridge))
+            rejected = bridge.reload("SIGHUP")
+            notifier.ready(_running(bridge) + (f"; rejected at reload: {', '.join(rejected)}" if rejected else ""))
         _check(bridge)
         notifier.watchdog_if_due()
         signals.wait(0.5)
