@@ -4,6 +4,8 @@
 origin, the latest heartbeat (node, seq, what it applied per origin), the bridge nodes heard
 (a new one is a restart; two heard alternating are two bridges with one cluster id) and
 every `ack` seen. `status` and `invalidate --wait-acks` are built on it.
+A cluster that stopped sending has no heartbeat to hear: the bridges that watch it say so in
+theirs (`stopped_clusters`).
 """
 
 from __future__ import annotations
@@ -67,6 +69,7 @@ class Peer:
     def duplicates(self) -> list[str]:
         """Bridge nodes heard alternating: two bridges run with this cluster id."""
         return sorted(self.nodes.duplicates)
+    silent: dict[str, int] = field(default_factory=dict)  # clusters its bridge no longer hears -> ms
     heard: dict[str, int] = field(default_factory=dict)  # per other origin, the last seq heard here before
     #   this heartbeat arrived: what that origin had sent when this one reported `applied`
 
@@ -129,6 +132,7 @@ class TopicWatcher:
                     peer.bridge, peer.stopping, peer.interval_ms = True, info.stopping, info.interval
                     peer.intake, peer.pending_ms = info.intake, info.pending
                     peer.nodes.heard(envelope.node, now, stopping=info.stopping)
+                    peer.silent = dict(info.silent)
             elif envelope.type == ACK and envelope.ack_of:
                 self.acks.setdefault(envelope.ack_of, set()).add(envelope.origin)
             self._last_seq[envelope.origin] = envelope.seq
@@ -190,13 +194,15 @@ class TopicWatcher:
 
     def unheard(self, expected: Iterable[str] = ()) -> set[str]:
         """The clusters known of but not heard yet: named in `expected` (e.g. `[sync] peers`) or
-        in a heard bridge's `applied`, less the retired ones."""
+        in a heard bridge's `applied`, less the retired ones and those a heard bridge reports
+        silent (stopped: there is nothing to wait for)."""
         with self._changed:
             return self._unheard(set(expected))
 
     def _unheard(self, expected: set[str]) -> set[str]:
         known = expected.union(*(peer.applied for peer in self.peers.values()))
-        return known - set(self.peers) - self.retired
+        reported_silent = set().union(*(peer.silent for peer in self.peers.values()))
+        return known - set(self.peers) - self.retired - reported_silent
 
     def wait_until_heard(self, window: float, expected: Iterable[str] = ()) -> dict[str, Peer]:
         """Listen until every cluster known of has been heard (see `unheard`), at least one, and
@@ -238,3 +244,27 @@ class AckProgress:
         if self.waiting:
             text += f"; waiting for {', '.join(self.waiting)}"
         return text if self.settled else text + "; listening for the bridges' heartbeats"
+
+
+@dataclass(frozen=True)
+class StoppedCluster:
+    """A cluster no heartbeat was heard from, which running bridges say fell silent."""
+
+    origin: str
+    silent_seconds: float  # since the bridge that heard it last heard it, as of now
+    per: tuple[str, ...]  # the clusters whose bridges report it silent
+
+    def to_json(self) -> dict:
+        return {"origin": self.origin, "silent_seconds": round(self.silent_seconds, 1), "per": list(self.per)}
+
+
+def stopped_clusters(peers: dict[str, Peer], now: float) -> list[StoppedCluster]:
+    """The clusters the live `peers` report silent and that were not heard themselves, by
+    name; how long counts from the report that heard them most recently."""
+    reports: dict[str, list[tuple[float, str]]] = {}
+    for peer in peers.values():
+        for origin, ms in peer.silent.items():
+            if origin not in peers:
+                reports.setdefault(origin, []).append((ms / 1000 + now - peer.last_seen, peer.origin))
+    return [StoppedCluster(origin, min(seconds for seconds, _ in found), tuple(sorted(by for _, by in found)))
+            for origin, found in sorted(reports.items())]

@@ -35,3 +35,5 @@ def test_systemd_unit_runs_the_bridge_with_secrets_from_a_file():
     unit = (EXAMPLES / "cachesync.service").read_text()
     assert "ExecStart=/usr/local/bin/cachesync run" in unit
     assert "EnvironmentFile=" in unit and "NoNewPrivileges=yes" in unit
+    # the bridge says READY=1 (sd_notify) and reloads its rules on SIGHUP: tests/bridge/test_lifecycle_e2e.py
+    assert "Type=notify" in unit and "ExecReload=/bin/kill -HUP $MAINPID" in unit

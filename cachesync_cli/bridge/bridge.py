@@ -111,7 +111,7 @@ class Bridge:
             connection=self.connection, publisher=self.publisher, spool=self.spool, rules=self.rules,
             stats=self.stats, heartbeat_interval=config["sync.heartbeat_interval"], applied=self.applied,
             heartbeats=self.codec == "native",  # WSO2 nodes read every message on the topic as theirs
-            intake_state=self._intake_state,
+            intake_state=self._intake_state, silent=self._silent_peers,
         )
         context.intake.on_gap(self.outgoing.announce_gap)
         self.duplicate = DuplicateCluster(self.cluster, self.publisher.node, self.stats)
@@ -156,6 +156,11 @@ class Bridge:
             return "none"
         return "ok" if self.context.intake.working else "down"
 
+    def _silent_peers(self) -> dict[str, int]:
+        """For heartbeats: the watched clusters silent for longer than max_silence, and for
+        how long (ms), so that `cachesync status` can list the clusters that stopped sending."""
+        return {cluster: round(seconds * 1000) for cluster, seconds in self.silence.report().silent.items()}
+
     @property
     def failure(self) -> CachesyncError | None:
         """Why the bridge cannot go on (credentials refused, publishing failed...), if it cannot."""
@@ -198,7 +203,7 @@ class Bridge:
         try:
             fresh = load_config(self.config.path, environ=self.config.environ)
         except UsageError as exc:
-            log.error("%s changed but is invalid, nothing applied: %s", self.config.path, exc)
+            log.error("%s is invalid, its [sync] rules stay as they were: %s", self.config.path, exc)
             return None
         static = [key for key in fresh.values if not key.startswith("sync.") and key not in ("sources", "targets")
                   and fresh[key] != self.config[key]]
@@ -207,6 +212,12 @@ class Bridge:
             log.warning("%s changed: %s take effect only after a restart of the bridge",
                         self.config.path, ", ".join(static))
         return CacheRules(tuple(fresh["sync.allow"]), tuple(fresh["sync.block"]))
+
+    def reload(self, why: str = "SIGHUP") -> list[str]:
+        """Re-read cachesync.toml's [sync] rules and every rule file now (SIGHUP, `systemctl
+        reload`). Nothing else restarts: the subscription, the queues and the threads go on.
+        The files rejected (the rules before stay in force for them)."""
+        return self.reloader.reload_now(why)
 
     # -- lifecycle ----------------------------------------------------------------------------
 

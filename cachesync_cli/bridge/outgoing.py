@@ -89,6 +89,7 @@ class Outgoing:
         applied: Callable[[], dict[str, int]],
         heartbeats: bool = True,
         intake_state: Callable[[], str] = lambda: "ok",
+        silent: Callable[[], dict[str, int]] = dict,
     ) -> None:
         self.connection = connection
         self.publisher = publisher
@@ -99,6 +100,7 @@ class Outgoing:
         self.applied = applied
         self.heartbeats = heartbeats
         self.intake_state = intake_state  # "ok", "down" or "none", for heartbeats
+        self.silent = silent  # watched clusters silent for longer than max_silence -> ms, for heartbeats
         self._gaps: deque[IntakeGap] = deque()  # intake gaps not yet announced
         # SimpleQueue: put and get run in C (queue.Queue's are Python, with a Condition)
         self.queue: queue.SimpleQueue[LocalMessage | AckRequest | GapNotice | object] = queue.SimpleQueue()
@@ -468,7 +470,7 @@ class Outgoing:
             return False
         waited = self.oldest_unpublished()
         info = BridgeInfo(intake=self.intake_state(), interval=round(self.heartbeat_interval * 1000),
-                          pending=round((waited or 0.0) * 1000), stopping=stopping,
+                          pending=round((waited or 0.0) * 1000), stopping=stopping, silent=self.silent(),
                           intake_gap=None if gap is None else IntakeGapInfo(gap.source, gap.reason, gap.since_ms))
         envelope = self.publisher.build((), type=HEARTBEAT, applied=self.applied(), bridge=info)
         # Held when it fails: its number is taken, so it is sent later, not skipped.

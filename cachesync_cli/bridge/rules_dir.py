@@ -15,8 +15,10 @@ name order. A file may hold:
 A tenant's file carries `[tenant] domain = "wso2.com"` and must be named after the domain
 (`wso2_com.toml`); its allow/block lists apply to that tenant's items only. A file renamed
 to `*.disabled` is ignored. The folder is polled every second; a change takes effect within
-a few seconds. A file that fails to parse or validate is rejected with its reason logged,
-and the last good version of that file stays in force. Broker, cluster and other settings
+a few seconds. SIGHUP (`systemctl reload`) re-reads cachesync.toml's `[sync]` allow/block
+and every rule file at once, changed or not (`reload_now`). A file that fails to parse or
+validate is rejected with its reason logged, and the last good version of that file stays
+in force. What changed in the effective rules is logged. Broker, cluster and other settings
 are static: a rule file that sets them is rejected, with a hint to edit cachesync.toml and
 restart.
 """
@@ -100,6 +102,26 @@ def read_rule_file(path: Path) -> RuleFile:
     return RuleFile(path.name, enabled, allow, block, targets, domain)
 
 
+def describe_changes(old: SyncRules, new: SyncRules, old_targets: list[dict[str, Any]],
+                     new_targets: list[dict[str, Any]]) -> list[str]:
+    """What differs between two effective rule sets, one short phrase per kind of rule."""
+    changes = []
+    for label, before, after in (("allow", old.allow, new.allow), ("block", old.block, new.block)):
+        diff = [f"+{p}" for p in after if p not in before] + [f"-{p}" for p in before if p not in after]
+        if diff:
+            changes.append(f"{label} {' '.join(diff)}")
+    for domain in sorted(set(old.tenants) | set(new.tenants)):
+        if old.tenants.get(domain) != new.tenants.get(domain):
+            what = "added" if domain not in old.tenants else "removed" if domain not in new.tenants else "changed"
+            changes.append(f"tenant {domain} rules {what}")
+    before, after = {t["name"]: t for t in old_targets}, {t["name"]: t for t in new_targets}
+    diff = ([f"+{n}" for n in after if n not in before] + [f"-{n}" for n in before if n not in after]
+            + [f"~{n}" for n in after if n in before and after[n] != before[n]])
+    if diff:
+        changes.append(f"targets {' '.join(diff)}")
+    return changes
+
+
 def combine(base: CacheRules, files: list[RuleFile]) -> tuple[SyncRules, list[dict[str, Any]]]:
     """The effective rules and the extra target entries of the enabled files, in name order."""
     allow, block = list(base.allow), list(base.block)
@@ -135,22 +157,44 @@ class RulesReloader:
         self._main_stat = _stat(main_config)
         self._snapshot: dict[str, tuple[int, int]] = {}
         self._good: dict[str, RuleFile] = {}  # file name -> its last good version
+        self._applied: tuple[SyncRules, list[dict[str, Any]]] = (SyncRules(base.allow, base.block), [])
+        self._lock = threading.Lock()  # the polling thread and a SIGHUP's reload_now
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True, name="cachesync-rules")
 
-    def load_once(self, *, force: bool = False) -> None:
-        """Read the folder now (also used at start, before the bridge takes traffic)."""
+    def load_once(self, *, force: bool = False) -> list[str]:
+        """Read the folder now (also used at start, before the bridge takes traffic): the
+        files changed since the last look. The names of the files rejected."""
+        with self._lock:
+            return self._load(force=force, reread=False)
+
+    def reload_now(self, why: str = "SIGHUP") -> list[str]:
+        """Re-read cachesync.toml and every rule file now, changed or not, and log one line
+        saying what changed and what was rejected. The names of the files rejected (their
+        last good version, or the rules before, stay in force)."""
+        with self._lock:
+            before = self._applied
+            rejected = self._load(force=True, reread=True)
+            changes = describe_changes(before[0], self._applied[0], before[1], self._applied[1])
+        log.warning("reloaded the rules (%s): %s%s", why, "; ".join(changes) or "no change",
+                    f"; rejected, the previous rules stay: {', '.join(rejected)}" if rejected else "")
+        return rejected
+
+    def _load(self, *, force: bool, reread: bool) -> list[str]:
+        rejected = []
         main_stat = _stat(self.main_config)
-        main_changed = main_stat != self._main_stat
+        main_changed = main_stat != self._main_stat or (reread and self.main_config is not None)
         if main_changed:
             self._main_stat = main_stat
             base = self.reload_main()
             if base is not None:
                 self.base = base
+            elif self.main_config is not None:
+                rejected.append(str(self.main_config))
         snapshot = self._scan()
         if snapshot == self._snapshot and not (force or main_changed):
-            return
-        changed = {name for name in snapshot if snapshot[name] != self._snapshot.get(name)}
+            return rejected
+        changed = set(snapshot) if reread else {n for n in snapshot if snapshot[n] != self._snapshot.get(n)}
         removed = set(self._snapshot) - set(snapshot)
         self._snapshot = snapshot
         for name in removed:
@@ -163,12 +207,20 @@ class RulesReloader:
                 kept = "its last good version stays" if name in self._good else "it is ignored"
                 log.error("rule file rejected: %s%s; %s", exc.message, f" ({exc.hint})" if exc.hint else "", kept)
                 self.on_outcome("rejected")
+                rejected.append(name)
                 continue
+            if self._good.get(name) == rule_file:
+                continue  # re-read (SIGHUP), unchanged
             self._good[name] = rule_file
             self.on_outcome("ok")
             log.warning("rule file %s %s", name, "loaded" if rule_file.enabled else "loaded (disabled)")
         rules, targets = combine(self.base, list(self._good.values()))
+        changes = describe_changes(self._applied[0], rules, self._applied[1], targets)
         self.apply(rules, targets)
+        self._applied = (rules, targets)
+        if changes and not reread:
+            log.warning("rules now: %s", "; ".join(changes))
+        return rejected
 
     def _scan(self) -> dict[str, tuple[int, int]]:
         if self.directory is None:

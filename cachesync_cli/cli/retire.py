@@ -6,6 +6,7 @@ from typing import Annotated
 import typer
 
 from cachesync_cli.cli.options import BrokerOption, ConfigOption, TopicOption
+from cachesync_cli.errors import ExitStatus
 
 EPILOG = """[b]Examples[/b]
 
@@ -13,15 +14,21 @@ EPILOG = """[b]Examples[/b]
   cachesync retire dc-old-1 dc-old-2 --broker amqp://mq:5672/
 
 Every bridge watches each cluster whose bridge's heartbeats it has received, and remembers
-it on disk: when a watched cluster falls silent for longer than [sync] max_silence, the
-others flush ([sync] silence_flush), again and again while it lasts. A cluster that was
+it on disk: when a watched cluster falls silent for longer than \\[sync] max_silence, the
+others flush (\\[sync] silence_flush), again and again while it lasts. A cluster that was
 taken out of service for good must be retired, or that goes on forever. The retirement
-travels on the topic (a signed heartbeat when [signing] is set), so bridges that are
+travels on the topic (a signed heartbeat when \\[signing] is set), so bridges that are
 down get it from their durable subscription; each keeps it in its state file. A retired
 cluster whose bridge sends heartbeats again is watched again.
 
-[b]Exit status[/b]: 0 published and confirmed by the broker; 2 usage or configuration
-error; 3 broker unreachable or refused."""
+The retired cluster's own durable subscription (its queue, where messages pile up while
+nobody reads them) is deleted too, with what waits in it, on AMQP; STOMP and MQTT have no
+way to, so retire warns and says what to remove on the broker. Retire a cluster whose
+bridge is stopped: a running one subscribes again.
+
+[b]Exit status[/b]: 0 published and confirmed by the broker, and the subscriptions deleted
+(or a warning where the protocol cannot); 1 a subscription could not be deleted; 2 usage
+or configuration error; 3 broker unreachable or refused."""
 
 
 def command(
@@ -33,7 +40,7 @@ def command(
     broker: BrokerOption = None,
     topic: TopicOption = None,
 ) -> None:
-    """Stop every bridge from watching CLUSTER (and flushing when it is silent)."""
+    """Stop every bridge from watching CLUSTER (and flushing when it is silent); delete its queue."""
     from cachesync_cli.cli import output
     from cachesync_cli.cli.common import load, open_broker
     from cachesync_cli.config.resolve import cluster_id, signing_keys
@@ -51,7 +58,42 @@ def command(
     connection = open_broker(cfg, timeout=timeout)
     try:
         publisher.publish(connection, message, confirm=True, timeout=timeout)
+        output.info(f"retired {', '.join(clusters)} on topic {cfg['broker.topic']}: every bridge stops watching "
+                    f"{'it' if len(clusters) == 1 else 'them'} as the message reaches it")
+        failed = [cluster for cluster in clusters
+                  if not _delete_subscription(connection, cluster, cfg["broker.topic"], timeout)]
     finally:
         connection.close()
-    output.info(f"retired {', '.join(clusters)} on topic {cfg['broker.topic']}: every bridge stops watching "
-                f"{'it' if len(clusters) == 1 else 'them'} as the message reaches it")
+    if failed:
+        raise typer.Exit(ExitStatus.FAILURE)
+
+
+def _delete_subscription(connection, cluster: str, topic: str, timeout: float) -> bool:
+    """Delete `cluster`'s durable subscription to `topic`, saying what was done or is left.
+    False when it could not be deleted where the protocol allows it."""
+    from cachesync_cli.cli import output
+    from cachesync_cli.errors import CachesyncError
+
+    try:
+        deleted = connection.delete_durable_subscription(cluster, topic, timeout=timeout)
+    except CachesyncError as exc:
+        output.warn(f"could not delete the durable subscription of {cluster} to {topic}: {exc.message}"
+                    + (f" ({exc.hint})" if exc.hint else "") + ": its messages keep piling up on the broker")
+        return False
+    if deleted:
+        output.info(f"deleted the durable subscription of {cluster} to {topic}, and the messages waiting in it")
+    else:
+        left = _LEFT.get(connection.endpoint.scheme.split("+")[0].removesuffix("s"))
+        output.warn(f"{cluster}'s durable subscription to {topic} stays on the broker and keeps collecting "
+                    f"messages: {left(cluster) if left else 'remove it on the broker'}")
+    return True
+
+
+_LEFT = {
+    "stomp": lambda cluster: (f"STOMP cannot delete it; remove it on the broker (RabbitMQ: the queue of "
+                              f"subscription cachesync.{cluster}; ActiveMQ: durable subscriber cachesync.{cluster} "
+                              f"of client id cachesync-{cluster})"),
+    "mqtt": lambda cluster: (f"MQTT cannot end another client's session; remove the session of client id "
+                             f"cachesync-{cluster} on the broker (Mosquitto: persistent_client_expiration; RabbitMQ: "
+                             f"the queue mqtt-subscription-cachesync-{cluster}qos1)"),
+}

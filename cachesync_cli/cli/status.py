@@ -43,6 +43,9 @@ BEHIND: per other cluster, how many of this cluster's messages it had not
 applied when it sent its last heartbeat (a few is normal under load). INTAKE:
 whether the bridge has every local source receiving (ok, down, none).
 UNPUBLISHED: how long its oldest local invalidation had waited for the broker.
+A cluster that stopped sending has no heartbeat to hear: the running bridges
+that watch it report it, and it is listed as "stopped sending N s ago (per
+CLUSTER)" (JSON: "stopped") until it is retired; status does not wait for it.
 --json is an alias of --format json.
 
 [b]Template fields[/b] ({name}, {name:>8}; \\n and \\t allowed):
@@ -73,7 +76,7 @@ def command(
     from cachesync_cli.cli import formats, output
     from cachesync_cli.cli.common import load, open_broker
     from cachesync_cli.config.resolve import signing_keys
-    from cachesync_cli.peers import TopicWatcher
+    from cachesync_cli.peers import TopicWatcher, stopped_clusters
     from cachesync_cli.wire import Keyring
 
     fmt = formats.choose(fmt, FORMATS, alias=("--json", as_json, "json"), template=template)
@@ -94,10 +97,12 @@ def command(
         connection.close()
     now = time.time()
     behind = {origin: watcher.behind(origin) for origin in peers}
+    stopped = stopped_clusters(peers, now)
     if fmt == "json":
         clusters = [dict(peer.to_json(now), behind=behind[origin]) for origin, peer in sorted(peers.items())]
         output.write_line(json.dumps({"topic": cfg["broker.topic"], "window_seconds": window,
                                       "clusters": clusters, "unheard": sorted(unheard),
+                                      "stopped": [cluster.to_json() for cluster in stopped],
                                       "rejected": watcher.rejected}))
     elif line is not None:
         for origin, peer in sorted(peers.items()):
@@ -105,8 +110,11 @@ def command(
         sys.stdout.flush()
     else:
         rows = [_fields(peer, behind[origin], now, cfg["broker.topic"]) for origin, peer in sorted(peers.items())]
-        output.print_table([heading for heading, _ in COLUMNS], [[show(row) for _, show in COLUMNS] for row in rows],
-                           right=RIGHT)
+        cells = [[show(row) for _, show in COLUMNS] for row in rows]
+        for gone in stopped:  # no heartbeat of their own: the bridges that watch them say so
+            cells.append([gone.origin, "-", f"stopped sending {gone.silent_seconds:.0f}s ago (per {', '.join(gone.per)})",
+                          *["-"] * (len(COLUMNS) - 3)])
+        output.print_table([heading for heading, _ in COLUMNS], cells, right=RIGHT)
     if unheard and fmt == "table":
         output.info(f"not heard within {window:g}s: {', '.join(sorted(unheard))}")
     for origin, peer in sorted(peers.items()):

@@ -283,9 +283,9 @@ class AmqpTransport(Transport):
         the queue again, rather than receive nothing."""
         raise ConnectionFailed(f"{self.endpoint} cancelled the subscription to {spec.topic} (queue deleted?)")
 
-    def delete_durable_subscription(self, name: str) -> None:
+    def delete_durable_subscription(self, name: str, topic: str | None = None) -> None:
         """Delete the durable queue `cachesync.<name>` (messages in it are lost): for the demo's
-        throw-away clusters. Never used on a real cluster's subscription."""
+        throw-away clusters and `cachesync retire`. (`topic`: the queue's name will carry it.)"""
         def delete() -> None:
             channel = self._conn.channel()
             channel.queue_delete(durable_queue_name(name))

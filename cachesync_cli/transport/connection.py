@@ -294,6 +294,16 @@ class BrokerConnection:
         if transport is not None:
             transport.subscribe(spec)
 
+    def delete_durable_subscription(self, name: str, topic: str, *, timeout: float = 10.0) -> bool:
+        """Delete the durable subscription `name` to `topic` and what waits in it (`retire`).
+        False when this protocol gives no way to (the caller says what is left on the broker)."""
+        transport = self.wait_connected(timeout)
+        delete = getattr(transport, "delete_durable_subscription", None)
+        if delete is None:
+            return False
+        delete(name, topic)
+        return True
+
     def close(self) -> None:
         with self._lock:
             if self._closed:

@@ -14,6 +14,9 @@ is a heartbeat too, without it). It tells the receivers:
   have been lost (before it started, a source's outage, stream entries trimmed unread):
   `{"source": name, "reason": ..., "since": ms}`. Receivers flush, as for a sequence gap.
 - `stopping`: true on the last heartbeat of a clean stop: expect silence, not "gone".
+- `silent`: the clusters this bridge watches that it has not heard from for longer than its
+  `max_silence`, and for how long (ms): `{"dc-b": 42000}`. `status` hears only live
+  heartbeats; this is how it learns of a cluster that stopped sending. Absent when none.
 
 Older bridges ignore the field (unknown fields are ignored, WIRE.md §2), so it is never a
 new message `type`. Unknown members are ignored here too; known ones are checked.
@@ -22,10 +25,11 @@ new message `type`. Unknown members are ignored here too; known ones are checked
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 INTAKE_STATES = ("ok", "down", "none")
+MAX_SILENT = 100  # clusters listed in `silent` at most (the longest silent are left out)
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,7 @@ class BridgeInfo:
     pending: int = 0  # ms the oldest unpublished local invalidation has waited
     intake_gap: IntakeGapInfo | None = None
     stopping: bool = False
+    silent: Mapping[str, int] = field(default_factory=dict)  # watched cluster -> ms since heard
 
     @property
     def vouching(self) -> bool:
@@ -61,6 +66,8 @@ def bridge_info_to_dict(info: BridgeInfo) -> dict[str, Any]:
         result["intake_gap"] = gap
     if info.stopping:
         result["stopping"] = True
+    if info.silent:
+        result["silent"] = dict(sorted(info.silent.items(), key=lambda kv: kv[1])[:MAX_SILENT])
     return result
 
 
@@ -84,7 +91,16 @@ def bridge_info_from_object(value: Any) -> BridgeInfo | None:
     if not isinstance(stopping, bool):
         raise ValueError("bridge.stopping must be true or false")
     return BridgeInfo(intake=intake, interval=interval, pending=pending, intake_gap=_gap(value.get("intake_gap")),
-                      stopping=stopping)
+                      stopping=stopping, silent=_silent(value.get("silent")))
+
+
+def _silent(value: Any) -> dict[str, int]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping) or not all(
+            isinstance(ms, int) and not isinstance(ms, bool) and ms >= 0 for ms in value.values()):
+        raise ValueError("bridge.silent must map cluster ids to non-negative integers (ms)")
+    return dict(value)
 
 
 def _gap(value: Any) -> IntakeGapInfo | None:

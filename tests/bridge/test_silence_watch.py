@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 
@@ -187,3 +188,14 @@ def test_after_a_silence_only_a_heartbeat_says_how_old_what_arrives_is():
     assert watch.due() == ["a"]
     watch.handled("a", clock.now, node="a/1", bridge=heartbeat(pending=0), sent_ms=int(time.time() * 1000) + 1)
     assert watch.due() == [] and watch.report().not_fresh == []
+
+
+def test_bridge_info_lists_the_silent_clusters_for_status():
+    info = BridgeInfo(interval=500, silent={"c": 42000})
+    env = Envelope(type="heartbeat", id="f" * 32, origin="a", node="a/1", seq=4, ts=1, applied={}, bridge=info)
+    body = encode_envelope(env)
+    assert json.loads(body)["bridge"]["silent"] == {"c": 42000}
+    assert decode_envelope(body).bridge.silent == {"c": 42000}
+    assert "silent" not in json.loads(encode_envelope(dataclasses.replace(env, bridge=BridgeInfo())))["bridge"]
+    with pytest.raises(DecodeError):
+        decode_envelope(body.replace(b'{"c":42000}', b'{"c":"long"}'))
