@@ -1,8 +1,11 @@
 """`amqp://` and `amqps://`: AMQP 0-9-1 with pika (RabbitMQ).
 
 Messages go to exchange `amq.topic` (configurable) with the topic as routing key. A durable
-subscription is the durable queue `cachesync.<name>` bound to the topic; a transient one is an
-exclusive auto-delete queue (WIRE.md §1).
+subscription is the durable queue `cachesync.<name>@<topic>` bound to the topic, so another
+topic is another queue; a transient one is an exclusive auto-delete queue (WIRE.md §1).
+Before 2026-12 the queue was `cachesync.<name>`, whatever the topic, and kept the bindings of
+every topic it was ever subscribed to: a durable subscription moves that queue's messages for
+its topic into its own queue and deletes it (`_adopt_legacy_queue`).
 
 A pika connection belongs to one thread: this transport starts an I/O thread that owns it,
 and every other thread hands it work. The blocking adapter (`BlockingConnection`) connects
@@ -20,6 +23,8 @@ without a blocking round trip each:
 from __future__ import annotations
 
 import concurrent.futures
+import hashlib
+import logging
 import ssl
 import threading
 import time
@@ -40,8 +45,28 @@ from cachesync_cli.transport.base import Delivery, SubscriptionSpec, Transport
 
 T = TypeVar("T")
 
+log = logging.getLogger("cachesync.transport")
 
-def durable_queue_name(name: str) -> str:
+MAX_QUEUE_NAME = 255  # bytes of UTF-8: AMQP 0-9-1's shortstr
+LEGACY_BATCH = 500  # messages moved from a legacy queue per round trip to the I/O thread
+
+
+def durable_queue_name(name: str, topic: str) -> str:
+    """The durable queue of subscription `name` (a cluster id) on `topic`:
+    `cachesync.<name>@<topic>`, with `%` and `@` in the name written `%25` and `%40` so
+    that no two (name, topic) pairs share a queue. A name longer than AMQP allows (255
+    bytes) is cut and ends in `~` and a hash of the whole."""
+    escaped = name.replace("%", "%25").replace("@", "%40")
+    queue = f"cachesync.{escaped}@{topic}"
+    if len(queue.encode("utf-8")) <= MAX_QUEUE_NAME:
+        return queue
+    digest = hashlib.sha256(f"{name}\0{topic}".encode("utf-8")).hexdigest()[:16]
+    head = queue.encode("utf-8")[:MAX_QUEUE_NAME - len(digest) - 1].decode("utf-8", "ignore")
+    return f"{head}~{digest}"
+
+
+def legacy_queue_name(name: str) -> str:
+    """The queue of `name`'s durable subscription before it depended on the topic."""
     return f"cachesync.{name}"
 
 
@@ -228,41 +253,116 @@ class AmqpTransport(Transport):
         return future
 
     def subscribe(self, spec: SubscriptionSpec) -> None:
-        def setup() -> None:
+        channel_and_queue: list = []
+
+        def declare() -> None:
             channel = self._open_channel()
             self._wait(lambda done: channel.basic_qos(prefetch_count=self.options.prefetch, callback=done),
                        channel, "set the prefetch")
             if spec.durable_name is not None:
-                declare = {"queue": durable_queue_name(spec.durable_name), "durable": True}
+                arguments = {"queue": durable_queue_name(spec.durable_name, spec.topic), "durable": True}
             else:
-                declare = {"queue": "", "exclusive": True, "auto_delete": True}
-            queue = self._wait(lambda done: channel.queue_declare(callback=done, **declare),
+                arguments = {"queue": "", "exclusive": True, "auto_delete": True}
+            queue = self._wait(lambda done: channel.queue_declare(callback=done, **arguments),
                                channel, "declare the queue").method.queue
             self._wait(lambda done: channel.queue_bind(queue, self._exchange, routing_key=spec.topic, callback=done),
                        channel, "bind the queue")
+            channel_and_queue.extend((channel, queue))
+
+        def consume() -> None:
+            channel, queue = channel_and_queue
             channel.add_on_cancel_callback(lambda _frame: self._cancelled(spec))
             self._wait(lambda done: channel.basic_consume(queue, self._consumer(channel, spec),
                                                           auto_ack=not spec.manual_ack, callback=done),
                        channel, "consume")
 
+        doing = f"subscribe to {spec.topic} on {self.endpoint}"
         try:
-            self._call(setup, self.options.connect_timeout + 5)
+            self._call(declare, self.options.connect_timeout + 5)
+            if spec.durable_name is not None:
+                self._adopt_legacy_queue(spec.durable_name, spec.topic, channel_and_queue[1])
+            self._call(consume, self.options.connect_timeout + 5)
         except TransportError:
             raise
         except Exception as exc:
-            raise self._translate(exc, f"subscribe to {spec.topic} on {self.endpoint}") from None
+            raise self._translate(exc, doing) from None
+
+    def _adopt_legacy_queue(self, name: str, topic: str, queue: str) -> None:
+        """Upgrade from the queue of older versions (`cachesync.<name>`, one for every topic):
+        stop routing `topic` to it, move its messages for `topic` into `queue` (the new one,
+        already bound, not yet consumed: nothing published meanwhile is lost), drop those
+        of other topics (bindings of earlier runs on other topics), and delete it. Moving
+        keeps what was published while the bridge was stopped for the upgrade: a restarted
+        bridge would not see a gap in it. A message published during the move itself may
+        arrive out of order, which a receiver takes for a gap (and flushes)."""
+        legacy = legacy_queue_name(name)
+        if legacy == queue:
+            return
+
+        def unbind() -> bool:
+            channel = self._conn.channel()
+            try:
+                channel.queue_declare(legacy, passive=True)
+            except pex.ChannelClosedByBroker as exc:
+                if exc.reply_code == 404:
+                    return False  # no legacy queue: the usual case
+                raise
+            channel.queue_unbind(legacy, self._exchange, routing_key=topic)
+            channel.close()
+            return True
+
+        def move() -> tuple[int, int]:
+            channel = self._conn.channel()
+            channel.confirm_delivery()  # basic_publish returns once the broker has the message
+            moved = dropped = 0
+            while moved + dropped < LEGACY_BATCH:
+                method, properties, body = channel.basic_get(legacy, auto_ack=False)
+                if method is None:
+                    break
+                if _topic_matches(topic, method.routing_key):
+                    channel.basic_publish("", queue, body, properties, mandatory=True)
+                    moved += 1
+                else:
+                    dropped += 1
+                channel.basic_ack(method.delivery_tag)
+            channel.close()
+            return moved, dropped
+
+        def delete() -> None:
+            channel = self._conn.channel()
+            channel.queue_delete(legacy)
+            channel.close()
+
+        timeout = self.options.connect_timeout + 30
+        if not self._call(unbind, timeout):
+            return
+        moved = dropped = 0
+        while True:
+            batch_moved, batch_dropped = self._call(move, timeout)
+            moved, dropped = moved + batch_moved, dropped + batch_dropped
+            if batch_moved + batch_dropped < LEGACY_BATCH:
+                break
+        self._call(delete, timeout)
+        log.warning("%s: moved %d message(s) for topic %r from the queue of an older cachesync version, %s, "
+                    "into %s, and deleted it (%d message(s) of other topics dropped)",
+                    self.endpoint, moved, topic, legacy, queue, dropped)
 
     def _cancelled(self, spec: SubscriptionSpec) -> None:
         """The broker ended a subscription (its queue was deleted): reconnect, which declares
         the queue again, rather than receive nothing."""
         raise ConnectionFailed(f"{self.endpoint} cancelled the subscription to {spec.topic} (queue deleted?)")
 
-    def delete_durable_subscription(self, name: str) -> None:
-        """Delete the durable queue `cachesync.<name>` (messages in it are lost): for the demo's
-        throw-away clusters. Never used on a real cluster's subscription."""
+    def delete_durable_subscription(self, name: str, topic: str) -> str:
+        """Delete subscription `name`'s durable queue on `topic`, `cachesync.<name>@<topic>`,
+        and the queue of older versions, `cachesync.<name>` (whatever it was bound to), with
+        the messages in them; a queue that does not exist is no error. Another bridge's
+        queues are untouched. What was deleted, for the caller to say."""
+        queues = [durable_queue_name(name, topic), legacy_queue_name(name)]
+
         def delete() -> None:
             channel = self._conn.channel()
-            channel.queue_delete(durable_queue_name(name))
+            for queue in queues:
+                channel.queue_delete(queue)
             channel.close()
 
         try:
@@ -270,7 +370,8 @@ class AmqpTransport(Transport):
         except TransportError:
             raise
         except Exception as exc:
-            raise self._translate(exc, f"delete queue {durable_queue_name(name)} on {self.endpoint}") from None
+            raise self._translate(exc, f"delete queue {queues[0]} on {self.endpoint}") from None
+        return f"queue {queues[0]} (and {queues[1]}, of older versions, if it was there)"
 
     def _consumer(self, channel, spec: SubscriptionSpec):
         def on_message(_channel, method, properties, body: bytes) -> None:
@@ -363,3 +464,16 @@ def _cause(exc: BaseException) -> str:
 
 def _text(value) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+def _topic_matches(pattern: str, routing_key: str) -> bool:
+    """Whether a topic exchange routes `routing_key` to a binding of `pattern` (`*` one
+    word, `#` zero or more)."""
+    def match(words: list[str], keys: list[str]) -> bool:
+        if not words:
+            return not keys
+        if words[0] == "#":
+            return any(match(words[1:], keys[i:]) for i in range(len(keys) + 1))
+        return bool(keys) and words[0] in ("*", keys[0]) and match(words[1:], keys[1:])
+
+    return pattern == routing_key or match(pattern.split("."), routing_key.split("."))

@@ -111,6 +111,12 @@ class SubscriptionSpec:
         return self.durable_name is not None
 
 
+def durable_client_id(name: str) -> str:
+    """The STOMP/MQTT client id of durable subscription `name` (a bridge: its cluster id).
+    ActiveMQ keys a durable subscription, and an MQTT broker a persistent session, by it."""
+    return f"cachesync-{name}"
+
+
 class Transport(abc.ABC):
     """One connection to one broker endpoint."""
 
@@ -156,6 +162,11 @@ class Transport(abc.ABC):
     @abc.abstractmethod
     def subscribe(self, spec: SubscriptionSpec) -> None:
         """Start delivering the topic's messages to `spec.deliver`."""
+
+    # Transports whose broker keeps durable subscriptions also have
+    # `delete_durable_subscription(name, topic) -> str`: delete subscription `name`'s durable
+    # subscription on `topic`, with what waits in it, and say what was deleted. It opens a
+    # connection of its own where the protocol needs the subscription's client id.
 
     @abc.abstractmethod
     def close(self) -> None:

@@ -108,6 +108,11 @@ class MqttTransport(Transport):
     schemes = ("mqtt", "mqtts")
     supports_headers = False  # until an MQTT 5 connection says otherwise
 
+    def __init__(self, endpoint, options, on_lost) -> None:
+        super().__init__(endpoint, options, on_lost)
+        #: connect with the client id and a clean session, which ends the broker's session
+        self.ending_session = False
+
     def connect(self) -> None:
         wanted = self.endpoint.param("version", "auto")
         if wanted not in ("auto", *VERSIONS):
@@ -137,7 +142,7 @@ class MqttTransport(Transport):
     def _connect(self, version: str) -> None:
         ep, opts = self.endpoint, self.options
         self.version = version
-        self.persistent = opts.client_id is not None
+        self.persistent = opts.client_id is not None and not self.ending_session
         self.client_id = opts.client_id or f"cachesync-{uuid.uuid4().hex[:16]}"
         self._takeover_key = (ep.host, ep.port, self.client_id)
         self._connack = threading.Event()
@@ -200,6 +205,10 @@ class MqttTransport(Transport):
         if reason == 0:
             self.server = f"MQTT/{'5.0' if v5 else '3.1.1'}"
             self.supports_headers = v5
+            if self.persistent:
+                timer = threading.Timer(HOLD_UNCLAIMED, self._release_held)
+                timer.daemon = True
+                timer.start()
             return
         self._stop()
         if reason is None or reason == _UNSUPPORTED_VERSION:
@@ -282,14 +291,35 @@ class MqttTransport(Transport):
                     return
                 stale, self._held = self._held + [message], []
         if spec is None:
-            # Still in the session from an earlier subscription (another topic): drop it.
-            for old in stale:
-                log.debug("%s: dropping a message for %s, which nothing subscribes to now",
-                          self.endpoint, old.topic)
-                if old.qos:
-                    client.ack(old.mid, old.qos)
+            self._drop_unclaimed(stale)
             return
         self._hand_on(spec, message)
+
+    def _release_held(self) -> None:
+        """`HOLD_UNCLAIMED` seconds after connecting: what no subscription claimed is dropped."""
+        with self._specs_lock:
+            stale, self._held = self._held, []
+        self._drop_unclaimed(stale)
+
+    def _drop_unclaimed(self, messages: list) -> None:
+        """Messages for topics nothing subscribes to now: a persistent session keeps the
+        subscriptions of earlier runs on other topics. Acknowledge (drop) them, and end
+        those subscriptions, so that the session stops queueing that topic's messages."""
+        topics = []
+        for message in messages:
+            log.debug("%s: dropping a message for %s, which nothing subscribes to now",
+                      self.endpoint, message.topic)
+            if message.qos and not self._closing:
+                self._client.ack(message.mid, message.qos)
+            if message.topic not in topics:
+                topics.append(message.topic)
+        for topic in topics:
+            with self._specs_lock:
+                if topic in self._specs or self._closing:
+                    continue
+            log.info("%s: client id %r was still subscribed to %s (an earlier run on another topic); "
+                     "unsubscribing", self.endpoint, self.client_id, topic)
+            self._client.unsubscribe(topic)
 
     def _hand_on(self, spec: SubscriptionSpec, message) -> None:
         settle = None
@@ -386,6 +416,29 @@ class MqttTransport(Transport):
                 f"{self.endpoint} refused the subscription to {name}: "
                 f"{_reason_name(PacketTypes.SUBACK, codes[0])}",
                 hint="allow the user to read the topic (broker ACL / authorization)")
+
+    def delete_durable_subscription(self, name: str, topic: str) -> str:
+        """End the persistent session of subscription `name` (client id `cachesync-<name>`),
+        with its subscriptions, every topic's (`topic` is not needed: the session is the
+        subscription), and the messages queued in it: connecting with that client id and a
+        clean session makes the broker discard it. Do this only when no bridge uses the client
+        id: the broker would take the session from it."""
+        import dataclasses
+
+        from cachesync_cli.transport.base import durable_client_id
+
+        client_id = durable_client_id(name)
+        other = MqttTransport(self.endpoint, dataclasses.replace(self.options, client_id=client_id),
+                              lambda error: None)
+        other.ending_session = True
+        other.connect()
+        try:
+            # A round trip before hanging up: ActiveMQ removes the session's durable
+            # subscriptions after CONNACK, and not at all if the client is gone by then.
+            other.subscribe(SubscriptionSpec(topic, lambda delivery: None))
+        finally:
+            other.close()
+        return f"the persistent session of client id {client_id} (its subscriptions and queued messages)"
 
     def close(self) -> None:
         if getattr(self, "_closing", True):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Mapping
 
@@ -249,6 +250,62 @@ class StompTransport(Transport):
         if not got or self._lost:
             raise ConnectionFailed(f"{self.endpoint} did not confirm the subscription to {spec.topic}"
                                    + (f": {self._error}" if self._error else ""))
+
+    def delete_durable_subscription(self, name: str, topic: str) -> str:
+        """Delete subscription `name`'s durable subscription to `topic` and what waits in it,
+        on a connection of its own with the subscription's client id. ActiveMQ: UNSUBSCRIBE
+        with `activemq.subscriptionName` (refused while a bridge holds it: the client id is
+        in use). RabbitMQ: its queue is found by subscription id and destination, so the
+        subscription is made again, then UNSUBSCRIBE'd durably, which deletes the queue."""
+        import dataclasses
+
+        from cachesync_cli.transport.base import durable_client_id
+
+        options = dataclasses.replace(self.options, client_id=durable_client_id(name))
+        other = StompTransport(self.endpoint, options, lambda error: None)
+        other.connect()
+        try:
+            return other._unsubscribe_durably(name, topic)
+        finally:
+            other.close()
+
+    def _unsubscribe_durably(self, name: str, topic: str) -> str:
+        sub_id = f"cachesync.{name}"
+        destination = topic_destination(topic)
+        if "activemq" in self.server.lower():
+            # One subscription per client id and name, whatever its topic (a SUBSCRIBE to
+            # another topic replaces it): this deletes it whatever its topic.
+            try:
+                self._request(self._conn.unsubscribe, f"delete the durable subscription {sub_id}",
+                              id=sub_id, headers={"activemq.subscriptionName": sub_id, "destination": destination})
+            except ConnectionFailed as exc:
+                if "no durable subscription exists" not in str(exc).lower():
+                    raise
+                return f"no durable subscription {sub_id} of client id {self.options.client_id} (none to delete)"
+            return f"durable subscription {sub_id} of client id {self.options.client_id}"
+        durable = {"durable": "true", "auto-delete": "false"}
+        self._request(self._conn.subscribe, f"open the durable subscription {sub_id}", destination=destination,
+                      id=sub_id, ack="client-individual", headers={**durable, "prefetch-count": "1"})
+        self._request(self._conn.unsubscribe, f"delete the durable subscription {sub_id}", id=sub_id,
+                      headers=durable)
+        return f"durable subscription {sub_id} to {destination} (its queue)"
+
+    def _request(self, send, doing: str, **frame) -> None:
+        """Send a frame with a receipt and wait for it; the broker's ERROR is raised."""
+        receipt = uuid.uuid4().hex
+        self._receipts[receipt] = event = threading.Event()
+        frame.setdefault("headers", {})["receipt"] = receipt
+        self._error = ""
+        deadline = time.monotonic() + self.options.connect_timeout
+        try:
+            send(**frame)
+            # An ERROR frame (the broker refused) does not set the receipt's event.
+            while not (got := event.wait(0.05)) and not self._error and time.monotonic() < deadline:
+                pass
+        finally:
+            self._receipts.pop(receipt, None)
+        if self._error or not got:
+            raise ConnectionFailed(f"{self.endpoint}: cannot {doing}: {self._error or 'no receipt in time'}")
 
     def _settle(self, ack_id: str, ok: bool) -> None:
         try:
