@@ -180,7 +180,7 @@ def _send(cfg, publisher: "Publisher", messages: "list[PreparedMessage]", *, con
     from cachesync_cli.cli.common import open_broker
     from cachesync_cli.peers import TopicWatcher
 
-    connection = open_broker(cfg, timeout=None)
+    connection = open_broker(cfg, timeout=None, connect_timeout=timeout)
     result["broker"] = str(connection.endpoint)
     try:
         watcher = TopicWatcher(connection, publisher.topic).start() if acks else None

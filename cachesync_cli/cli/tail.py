@@ -83,7 +83,7 @@ def command(
     keyring = Keyring(key_id, keys) if keys else None
     wanted = _filter(cache, origin, tenant, msg_type, heartbeats)
     inbox: queue.Queue[Delivery] = queue.Queue()
-    connection = open_broker(cfg, timeout=None, reconnect_timeout=timeout)
+    connection = open_broker(cfg, timeout=None, reconnect_timeout=timeout, connect_timeout=timeout)
     try:
         connection.subscribe(SubscriptionSpec(cfg["broker.topic"], inbox.put))
         output.info(f"listening on {cfg['broker.topic']} at {connection.endpoint} ({connection.server}); "

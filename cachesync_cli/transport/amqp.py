@@ -25,6 +25,7 @@ from __future__ import annotations
 import concurrent.futures
 import hashlib
 import logging
+import re
 import ssl
 import threading
 import time
@@ -88,7 +89,7 @@ class AmqpTransport(Transport):
             heartbeat=opts.heartbeat,
             blocked_connection_timeout=max(30, opts.heartbeat * 3),
             socket_timeout=opts.connect_timeout,
-            stack_timeout=opts.connect_timeout + 5,
+            stack_timeout=opts.connect_timeout,  # TCP, TLS and the AMQP handshake, all of it
             connection_attempts=1,
             ssl_options=ssl_options,
             client_properties={"connection_name": f"cachesync {opts.client_id or ''}".strip()},
@@ -106,7 +107,10 @@ class AmqpTransport(Transport):
                        self._publishing, "enable publisher confirms")
             self._publishing.add_on_close_callback(self._on_publishing_closed)
         except Exception as exc:  # pika raises many kinds; all become ours here
-            raise self._translate(exc, f"connect to {ep}") from None
+            error = self._translate(exc, f"connect to {ep}")
+            if _handshake_failed(exc):
+                error = _wrong_protocol(ep, opts.connect_timeout, exc) or error
+            raise error from None
         props = getattr(self._conn._impl, "server_properties", None) or {}
         product, version = props.get("product", b"AMQP"), props.get("version", b"")
         self.server = f"{_text(product)}/{_text(version)}"
@@ -447,6 +451,52 @@ class AmqpTransport(Transport):
         return ConnectionFailed(f"cannot {doing}: {_cause(exc)}")
 
 
+def _handshake_failed(exc: BaseException) -> bool:
+    """Whether pika failed after the TCP connection was made, for another reason than the
+    broker refusing the credentials or the certificate failing verification."""
+    from pika.adapters.utils.connection_workflow import AMQPConnectorSocketConnectError
+
+    last = _phase_failure(exc)
+    if isinstance(last, AMQPConnectorSocketConnectError):
+        return False  # refused, unreachable, TCP timeout: nothing answered to be asked
+    if isinstance(last, (pex.ProbableAuthenticationError, pex.AuthenticationError, pex.ProbableAccessDeniedError)):
+        return False
+    return "CERTIFICATE_VERIFY_FAILED" not in repr(last)
+
+
+def _wrong_protocol(endpoint, timeout: float, exc: BaseException):
+    from cachesync_cli.transport.probe import probe_budget, wrong_protocol
+
+    return wrong_protocol(endpoint, probe_budget(timeout), tls_failed=endpoint.tls and _tls_failure(exc))
+
+
+def _tls_failure(exc: BaseException) -> bool:
+    """Whether a TLS URL's failure came before the AMQP handshake (TLS itself failed, or
+    no phase finished in time)."""
+    from pika.adapters.utils.connection_workflow import AMQPConnectorAMQPHandshakeError
+
+    return not isinstance(_phase_failure(exc), AMQPConnectorAMQPHandshakeError)
+
+
+def _phase_failure(exc: BaseException) -> BaseException:
+    """The error of the connection phase that failed (pika wraps it: `AMQPConnectionError`
+    holding it in `args`, or a workflow failure holding every attempt's in `exceptions`)."""
+    from pika.adapters.utils.connection_workflow import AMQPConnectorPhaseErrorBase
+
+    inner = exc
+    for _ in range(5):
+        if isinstance(inner, AMQPConnectorPhaseErrorBase):
+            break
+        failures = getattr(inner, "exceptions", None)
+        if failures:
+            inner = failures[-1]
+        elif inner.args and isinstance(inner.args[0], BaseException):
+            inner = inner.args[0]
+        else:
+            break
+    return inner
+
+
 def _cause(exc: BaseException) -> str:
     """The most telling text of a pika error, which often wraps the real one (connection
     workflow failures hold `exceptions`, connector errors hold `exception`)."""
@@ -459,7 +509,10 @@ def _cause(exc: BaseException) -> str:
         return _cause(inner)
     if isinstance(exc, OSError) and exc.strerror and not isinstance(exc, ssl.SSLError):
         return exc.strerror.lower()  # "Connection refused" reads better mid-sentence
-    return str(exc) or type(exc).__name__
+    if isinstance(exc, pex.StreamLostError) and "Transport indicated EOF" in str(exc):
+        return "the other end closed the connection"
+    # pika appends the socket address's repr: "...timed out: '10.0.0.1'/(<AddressFamily...)"
+    return re.sub(r":?\s*'[^']*'/\(<AddressFamily.*$", "", str(exc)).strip() or type(exc).__name__
 
 
 def _text(value) -> str:

@@ -46,6 +46,7 @@ from cachesync_cli.errors import (
     UsageError,
 )
 from cachesync_cli.transport.base import Delivery, SubscriptionSpec, Transport
+from cachesync_cli.transport.probe import probe_budget, wrong_protocol
 
 log = logging.getLogger("cachesync.transport")
 
@@ -129,17 +130,25 @@ class MqttTransport(Transport):
                 f"(the session was taken over {recent} times within {TAKEOVER_WINDOW:g}s)",
                 hint="run one bridge per cluster: two processes with the same cluster id use one "
                      "MQTT client id and take the session from each other")
+        deadline = time.monotonic() + self.options.connect_timeout  # for every version tried
         for n, version in enumerate(versions):
             try:
-                self._connect(version)
+                self._connect(version, deadline)
                 break
             except _VersionRefused as exc:
                 if n == len(versions) - 1:
-                    raise ConnectionFailed(f"{self.endpoint} refused MQTT {version}: {exc}") from None
+                    error = ConnectionFailed(f"{self.endpoint} refused MQTT {version}: {exc}")
+                    raise self._wrong_protocol(False) or error from None
                 log.debug("%s does not speak MQTT %s (%s); trying %s", self.endpoint, version, exc,
                           versions[n + 1])
 
-    def _connect(self, version: str) -> None:
+    def _wrong_protocol(self, tls_failed: bool):
+        """What the port speaks instead, when that explains a failed handshake (probe.py)."""
+        if self.endpoint.tls and not tls_failed:
+            return None  # TLS worked: asking the port without TLS would only find TLS
+        return wrong_protocol(self.endpoint, probe_budget(self.options.connect_timeout), tls_failed=tls_failed)
+
+    def _connect(self, version: str, deadline: float) -> None:
         ep, opts = self.endpoint, self.options
         self.version = version
         self.persistent = opts.client_id is not None and not self.ending_session
@@ -165,7 +174,7 @@ class MqttTransport(Transport):
             reconnect_on_failure=False,  # BrokerConnection reconnects
             manual_ack=True,  # PUBACK only when a Delivery is acked
         )
-        client.connect_timeout = opts.connect_timeout
+        client.connect_timeout = max(0.05, deadline - time.monotonic())
         client.max_queued_messages_set(0)
         username = ep.username if ep.username is not None else opts.username
         password = ep.password if ep.password is not None else opts.password
@@ -193,14 +202,21 @@ class MqttTransport(Transport):
             else:
                 client.connect(ep.host, ep.port, keepalive=max(1, opts.heartbeat))
         except ssl.SSLError as exc:
-            raise ConnectionFailed(f"cannot connect to {ep}: TLS handshake failed ({exc})",
-                                   hint="check [broker.tls] ca_file and the broker's certificate") from None
+            error = ConnectionFailed(f"cannot connect to {ep}: TLS handshake failed ({exc})",
+                                     hint="check [broker.tls] ca_file and the broker's certificate")
+            if isinstance(exc, ssl.SSLCertVerificationError):
+                raise error from None
+            raise self._wrong_protocol(True) or error from None
         except (OSError, ValueError) as exc:
-            raise ConnectionFailed(f"cannot connect to {ep}: {exc or 'connection refused or timed out'}") from None
+            error = ConnectionFailed(f"cannot connect to {ep}: {_os_error(exc)}")
+            if ep.tls and not isinstance(exc, ConnectionRefusedError):  # TCP worked, TLS did not
+                raise self._wrong_protocol(True) or error from None
+            raise error from None
         client.loop_start()
-        if not self._connack.wait(opts.connect_timeout):
+        if not self._connack.wait(max(0.05, deadline - time.monotonic())):
             self._stop()
-            raise ConnectionFailed(f"cannot connect to {ep}: no MQTT CONNACK within {opts.connect_timeout:g}s")
+            error = ConnectionFailed(f"cannot connect to {ep}: no MQTT CONNACK within {opts.connect_timeout:g}s")
+            raise self._wrong_protocol(False) or error
         reason = self._connack_reason
         if reason == 0:
             self.server = f"MQTT/{'5.0' if v5 else '3.1.1'}"
@@ -455,6 +471,12 @@ class MqttTransport(Transport):
             self._client.loop_stop()
         except Exception:
             pass
+
+
+def _os_error(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror.lower()
+    return str(exc) or "connection refused or timed out"
 
 
 def _headers(properties) -> dict[str, str]:

@@ -21,6 +21,7 @@ import stomp.exception
 
 from cachesync_cli.errors import AuthenticationFailed, ConnectionFailed, NotConfirmed, PermissionDenied
 from cachesync_cli.transport.base import Delivery, SubscriptionSpec, Transport
+from cachesync_cli.transport.probe import probe_budget, wrong_protocol
 
 # Header names a STOMP broker sets on MESSAGE frames: not application headers.
 _FRAME_HEADERS = frozenset({
@@ -71,6 +72,7 @@ class StompTransport(Transport):
         self._error = ""
         self._closing = False
         self._lost = False
+        self._hung_up = False  # closed by the other end before CONNECTED
         heartbeat_ms = max(1, opts.heartbeat) * 1000
         self._conn = stomp.Connection12(
             host_and_ports=[(ep.host, ep.port)],
@@ -90,29 +92,39 @@ class StompTransport(Transport):
         headers = {"client-id": opts.client_id} if opts.client_id else {}
         username = ep.username if ep.username is not None else opts.username
         password = ep.password if ep.password is not None else opts.password
+        deadline = time.monotonic() + opts.connect_timeout
         try:
             self._conn.connect(username, password, wait=False, headers=headers)
         except stomp.exception.ConnectFailedException:
             raise self._unreachable() from None
         except Exception as exc:
             raise ConnectionFailed(f"cannot connect to {ep}: {exc}") from None
-        if not self._connected.wait(opts.connect_timeout) or self._error:
+        got = self._connected.wait(max(0.05, deadline - time.monotonic()))
+        if not got or self._error or self._hung_up:
             self._close_quietly()
-            raise self._connect_error()
+            error = self._connect_error()
+            if not self._error and not ep.tls:  # no STOMP answer at all: what does answer there?
+                error = wrong_protocol(ep, probe_budget(opts.connect_timeout)) or error
+            raise error
         sock = getattr(self._conn.transport, "socket", None)
         if sock is not None:  # receipts wait on small frames: do not let Nagle delay them
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def _unreachable(self) -> ConnectionFailed:
         """Why stomp.py could not connect. It only logs the cause, so for a TLS endpoint the
-        handshake is tried once more here, with the same settings, to report a TLS failure."""
+        port is asked what it speaks, and when it is TLS the handshake is tried once more
+        here, with the same settings, to report a TLS failure (the certificate...)."""
         ep, tls = self.endpoint, self.options.tls
         if ep.tls:
             import ssl
 
+            budget = probe_budget(self.options.connect_timeout)
+            wrong = wrong_protocol(ep, budget, tls_failed=True)
+            if wrong is not None:
+                return wrong
             try:
                 context = tls.ssl_context()
-                with socket.create_connection((ep.host, ep.port), timeout=self.options.connect_timeout) as raw:
+                with socket.create_connection((ep.host, ep.port), timeout=budget) as raw:
                     with context.wrap_socket(raw, server_hostname=ep.host):
                         pass
             except ssl.SSLError as exc:
@@ -134,6 +146,9 @@ class StompTransport(Transport):
                                     hint="another process uses the same client id (one bridge per cluster)")
         if text:
             return ConnectionFailed(f"{ep} refused the connection: {text}")
+        if self._hung_up:
+            return ConnectionFailed(f"cannot connect to {ep}: the other end closed the connection "
+                                    f"without a STOMP CONNECTED frame")
         return ConnectionFailed(f"cannot connect to {ep}: no STOMP CONNECTED frame within "
                                 f"{self.options.connect_timeout:g}s")
 
@@ -177,6 +192,10 @@ class StompTransport(Transport):
     def _on_disconnected(self, why: str = "") -> None:
         for event in list(self._receipts.values()):
             event.set()  # wake waiting publishers; they see the connection is gone
+        if not self._connected.is_set() and not self._closing:
+            self._hung_up = True
+            self._connected.set()  # wake connect(): no CONNECTED will come
+            return
         if self._closing or self._lost or not self._connected.is_set():
             return
         self._lost = True
