@@ -60,7 +60,7 @@ def command(
                                                           help="Exit when nothing is shown for this long (hidden messages, e.g. heartbeats, do not count).",
                                                           rich_help_panel=OUTPUT_PANEL)] = None,
     timeout: Annotated[float, typer.Option(metavar="SECONDS",
-                                           help="Give up when the broker cannot be reached again for this long.",
+                                           help="Give up when the broker cannot be reached again for this long; also the longest wait of one connection attempt.",
                                            rich_help_panel=OUTPUT_PANEL)] = 60.0,
     config: ConfigOption = None,
     broker: BrokerOption = None,
