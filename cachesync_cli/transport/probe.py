@@ -136,12 +136,15 @@ def wrong_protocol(endpoint: Endpoint, budget: float, *, tls_failed: bool = Fals
     with a hint at the right URL. None when it answers like the expected protocol (the
     failure is something else) or cannot be reached. `tls_failed`: the TLS handshake of a
     TLS URL failed; the port is then asked without TLS."""
-    expected = PROTOCOLS.get(endpoint.scheme)
-    if expected is None:
+    if endpoint.scheme not in PROTOCOLS:
         return None
     answer = identify(endpoint.host, endpoint.port, budget)
-    if answer is None:
-        return None
+    return explain(endpoint, answer, budget, tls_failed=tls_failed) if answer is not None else None
+
+
+def explain(endpoint: Endpoint, answer: Answer, budget: float, *, tls_failed: bool = False) -> ConnectionFailed | None:
+    """`wrong_protocol()` for an `answer` already had from `identify()`."""
+    expected = PROTOCOLS[endpoint.scheme]
     where = f"{endpoint.host}:{endpoint.port}"
     plain = endpoint.scheme.replace("+ssl", "").removesuffix("s") if endpoint.tls else endpoint.scheme
     default = DEFAULT_PORTS[endpoint.scheme]

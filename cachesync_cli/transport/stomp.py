@@ -21,7 +21,7 @@ import stomp.exception
 
 from cachesync_cli.errors import AuthenticationFailed, ConnectionFailed, NotConfirmed, PermissionDenied
 from cachesync_cli.transport.base import Delivery, SubscriptionSpec, Transport
-from cachesync_cli.transport.probe import probe_budget, wrong_protocol
+from cachesync_cli.transport.probe import explain, identify, probe_budget, wrong_protocol
 
 # Header names a STOMP broker sets on MESSAGE frames: not application headers.
 _FRAME_HEADERS = frozenset({
@@ -119,7 +119,10 @@ class StompTransport(Transport):
             import ssl
 
             budget = probe_budget(self.options.connect_timeout)
-            wrong = wrong_protocol(ep, budget, tls_failed=True)
+            answer = identify(ep.host, ep.port, budget)
+            if answer is None:  # refused or unanswered: no TLS handshake to try again
+                return ConnectionFailed(f"cannot connect to {ep}: connection refused or timed out")
+            wrong = explain(ep, answer, budget, tls_failed=True)
             if wrong is not None:
                 return wrong
             try:
