@@ -284,12 +284,25 @@ class AmqpTransport(Transport):
         try:
             self._call(declare, self.options.connect_timeout + 5)
             if spec.durable_name is not None:
-                self._adopt_legacy_queue(spec.durable_name, spec.topic, channel_and_queue[1])
+                self._adopt_legacy_queue_or_say_why(spec.durable_name, spec.topic, channel_and_queue[1])
             self._call(consume, self.options.connect_timeout + 5)
         except TransportError:
             raise
         except Exception as exc:
             raise self._translate(exc, doing) from None
+
+    def _adopt_legacy_queue_or_say_why(self, name: str, topic: str, queue: str) -> None:
+        """`_adopt_legacy_queue`, unless the user may not touch the old queue: then the
+        subscription goes on without it, and the error log says what to do."""
+        try:
+            self._adopt_legacy_queue(name, topic, queue)
+        except Exception as exc:
+            error = self._translate(exc, f"move the messages of {legacy_queue_name(name)} into {queue}")
+            if not isinstance(error, PermissionDenied):
+                raise error from None
+            log.error("%s; the queue of an older cachesync version, %s, may still hold invalidations and "
+                      "grows: grant the user configure/write/read on it, or delete it "
+                      "(rabbitmqctl delete_queue %s)", error, legacy_queue_name(name), legacy_queue_name(name))
 
     def _adopt_legacy_queue(self, name: str, topic: str, queue: str) -> None:
         """Upgrade from the queue of older versions (`cachesync.<name>`, one for every topic):
