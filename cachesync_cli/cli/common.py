@@ -31,14 +31,23 @@ def report_event(event: ConnectionEvent) -> None:
 
 
 def open_broker(config: Config, *, client_id: str | None = None, timeout: float | None = None,
-                reconnect_timeout: float | None = None, quiet: bool = False) -> BrokerConnection:
-    """A connected BrokerConnection for the configured URLs (failover in order)."""
+                reconnect_timeout: float | None = None, connect_timeout: float | None = None,
+                quiet: bool = False) -> BrokerConnection:
+    """A connected BrokerConnection for the configured URLs (failover in order). One
+    connection attempt waits at most `connect_timeout` (a command's `--timeout`), `timeout`
+    and `[broker] connect_timeout`, whichever is shortest."""
+    import dataclasses
+
     if not config["broker.url"]:
         raise UsageError("no broker configured",
                          hint="pass --broker URL, set $CACHESYNC_BROKER, or set [broker] url in cachesync.toml")
+    options = connect_options(config, client_id=client_id)
+    limits = [limit for limit in (timeout, connect_timeout) if limit]
+    if limits:
+        options = dataclasses.replace(options, connect_timeout=min(options.connect_timeout, *limits))
     connection = BrokerConnection(
         config["broker.url"],
-        connect_options(config, client_id=client_id),
+        options,
         on_event=None if quiet else report_event,
         backoff=Backoff(cap=config["broker.reconnect_max_delay"]),
         reconnect_timeout=reconnect_timeout,

@@ -193,7 +193,7 @@ def _send(cfg, publisher: "Publisher", messages: "list[PreparedMessage]", *, con
     from cachesync_cli.cli.common import open_broker
     from cachesync_cli.peers import TopicWatcher
 
-    connection = open_broker(cfg, timeout=None)
+    connection = open_broker(cfg, timeout=None, connect_timeout=timeout)
     result["broker"] = str(connection.endpoint)
     try:
         # Listening before publishing: the bridges' heartbeats name the clusters to expect

@@ -80,20 +80,10 @@ def _delete_subscription(connection, cluster: str, topic: str, timeout: float) -
         output.warn(f"could not delete the durable subscription of {cluster} to {topic}: {exc.message}"
                     + (f" ({exc.hint})" if exc.hint else "") + ": its messages keep piling up on the broker")
         return False
-    if deleted:
-        output.info(f"deleted the durable subscription of {cluster} to {topic}, and the messages waiting in it")
-    else:
-        left = _LEFT.get(connection.endpoint.scheme.split("+")[0].removesuffix("s"))
+    if deleted is None:
         output.warn(f"{cluster}'s durable subscription to {topic} stays on the broker and keeps collecting "
-                    f"messages: {left(cluster) if left else 'remove it on the broker'}")
+                    f"messages: this protocol cannot delete it; remove it on the broker")
+    else:
+        output.info(f"deleted the durable subscription of {cluster} to {topic} ({deleted}), and the messages "
+                    f"waiting in it")
     return True
-
-
-_LEFT = {
-    "stomp": lambda cluster: (f"STOMP cannot delete it; remove it on the broker (RabbitMQ: the queue of "
-                              f"subscription cachesync.{cluster}; ActiveMQ: durable subscriber cachesync.{cluster} "
-                              f"of client id cachesync-{cluster})"),
-    "mqtt": lambda cluster: (f"MQTT cannot end another client's session; remove the session of client id "
-                             f"cachesync-{cluster} on the broker (Mosquitto: persistent_client_expiration; RabbitMQ: "
-                             f"the queue mqtt-subscription-cachesync-{cluster}qos1)"),
-}

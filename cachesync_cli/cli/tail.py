@@ -90,7 +90,7 @@ def command(
                                                           help="Exit when nothing is shown for this long (hidden messages, e.g. heartbeats, do not count).",
                                                           rich_help_panel=OUTPUT_PANEL)] = None,
     timeout: Annotated[float, typer.Option(metavar="SECONDS",
-                                           help="Give up when the broker cannot be reached again for this long.",
+                                           help="Give up when the broker cannot be reached again for this long; also the longest wait of one connection attempt.",
                                            rich_help_panel=OUTPUT_PANEL)] = 60.0,
     config: ConfigOption = None,
     broker: BrokerOption = None,
@@ -116,7 +116,7 @@ def command(
     keyring = Keyring(key_id, keys) if keys else None
     wanted = _filter(cache, origin, tenant, msg_type, heartbeats)
     inbox: queue.Queue[Delivery] = queue.Queue()
-    connection = open_broker(cfg, timeout=None, reconnect_timeout=timeout)
+    connection = open_broker(cfg, timeout=None, reconnect_timeout=timeout, connect_timeout=timeout)
     try:
         connection.subscribe(SubscriptionSpec(cfg["broker.topic"], inbox.put))
         output.info(f"listening on {cfg['broker.topic']} at {connection.endpoint} ({connection.server}); "

@@ -1,9 +1,10 @@
 """Removing the demo's durable subscriptions from a real broker.
 
-On AMQP the demo's queues (`cachesync.dc-a-<run>`, `cachesync.dc-b-<run>`) are deleted.
-STOMP has no portable way to delete a durable subscription, so there they stay: their names
-are unique to the run and their topic (`cachesync.demo.<run>`) is never used again, so
-nothing accumulates in them. The caller is told what was left.
+Each transport deletes what it keeps for a durable subscription: on AMQP the demo's queues
+(`cachesync.dc-a-<run>@<topic>`...), on STOMP the durable subscriptions (ActiveMQ) or their
+queues (RabbitMQ), on MQTT the persistent sessions. Their names are unique to the run and
+their topic (`cachesync.demo.<run>`) is never used again, so what cannot be deleted
+accumulates nothing; the caller is told what was left.
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ from cachesync_cli.transport.base import ConnectOptions
 log = logging.getLogger("cachesync.demo")
 
 
-def delete_durable_subscriptions(url: str, clusters: list[str]) -> list[str]:
-    """Delete the durable subscriptions of `clusters` where the transport can; the names left."""
+def delete_durable_subscriptions(url: str, clusters: list[str], topic: str) -> list[str]:
+    """Delete the durable subscriptions of `clusters` on `topic` where the transport can;
+    the names (`cachesync.<cluster>`) of those left."""
     endpoint = parse_endpoint(url)
     transport = transport_class(endpoint.scheme)(endpoint, ConnectOptions(), lambda error: None)
     delete = getattr(transport, "delete_durable_subscription", None)
@@ -27,14 +29,14 @@ def delete_durable_subscriptions(url: str, clusters: list[str]) -> list[str]:
     try:
         transport.connect()
     except Exception as exc:
-        log.warning("could not remove the demo's queues: %s", exc)
+        log.warning("could not remove the demo's durable subscriptions: %s", exc)
         return [f"cachesync.{cluster}" for cluster in clusters]
     try:
         for cluster in clusters:
             try:
-                delete(cluster)
+                delete(cluster, topic)
             except Exception as exc:
-                log.warning("could not remove queue cachesync.%s: %s", cluster, exc)
+                log.warning("could not remove the durable subscription of %s: %s", cluster, exc)
                 left.append(f"cachesync.{cluster}")
     finally:
         transport.close()

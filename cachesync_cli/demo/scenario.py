@@ -255,4 +255,4 @@ class Scenario:
             return
         from cachesync_cli.demo.cleanup import delete_durable_subscriptions
 
-        self.left_on_broker = delete_durable_subscriptions(self.broker, [c.cluster for c in started])
+        self.left_on_broker = delete_durable_subscriptions(self.broker, [c.cluster for c in started], self.topic)

@@ -162,12 +162,15 @@ def _tls_detail(ctx: DoctorContext, ep) -> tuple[Detail, str | None]:
                     "with that name in subjectAltName")
         return (Detail(str(ep), Status.FAIL, f"certificate verification failed: {text}"),
                 "check the broker's certificate and [broker.tls] ca_file")
-    except ssl.SSLError as exc:
-        return (Detail(str(ep), Status.FAIL, f"TLS handshake failed: {exc.reason or exc}"),
-                "does this port speak TLS? (amqps:// is usually 5671, stomp+ssl:// 61614)")
-    except OSError as exc:
-        return Detail(str(ep), Status.FAIL, f"TLS handshake failed: {exc.strerror or exc}"), \
-            "does this port speak TLS? (amqps:// is usually 5671, stomp+ssl:// 61614)"
+    except (ssl.SSLError, OSError) as exc:
+        from cachesync_cli.transport.probe import probe_budget, wrong_protocol
+
+        wrong = wrong_protocol(ep, probe_budget(ctx.settings.timeout), tls_failed=True)
+        if wrong is not None:  # e.g. "does not speak TLS (it answered like AMQP, without TLS)"
+            return Detail(str(ep), Status.FAIL, f"TLS handshake failed: {wrong.message}"), wrong.hint
+        reason = (exc.reason if isinstance(exc, ssl.SSLError) else exc.strerror) or exc
+        return (Detail(str(ep), Status.FAIL, f"TLS handshake failed: {reason}"),
+                "does this port speak TLS? (amqps:// is usually 5671, stomp+ssl:// 61614, mqtts:// 8883)")
     if not tls.verify:
         return (Detail(str(ep), Status.WARN, f"{version}, certificate NOT verified ([broker.tls] verify = false)"),
                 "turn verification on: set [broker.tls] ca_file and remove verify = false")

@@ -1,8 +1,11 @@
 """`amqp://` and `amqps://`: AMQP 0-9-1 with pika (RabbitMQ).
 
 Messages go to exchange `amq.topic` (configurable) with the topic as routing key. A durable
-subscription is the durable queue `cachesync.<name>` bound to the topic; a transient one is an
-exclusive auto-delete queue (WIRE.md §1).
+subscription is the durable queue `cachesync.<name>@<topic>` bound to the topic, so another
+topic is another queue; a transient one is an exclusive auto-delete queue (WIRE.md §1).
+Before 2026-12 the queue was `cachesync.<name>`, whatever the topic, and kept the bindings of
+every topic it was ever subscribed to: a durable subscription moves that queue's messages for
+its topic into its own queue and deletes it (`_adopt_legacy_queue`).
 
 A pika connection belongs to one thread: this transport starts an I/O thread that owns it,
 and every other thread hands it work. The blocking adapter (`BlockingConnection`) connects
@@ -20,6 +23,9 @@ without a blocking round trip each:
 from __future__ import annotations
 
 import concurrent.futures
+import hashlib
+import logging
+import re
 import ssl
 import threading
 import time
@@ -40,8 +46,28 @@ from cachesync_cli.transport.base import Delivery, SubscriptionSpec, Transport
 
 T = TypeVar("T")
 
+log = logging.getLogger("cachesync.transport")
 
-def durable_queue_name(name: str) -> str:
+MAX_QUEUE_NAME = 255  # bytes of UTF-8: AMQP 0-9-1's shortstr
+LEGACY_BATCH = 500  # messages moved from a legacy queue per round trip to the I/O thread
+
+
+def durable_queue_name(name: str, topic: str) -> str:
+    """The durable queue of subscription `name` (a cluster id) on `topic`:
+    `cachesync.<name>@<topic>`, with `%` and `@` in the name written `%25` and `%40` so
+    that no two (name, topic) pairs share a queue. A name longer than AMQP allows (255
+    bytes) is cut and ends in `~` and a hash of the whole."""
+    escaped = name.replace("%", "%25").replace("@", "%40")
+    queue = f"cachesync.{escaped}@{topic}"
+    if len(queue.encode("utf-8")) <= MAX_QUEUE_NAME:
+        return queue
+    digest = hashlib.sha256(f"{name}\0{topic}".encode("utf-8")).hexdigest()[:16]
+    head = queue.encode("utf-8")[:MAX_QUEUE_NAME - len(digest) - 1].decode("utf-8", "ignore")
+    return f"{head}~{digest}"
+
+
+def legacy_queue_name(name: str) -> str:
+    """The queue of `name`'s durable subscription before it depended on the topic."""
     return f"cachesync.{name}"
 
 
@@ -63,7 +89,7 @@ class AmqpTransport(Transport):
             heartbeat=opts.heartbeat,
             blocked_connection_timeout=max(30, opts.heartbeat * 3),
             socket_timeout=opts.connect_timeout,
-            stack_timeout=opts.connect_timeout + 5,
+            stack_timeout=opts.connect_timeout,  # TCP, TLS and the AMQP handshake, all of it
             connection_attempts=1,
             ssl_options=ssl_options,
             client_properties={"connection_name": f"cachesync {opts.client_id or ''}".strip()},
@@ -81,7 +107,10 @@ class AmqpTransport(Transport):
                        self._publishing, "enable publisher confirms")
             self._publishing.add_on_close_callback(self._on_publishing_closed)
         except Exception as exc:  # pika raises many kinds; all become ours here
-            raise self._translate(exc, f"connect to {ep}") from None
+            error = self._translate(exc, f"connect to {ep}")
+            if _handshake_failed(exc):
+                error = _wrong_protocol(ep, opts.connect_timeout, exc) or error
+            raise error from None
         props = getattr(self._conn._impl, "server_properties", None) or {}
         product, version = props.get("product", b"AMQP"), props.get("version", b"")
         self.server = f"{_text(product)}/{_text(version)}"
@@ -228,36 +257,119 @@ class AmqpTransport(Transport):
         return future
 
     def subscribe(self, spec: SubscriptionSpec) -> None:
-        def setup() -> None:
+        channel_and_queue: list = []
+
+        def declare() -> None:
             channel = self._open_channel()
             self._wait(lambda done: channel.basic_qos(prefetch_count=self.options.prefetch, callback=done),
                        channel, "set the prefetch")
             if spec.durable_name is not None:
-                declare = {"queue": durable_queue_name(spec.durable_name), "durable": True}
+                arguments = {"queue": durable_queue_name(spec.durable_name, spec.topic), "durable": True}
             else:
-                declare = {"queue": "", "exclusive": True, "auto_delete": True}
-            queue = self._wait(lambda done: channel.queue_declare(callback=done, **declare),
+                arguments = {"queue": "", "exclusive": True, "auto_delete": True}
+            queue = self._wait(lambda done: channel.queue_declare(callback=done, **arguments),
                                channel, "declare the queue").method.queue
             self._wait(lambda done: channel.queue_bind(queue, self._exchange, routing_key=spec.topic, callback=done),
                        channel, "bind the queue")
+            channel_and_queue.extend((channel, queue))
+
+        def consume() -> None:
+            channel, queue = channel_and_queue
             channel.add_on_cancel_callback(lambda _frame: self._cancelled(spec))
             self._wait(lambda done: channel.basic_consume(queue, self._consumer(channel, spec),
                                                           auto_ack=not spec.manual_ack, callback=done),
                        channel, "consume")
 
+        doing = f"subscribe to {spec.topic} on {self.endpoint}"
         try:
-            self._call(setup, self.options.connect_timeout + 5)
+            self._call(declare, self.options.connect_timeout + 5)
+            if spec.durable_name is not None:
+                self._adopt_legacy_queue_or_say_why(spec.durable_name, spec.topic, channel_and_queue[1])
+            self._call(consume, self.options.connect_timeout + 5)
         except TransportError:
             raise
         except Exception as exc:
-            raise self._translate(exc, f"subscribe to {spec.topic} on {self.endpoint}") from None
+            raise self._translate(exc, doing) from None
+
+    def _adopt_legacy_queue_or_say_why(self, name: str, topic: str, queue: str) -> None:
+        """`_adopt_legacy_queue`, unless the user may not touch the old queue: then the
+        subscription goes on without it, and the error log says what to do."""
+        try:
+            self._adopt_legacy_queue(name, topic, queue)
+        except Exception as exc:
+            error = self._translate(exc, f"move the messages of {legacy_queue_name(name)} into {queue}")
+            if not isinstance(error, PermissionDenied):
+                raise error from None
+            log.error("%s; the queue of an older cachesync version, %s, may still hold invalidations and "
+                      "grows: grant the user configure/write/read on it, or delete it "
+                      "(rabbitmqctl delete_queue %s)", error, legacy_queue_name(name), legacy_queue_name(name))
+
+    def _adopt_legacy_queue(self, name: str, topic: str, queue: str) -> None:
+        """Upgrade from the queue of older versions (`cachesync.<name>`, one for every topic):
+        stop routing `topic` to it, move its messages for `topic` into `queue` (the new one,
+        already bound, not yet consumed: nothing published meanwhile is lost), drop those
+        of other topics (bindings of earlier runs on other topics), and delete it. Moving
+        keeps what was published while the bridge was stopped for the upgrade: a restarted
+        bridge would not see a gap in it. A message published during the move itself may
+        arrive out of order, which a receiver takes for a gap (and flushes)."""
+        legacy = legacy_queue_name(name)
+        if legacy == queue:
+            return
+
+        def unbind() -> bool:
+            channel = self._conn.channel()
+            try:
+                channel.queue_declare(legacy, passive=True)
+            except pex.ChannelClosedByBroker as exc:
+                if exc.reply_code == 404:
+                    return False  # no legacy queue: the usual case
+                raise
+            channel.queue_unbind(legacy, self._exchange, routing_key=topic)
+            channel.close()
+            return True
+
+        def move() -> tuple[int, int]:
+            channel = self._conn.channel()
+            channel.confirm_delivery()  # basic_publish returns once the broker has the message
+            moved = dropped = 0
+            while moved + dropped < LEGACY_BATCH:
+                method, properties, body = channel.basic_get(legacy, auto_ack=False)
+                if method is None:
+                    break
+                if _topic_matches(topic, method.routing_key):
+                    channel.basic_publish("", queue, body, properties, mandatory=True)
+                    moved += 1
+                else:
+                    dropped += 1
+                channel.basic_ack(method.delivery_tag)
+            channel.close()
+            return moved, dropped
+
+        def delete() -> None:
+            channel = self._conn.channel()
+            channel.queue_delete(legacy)
+            channel.close()
+
+        timeout = self.options.connect_timeout + 30
+        if not self._call(unbind, timeout):
+            return
+        moved = dropped = 0
+        while True:
+            batch_moved, batch_dropped = self._call(move, timeout)
+            moved, dropped = moved + batch_moved, dropped + batch_dropped
+            if batch_moved + batch_dropped < LEGACY_BATCH:
+                break
+        self._call(delete, timeout)
+        log.warning("%s: moved %d message(s) for topic %r from the queue of an older cachesync version, %s, "
+                    "into %s, and deleted it (%d message(s) of other topics dropped)",
+                    self.endpoint, moved, topic, legacy, queue, dropped)
 
     def durable_consumers(self, spec: SubscriptionSpec) -> int | None:
         """The consumer count of the queue `subscribe` declares for `spec` (a passive
         declare: 0 when it does not exist yet)."""
         if spec.durable_name is None:
             return None
-        queue = durable_queue_name(spec.durable_name)  # the name subscribe() declares
+        queue = durable_queue_name(spec.durable_name, spec.topic)  # the name subscribe() declares
 
         def count() -> int:
             channel = self._conn.channel()
@@ -283,12 +395,17 @@ class AmqpTransport(Transport):
         the queue again, rather than receive nothing."""
         raise ConnectionFailed(f"{self.endpoint} cancelled the subscription to {spec.topic} (queue deleted?)")
 
-    def delete_durable_subscription(self, name: str, topic: str | None = None) -> None:
-        """Delete the durable queue `cachesync.<name>` (messages in it are lost): for the demo's
-        throw-away clusters and `cachesync retire`. (`topic`: the queue's name will carry it.)"""
+    def delete_durable_subscription(self, name: str, topic: str) -> str:
+        """Delete subscription `name`'s durable queue on `topic`, `cachesync.<name>@<topic>`,
+        and the queue of older versions, `cachesync.<name>` (whatever it was bound to), with
+        the messages in them; a queue that does not exist is no error. Another bridge's
+        queues are untouched. What was deleted, for the caller to say."""
+        queues = [durable_queue_name(name, topic), legacy_queue_name(name)]
+
         def delete() -> None:
             channel = self._conn.channel()
-            channel.queue_delete(durable_queue_name(name))
+            for queue in queues:
+                channel.queue_delete(queue)
             channel.close()
 
         try:
@@ -296,7 +413,8 @@ class AmqpTransport(Transport):
         except TransportError:
             raise
         except Exception as exc:
-            raise self._translate(exc, f"delete queue {durable_queue_name(name)} on {self.endpoint}") from None
+            raise self._translate(exc, f"delete queue {queues[0]} on {self.endpoint}") from None
+        return f"queue {queues[0]} (and {queues[1]}, of older versions, if it was there)"
 
     def _consumer(self, channel, spec: SubscriptionSpec):
         def on_message(_channel, method, properties, body: bytes) -> None:
@@ -372,6 +490,52 @@ class AmqpTransport(Transport):
         return ConnectionFailed(f"cannot {doing}: {_cause(exc)}")
 
 
+def _handshake_failed(exc: BaseException) -> bool:
+    """Whether pika failed after the TCP connection was made, for another reason than the
+    broker refusing the credentials or the certificate failing verification."""
+    from pika.adapters.utils.connection_workflow import AMQPConnectorSocketConnectError
+
+    last = _phase_failure(exc)
+    if isinstance(last, AMQPConnectorSocketConnectError):
+        return False  # refused, unreachable, TCP timeout: nothing answered to be asked
+    if isinstance(last, (pex.ProbableAuthenticationError, pex.AuthenticationError, pex.ProbableAccessDeniedError)):
+        return False
+    return "CERTIFICATE_VERIFY_FAILED" not in repr(last)
+
+
+def _wrong_protocol(endpoint, timeout: float, exc: BaseException):
+    from cachesync_cli.transport.probe import probe_budget, wrong_protocol
+
+    return wrong_protocol(endpoint, probe_budget(timeout), tls_failed=endpoint.tls and _tls_failure(exc))
+
+
+def _tls_failure(exc: BaseException) -> bool:
+    """Whether a TLS URL's failure came before the AMQP handshake (TLS itself failed, or
+    no phase finished in time)."""
+    from pika.adapters.utils.connection_workflow import AMQPConnectorAMQPHandshakeError
+
+    return not isinstance(_phase_failure(exc), AMQPConnectorAMQPHandshakeError)
+
+
+def _phase_failure(exc: BaseException) -> BaseException:
+    """The error of the connection phase that failed (pika wraps it: `AMQPConnectionError`
+    holding it in `args`, or a workflow failure holding every attempt's in `exceptions`)."""
+    from pika.adapters.utils.connection_workflow import AMQPConnectorPhaseErrorBase
+
+    inner = exc
+    for _ in range(5):
+        if isinstance(inner, AMQPConnectorPhaseErrorBase):
+            break
+        failures = getattr(inner, "exceptions", None)
+        if failures:
+            inner = failures[-1]
+        elif inner.args and isinstance(inner.args[0], BaseException):
+            inner = inner.args[0]
+        else:
+            break
+    return inner
+
+
 def _cause(exc: BaseException) -> str:
     """The most telling text of a pika error, which often wraps the real one (connection
     workflow failures hold `exceptions`, connector errors hold `exception`)."""
@@ -384,8 +548,24 @@ def _cause(exc: BaseException) -> str:
         return _cause(inner)
     if isinstance(exc, OSError) and exc.strerror and not isinstance(exc, ssl.SSLError):
         return exc.strerror.lower()  # "Connection refused" reads better mid-sentence
-    return str(exc) or type(exc).__name__
+    if isinstance(exc, pex.StreamLostError) and "Transport indicated EOF" in str(exc):
+        return "the other end closed the connection"
+    # pika appends the socket address's repr: "...timed out: '10.0.0.1'/(<AddressFamily...)"
+    return re.sub(r":?\s*'[^']*'/\(<AddressFamily.*$", "", str(exc)).strip() or type(exc).__name__
 
 
 def _text(value) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+def _topic_matches(pattern: str, routing_key: str) -> bool:
+    """Whether a topic exchange routes `routing_key` to a binding of `pattern` (`*` one
+    word, `#` zero or more)."""
+    def match(words: list[str], keys: list[str]) -> bool:
+        if not words:
+            return not keys
+        if words[0] == "#":
+            return any(match(words[1:], keys[i:]) for i in range(len(keys) + 1))
+        return bool(keys) and words[0] in ("*", keys[0]) and match(words[1:], keys[1:])
+
+    return pattern == routing_key or match(pattern.split("."), routing_key.split("."))

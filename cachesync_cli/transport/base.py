@@ -114,6 +114,12 @@ class SubscriptionSpec:
         return self.durable_name is not None
 
 
+def durable_client_id(name: str) -> str:
+    """The STOMP/MQTT client id of durable subscription `name` (a bridge: its cluster id).
+    ActiveMQ keys a durable subscription, and an MQTT broker a persistent session, by it."""
+    return f"cachesync-{name}"
+
+
 class Transport(abc.ABC):
     """One connection to one broker endpoint."""
 
@@ -165,6 +171,11 @@ class Transport(abc.ABC):
         yet), where the protocol tells it cheaply (AMQP); None where it cannot tell (STOMP,
         MQTT: their brokers refuse or take over a second client with the same client id)."""
         return None
+
+    # Transports whose broker keeps durable subscriptions also have
+    # `delete_durable_subscription(name, topic) -> str`: delete subscription `name`'s durable
+    # subscription on `topic`, with what waits in it, and say what was deleted. It opens a
+    # connection of its own where the protocol needs the subscription's client id.
 
     @abc.abstractmethod
     def close(self) -> None:

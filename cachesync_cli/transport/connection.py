@@ -294,15 +294,15 @@ class BrokerConnection:
         if transport is not None:
             transport.subscribe(spec)
 
-    def delete_durable_subscription(self, name: str, topic: str, *, timeout: float = 10.0) -> bool:
-        """Delete the durable subscription `name` to `topic` and what waits in it (`retire`).
-        False when this protocol gives no way to (the caller says what is left on the broker)."""
+    def delete_durable_subscription(self, name: str, topic: str, *, timeout: float = 10.0) -> str | None:
+        """Delete the durable subscription `name` to `topic` and what waits in it (`retire`):
+        what was deleted, or None when this protocol gives no way to (the caller says what is
+        left on the broker)."""
         transport = self.wait_connected(timeout)
         delete = getattr(transport, "delete_durable_subscription", None)
         if delete is None:
-            return False
-        delete(name, topic)
-        return True
+            return None
+        return delete(name, topic)
 
     def close(self) -> None:
         with self._lock:

@@ -111,6 +111,10 @@ class MemoryBroker:
         for queue in queues.values():
             queue.put(_Message(body, dict(headers)))
 
+    def delete_durable(self, name: str, topic: str) -> None:
+        with self._lock:
+            self._durable.pop(f"{name}/{topic}", None)
+
     def disconnect(self, transport: Transport) -> None:
         with self._lock:
             queues = self._queues.pop(transport, [])
@@ -153,6 +157,10 @@ class MemoryTransport(Transport):
 
     def subscribe(self, spec: SubscriptionSpec) -> None:
         self._broker.subscribe(self, spec)
+
+    def delete_durable_subscription(self, name: str, topic: str) -> str:
+        self._broker.delete_durable(name, topic)
+        return f"durable subscription {name} to {topic}"
 
     def close(self) -> None:
         self._open = False

@@ -46,6 +46,7 @@ from cachesync_cli.errors import (
     UsageError,
 )
 from cachesync_cli.transport.base import Delivery, SubscriptionSpec, Transport
+from cachesync_cli.transport.probe import probe_budget, wrong_protocol
 
 log = logging.getLogger("cachesync.transport")
 
@@ -108,6 +109,11 @@ class MqttTransport(Transport):
     schemes = ("mqtt", "mqtts")
     supports_headers = False  # until an MQTT 5 connection says otherwise
 
+    def __init__(self, endpoint, options, on_lost) -> None:
+        super().__init__(endpoint, options, on_lost)
+        #: connect with the client id and a clean session, which ends the broker's session
+        self.ending_session = False
+
     def connect(self) -> None:
         wanted = self.endpoint.param("version", "auto")
         if wanted not in ("auto", *VERSIONS):
@@ -124,20 +130,28 @@ class MqttTransport(Transport):
                 f"(the session was taken over {recent} times within {TAKEOVER_WINDOW:g}s)",
                 hint="run one bridge per cluster: two processes with the same cluster id use one "
                      "MQTT client id and take the session from each other")
+        deadline = time.monotonic() + self.options.connect_timeout  # for every version tried
         for n, version in enumerate(versions):
             try:
-                self._connect(version)
+                self._connect(version, deadline)
                 break
             except _VersionRefused as exc:
                 if n == len(versions) - 1:
-                    raise ConnectionFailed(f"{self.endpoint} refused MQTT {version}: {exc}") from None
+                    error = ConnectionFailed(f"{self.endpoint} refused MQTT {version}: {exc}")
+                    raise self._wrong_protocol(False) or error from None
                 log.debug("%s does not speak MQTT %s (%s); trying %s", self.endpoint, version, exc,
                           versions[n + 1])
 
-    def _connect(self, version: str) -> None:
+    def _wrong_protocol(self, tls_failed: bool):
+        """What the port speaks instead, when that explains a failed handshake (probe.py)."""
+        if self.endpoint.tls and not tls_failed:
+            return None  # TLS worked: asking the port without TLS would only find TLS
+        return wrong_protocol(self.endpoint, probe_budget(self.options.connect_timeout), tls_failed=tls_failed)
+
+    def _connect(self, version: str, deadline: float) -> None:
         ep, opts = self.endpoint, self.options
         self.version = version
-        self.persistent = opts.client_id is not None
+        self.persistent = opts.client_id is not None and not self.ending_session
         self.client_id = opts.client_id or f"cachesync-{uuid.uuid4().hex[:16]}"
         self._takeover_key = (ep.host, ep.port, self.client_id)
         self._connack = threading.Event()
@@ -160,7 +174,7 @@ class MqttTransport(Transport):
             reconnect_on_failure=False,  # BrokerConnection reconnects
             manual_ack=True,  # PUBACK only when a Delivery is acked
         )
-        client.connect_timeout = opts.connect_timeout
+        client.connect_timeout = max(0.05, deadline - time.monotonic())
         client.max_queued_messages_set(0)
         username = ep.username if ep.username is not None else opts.username
         password = ep.password if ep.password is not None else opts.password
@@ -188,18 +202,29 @@ class MqttTransport(Transport):
             else:
                 client.connect(ep.host, ep.port, keepalive=max(1, opts.heartbeat))
         except ssl.SSLError as exc:
-            raise ConnectionFailed(f"cannot connect to {ep}: TLS handshake failed ({exc})",
-                                   hint="check [broker.tls] ca_file and the broker's certificate") from None
+            error = ConnectionFailed(f"cannot connect to {ep}: TLS handshake failed ({exc})",
+                                     hint="check [broker.tls] ca_file and the broker's certificate")
+            if isinstance(exc, ssl.SSLCertVerificationError):
+                raise error from None
+            raise self._wrong_protocol(True) or error from None
         except (OSError, ValueError) as exc:
-            raise ConnectionFailed(f"cannot connect to {ep}: {exc or 'connection refused or timed out'}") from None
+            error = ConnectionFailed(f"cannot connect to {ep}: {_os_error(exc)}")
+            if ep.tls and not isinstance(exc, ConnectionRefusedError):  # TCP worked, TLS did not
+                raise self._wrong_protocol(True) or error from None
+            raise error from None
         client.loop_start()
-        if not self._connack.wait(opts.connect_timeout):
+        if not self._connack.wait(max(0.05, deadline - time.monotonic())):
             self._stop()
-            raise ConnectionFailed(f"cannot connect to {ep}: no MQTT CONNACK within {opts.connect_timeout:g}s")
+            error = ConnectionFailed(f"cannot connect to {ep}: no MQTT CONNACK within {opts.connect_timeout:g}s")
+            raise self._wrong_protocol(False) or error
         reason = self._connack_reason
         if reason == 0:
             self.server = f"MQTT/{'5.0' if v5 else '3.1.1'}"
             self.supports_headers = v5
+            if self.persistent:
+                timer = threading.Timer(HOLD_UNCLAIMED, self._release_held)
+                timer.daemon = True
+                timer.start()
             return
         self._stop()
         if reason is None or reason == _UNSUPPORTED_VERSION:
@@ -282,14 +307,35 @@ class MqttTransport(Transport):
                     return
                 stale, self._held = self._held + [message], []
         if spec is None:
-            # Still in the session from an earlier subscription (another topic): drop it.
-            for old in stale:
-                log.debug("%s: dropping a message for %s, which nothing subscribes to now",
-                          self.endpoint, old.topic)
-                if old.qos:
-                    client.ack(old.mid, old.qos)
+            self._drop_unclaimed(stale)
             return
         self._hand_on(spec, message)
+
+    def _release_held(self) -> None:
+        """`HOLD_UNCLAIMED` seconds after connecting: what no subscription claimed is dropped."""
+        with self._specs_lock:
+            stale, self._held = self._held, []
+        self._drop_unclaimed(stale)
+
+    def _drop_unclaimed(self, messages: list) -> None:
+        """Messages for topics nothing subscribes to now: a persistent session keeps the
+        subscriptions of earlier runs on other topics. Acknowledge (drop) them, and end
+        those subscriptions, so that the session stops queueing that topic's messages."""
+        topics = []
+        for message in messages:
+            log.debug("%s: dropping a message for %s, which nothing subscribes to now",
+                      self.endpoint, message.topic)
+            if message.qos and not self._closing:
+                self._client.ack(message.mid, message.qos)
+            if message.topic not in topics:
+                topics.append(message.topic)
+        for topic in topics:
+            with self._specs_lock:
+                if topic in self._specs or self._closing:
+                    continue
+            log.info("%s: client id %r was still subscribed to %s (an earlier run on another topic); "
+                     "unsubscribing", self.endpoint, self.client_id, topic)
+            self._client.unsubscribe(topic)
 
     def _hand_on(self, spec: SubscriptionSpec, message) -> None:
         settle = None
@@ -387,6 +433,29 @@ class MqttTransport(Transport):
                 f"{_reason_name(PacketTypes.SUBACK, codes[0])}",
                 hint="allow the user to read the topic (broker ACL / authorization)")
 
+    def delete_durable_subscription(self, name: str, topic: str) -> str:
+        """End the persistent session of subscription `name` (client id `cachesync-<name>`),
+        with its subscriptions, every topic's (`topic` is not needed: the session is the
+        subscription), and the messages queued in it: connecting with that client id and a
+        clean session makes the broker discard it. Do this only when no bridge uses the client
+        id: the broker would take the session from it."""
+        import dataclasses
+
+        from cachesync_cli.transport.base import durable_client_id
+
+        client_id = durable_client_id(name)
+        other = MqttTransport(self.endpoint, dataclasses.replace(self.options, client_id=client_id),
+                              lambda error: None)
+        other.ending_session = True
+        other.connect()
+        try:
+            # A round trip before hanging up: ActiveMQ removes the session's durable
+            # subscriptions after CONNACK, and not at all if the client is gone by then.
+            other.subscribe(SubscriptionSpec(topic, lambda delivery: None))
+        finally:
+            other.close()
+        return f"the persistent session of client id {client_id} (its subscriptions and queued messages)"
+
     def close(self) -> None:
         if getattr(self, "_closing", True):
             return
@@ -402,6 +471,12 @@ class MqttTransport(Transport):
             self._client.loop_stop()
         except Exception:
             pass
+
+
+def _os_error(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror.lower()
+    return str(exc) or "connection refused or timed out"
 
 
 def _headers(properties) -> dict[str, str]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Mapping
 
@@ -20,6 +21,7 @@ import stomp.exception
 
 from cachesync_cli.errors import AuthenticationFailed, ConnectionFailed, NotConfirmed, PermissionDenied
 from cachesync_cli.transport.base import Delivery, SubscriptionSpec, Transport
+from cachesync_cli.transport.probe import explain, identify, probe_budget, wrong_protocol
 
 # Header names a STOMP broker sets on MESSAGE frames: not application headers.
 _FRAME_HEADERS = frozenset({
@@ -70,6 +72,7 @@ class StompTransport(Transport):
         self._error = ""
         self._closing = False
         self._lost = False
+        self._hung_up = False  # closed by the other end before CONNECTED
         heartbeat_ms = max(1, opts.heartbeat) * 1000
         self._conn = stomp.Connection12(
             host_and_ports=[(ep.host, ep.port)],
@@ -89,29 +92,42 @@ class StompTransport(Transport):
         headers = {"client-id": opts.client_id} if opts.client_id else {}
         username = ep.username if ep.username is not None else opts.username
         password = ep.password if ep.password is not None else opts.password
+        deadline = time.monotonic() + opts.connect_timeout
         try:
             self._conn.connect(username, password, wait=False, headers=headers)
         except stomp.exception.ConnectFailedException:
             raise self._unreachable() from None
         except Exception as exc:
             raise ConnectionFailed(f"cannot connect to {ep}: {exc}") from None
-        if not self._connected.wait(opts.connect_timeout) or self._error:
+        got = self._connected.wait(max(0.05, deadline - time.monotonic()))
+        if not got or self._error or self._hung_up:
             self._close_quietly()
-            raise self._connect_error()
+            error = self._connect_error()
+            if not self._error and not ep.tls:  # no STOMP answer at all: what does answer there?
+                error = wrong_protocol(ep, probe_budget(opts.connect_timeout)) or error
+            raise error
         sock = getattr(self._conn.transport, "socket", None)
         if sock is not None:  # receipts wait on small frames: do not let Nagle delay them
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def _unreachable(self) -> ConnectionFailed:
         """Why stomp.py could not connect. It only logs the cause, so for a TLS endpoint the
-        handshake is tried once more here, with the same settings, to report a TLS failure."""
+        port is asked what it speaks, and when it is TLS the handshake is tried once more
+        here, with the same settings, to report a TLS failure (the certificate...)."""
         ep, tls = self.endpoint, self.options.tls
         if ep.tls:
             import ssl
 
+            budget = probe_budget(self.options.connect_timeout)
+            answer = identify(ep.host, ep.port, budget)
+            if answer is None:  # refused or unanswered: no TLS handshake to try again
+                return ConnectionFailed(f"cannot connect to {ep}: connection refused or timed out")
+            wrong = explain(ep, answer, budget, tls_failed=True)
+            if wrong is not None:
+                return wrong
             try:
                 context = tls.ssl_context()
-                with socket.create_connection((ep.host, ep.port), timeout=self.options.connect_timeout) as raw:
+                with socket.create_connection((ep.host, ep.port), timeout=budget) as raw:
                     with context.wrap_socket(raw, server_hostname=ep.host):
                         pass
             except ssl.SSLError as exc:
@@ -133,6 +149,9 @@ class StompTransport(Transport):
                                     hint="another process uses the same client id (one bridge per cluster)")
         if text:
             return ConnectionFailed(f"{ep} refused the connection: {text}")
+        if self._hung_up:
+            return ConnectionFailed(f"cannot connect to {ep}: the other end closed the connection "
+                                    f"without a STOMP CONNECTED frame")
         return ConnectionFailed(f"cannot connect to {ep}: no STOMP CONNECTED frame within "
                                 f"{self.options.connect_timeout:g}s")
 
@@ -176,6 +195,10 @@ class StompTransport(Transport):
     def _on_disconnected(self, why: str = "") -> None:
         for event in list(self._receipts.values()):
             event.set()  # wake waiting publishers; they see the connection is gone
+        if not self._connected.is_set() and not self._closing:
+            self._hung_up = True
+            self._connected.set()  # wake connect(): no CONNECTED will come
+            return
         if self._closing or self._lost or not self._connected.is_set():
             return
         self._lost = True
@@ -249,6 +272,62 @@ class StompTransport(Transport):
         if not got or self._lost:
             raise ConnectionFailed(f"{self.endpoint} did not confirm the subscription to {spec.topic}"
                                    + (f": {self._error}" if self._error else ""))
+
+    def delete_durable_subscription(self, name: str, topic: str) -> str:
+        """Delete subscription `name`'s durable subscription to `topic` and what waits in it,
+        on a connection of its own with the subscription's client id. ActiveMQ: UNSUBSCRIBE
+        with `activemq.subscriptionName` (refused while a bridge holds it: the client id is
+        in use). RabbitMQ: its queue is found by subscription id and destination, so the
+        subscription is made again, then UNSUBSCRIBE'd durably, which deletes the queue."""
+        import dataclasses
+
+        from cachesync_cli.transport.base import durable_client_id
+
+        options = dataclasses.replace(self.options, client_id=durable_client_id(name))
+        other = StompTransport(self.endpoint, options, lambda error: None)
+        other.connect()
+        try:
+            return other._unsubscribe_durably(name, topic)
+        finally:
+            other.close()
+
+    def _unsubscribe_durably(self, name: str, topic: str) -> str:
+        sub_id = f"cachesync.{name}"
+        destination = topic_destination(topic)
+        if "activemq" in self.server.lower():
+            # One subscription per client id and name, whatever its topic (a SUBSCRIBE to
+            # another topic replaces it): this deletes it whatever its topic.
+            try:
+                self._request(self._conn.unsubscribe, f"delete the durable subscription {sub_id}",
+                              id=sub_id, headers={"activemq.subscriptionName": sub_id, "destination": destination})
+            except ConnectionFailed as exc:
+                if "no durable subscription exists" not in str(exc).lower():
+                    raise
+                return f"no durable subscription {sub_id} of client id {self.options.client_id} (none to delete)"
+            return f"durable subscription {sub_id} of client id {self.options.client_id}"
+        durable = {"durable": "true", "auto-delete": "false"}
+        self._request(self._conn.subscribe, f"open the durable subscription {sub_id}", destination=destination,
+                      id=sub_id, ack="client-individual", headers={**durable, "prefetch-count": "1"})
+        self._request(self._conn.unsubscribe, f"delete the durable subscription {sub_id}", id=sub_id,
+                      headers=durable)
+        return f"durable subscription {sub_id} to {destination} (its queue)"
+
+    def _request(self, send, doing: str, **frame) -> None:
+        """Send a frame with a receipt and wait for it; the broker's ERROR is raised."""
+        receipt = uuid.uuid4().hex
+        self._receipts[receipt] = event = threading.Event()
+        frame.setdefault("headers", {})["receipt"] = receipt
+        self._error = ""
+        deadline = time.monotonic() + self.options.connect_timeout
+        try:
+            send(**frame)
+            # An ERROR frame (the broker refused) does not set the receipt's event.
+            while not (got := event.wait(0.05)) and not self._error and time.monotonic() < deadline:
+                pass
+        finally:
+            self._receipts.pop(receipt, None)
+        if self._error or not got:
+            raise ConnectionFailed(f"{self.endpoint}: cannot {doing}: {self._error or 'no receipt in time'}")
 
     def _settle(self, ack_id: str, ok: bool) -> None:
         try:

@@ -23,7 +23,7 @@ from cachesync_cli.wire import Item
 
 from ..cli.run import Tail
 from ..redis_dbs import flushed_dbs
-from ..transport.brokers import delete_amqp_queue
+from ..transport.brokers import delete_bridge_queue
 from .processes import BridgeProcess, bridge_config, http_get, wait_until
 
 DB_A, DB_B = 13, 14
@@ -41,14 +41,14 @@ def redis_dbs(redis_url):
 
 
 @pytest.fixture
-def clusters(broker):
+def clusters(broker, request):
     """Unique cluster ids (their durable queues are per cluster), removed afterwards on RabbitMQ."""
     suffix = secrets.token_hex(3)
     names = (f"a-{suffix}", f"b-{suffix}")
     yield names
     if broker.startswith("amqp"):
         for name in names:
-            delete_amqp_queue(broker, f"cachesync.{name}")
+            delete_bridge_queue(broker, name, request.getfixturevalue("topic_name"))
 
 
 def configs(tmp_path, broker, topic_name, redis_url, clusters, extra_b: str = "", sources_a=None, sources_b=None):
@@ -192,7 +192,7 @@ def test_every_target_type_is_applied(tmp_path, amqp_url, topic_name, redis_url,
     redis_a, redis_b = redis_dbs
     suffix = secrets.token_hex(3)
     clusters = (f"a-{suffix}", f"b-{suffix}")
-    request.addfinalizer(lambda: [delete_amqp_queue(amqp_url, f"cachesync.{c}") for c in clusters])
+    request.addfinalizer(lambda: [delete_bridge_queue(amqp_url, c, topic_name) for c in clusters])
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     request.addfinalizer(server.shutdown)
@@ -260,7 +260,7 @@ channel = "remote.{clusters[1]}"
 def test_sigterm_publishes_what_is_queued(tmp_path, amqp_url, topic_name, redis_url, redis_dbs, request):
     redis_a, _ = redis_dbs
     cluster = f"a-{secrets.token_hex(3)}"
-    request.addfinalizer(lambda: delete_amqp_queue(amqp_url, f"cachesync.{cluster}"))
+    request.addfinalizer(lambda: delete_bridge_queue(amqp_url, cluster, topic_name))
     config = bridge_config(tmp_path, cluster, amqp_url, topic_name, redis_db=DB_A, redis_url=redis_url)
     with Tail(amqp_url, topic_name, "--format", "ndjson", "--idle-timeout", "3") as tail:
         bridge = BridgeProcess(config).start()

@@ -17,18 +17,18 @@ import pytest
 from ..cli.run import cachesync
 from ..doctor.helpers import check, doctor
 from ..redis_dbs import flushed_dbs
-from ..transport.brokers import delete_amqp_queue
+from ..transport.brokers import delete_bridge_queue
 from .processes import BridgeProcess, bridge_config, http_get
 
 DB = 12
 
 
 @pytest.fixture
-def cluster(amqp_url, redis_url):
+def cluster(amqp_url, redis_url, topic_name):
     name = f"dup-{secrets.token_hex(3)}"
     with flushed_dbs(redis_url, DB):
         yield name
-    delete_amqp_queue(amqp_url, f"cachesync.{name}")
+    delete_bridge_queue(amqp_url, name, topic_name)
 
 
 def test_a_second_bridge_with_the_same_cluster_id_refuses_to_start(tmp_path, amqp_url, topic_name, redis_url,

@@ -14,21 +14,23 @@ import time
 
 import pytest
 
+from cachesync_cli.transport.amqp import durable_queue_name
+
 from ..cli.run import cachesync
 from ..redis_dbs import flushed_dbs
-from ..transport.brokers import delete_amqp_queue
+from ..transport.brokers import delete_bridge_queue
 from .processes import BridgeProcess, bridge_config, wait_until
 
 DB_A, DB_B = 11, 12
 
 
 @pytest.fixture
-def clusters(amqp_url):
+def clusters(amqp_url, topic_name):
     suffix = secrets.token_hex(3)
     names = (f"a-{suffix}", f"b-{suffix}")
     yield names
     for name in names:
-        delete_amqp_queue(amqp_url, f"cachesync.{name}")
+        delete_bridge_queue(amqp_url, name, topic_name)
 
 
 @pytest.fixture
@@ -163,25 +165,25 @@ def test_status_lists_a_stopped_cluster_and_retire_deletes_its_queue(tmp_path, a
         stopped = json.loads(status.stdout)["stopped"]
         assert [(s["origin"], s["per"]) for s in stopped] == [(a, [b])]
         assert 2 <= stopped[0]["silent_seconds"] < 30
-        assert queue_exists(amqp_url, f"cachesync.{a}")  # filling up while nobody reads it
+        assert queue_exists(amqp_url, durable_queue_name(a, topic_name))  # filling up while nobody reads it
 
         retired = cachesync("retire", a, "--config", str(configs[1]))
         assert retired.returncode == 0, retired.stderr
         assert f"deleted the durable subscription of {a} to {topic_name}" in retired.stderr
-        assert not queue_exists(amqp_url, f"cachesync.{a}")
+        assert not queue_exists(amqp_url, durable_queue_name(a, topic_name))
         bridge_b.wait_for_log(f"retired {a}")
         time.sleep(1)  # a heartbeat of b's since
         status = cachesync("status", "--window", "1.2", "--json", "--config", str(configs[1]))
         assert json.loads(status.stdout)["stopped"] == []
-        assert queue_exists(amqp_url, f"cachesync.{b}")  # the others' queues stay
+        assert queue_exists(amqp_url, durable_queue_name(b, topic_name))  # the others' queues stay
 
 
-def test_retire_on_mqtt_warns_that_the_session_stays(mosquitto_url, topic_name):
+def test_retire_on_mqtt_ends_the_session(mosquitto_url, topic_name):
     retired = cachesync("retire", "dc-gone", "--broker", mosquitto_url, "--topic", topic_name, "--timeout", "10")
     assert retired.returncode == 0, retired.stderr
     assert "retired dc-gone" in retired.stderr
-    assert "MQTT cannot end another client's session" in retired.stderr
-    assert "cachesync-dc-gone" in retired.stderr
+    assert "deleted the durable subscription of dc-gone" in retired.stderr
+    assert "cachesync-dc-gone" in retired.stderr  # the session ended: that client id's
 
 
 def test_a_terminal_hangup_still_stops_the_bridge_cleanly(tmp_path, amqp_url, topic_name, redis_url, clusters):

@@ -12,7 +12,7 @@ import pytest
 
 from ..cli.run import cachesync
 from ..redis_dbs import PrivateRedis, flushed_dbs
-from ..transport.brokers import delete_amqp_queue
+from ..transport.brokers import delete_bridge_queue
 from .processes import BridgeProcess, bridge_config, http_get, wait_until
 
 DB_A, DB_B = 13, 14
@@ -41,12 +41,12 @@ def metric(text: str, name: str) -> float:
 
 
 @pytest.fixture
-def clusters(amqp_url):
+def clusters(amqp_url, topic_name):
     suffix = secrets.token_hex(3)
     names = (f"a-{suffix}", f"b-{suffix}")
     yield names
     for name in names:
-        delete_amqp_queue(amqp_url, f"cachesync.{name}")
+        delete_bridge_queue(amqp_url, name, topic_name)
 
 
 @pytest.fixture

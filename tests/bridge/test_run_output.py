@@ -12,13 +12,13 @@ import time
 import pytest
 
 from ..cli.run import cachesync
-from ..transport.brokers import delete_amqp_queue
+from ..transport.brokers import delete_bridge_queue
 from .processes import bridge_config
 
 
 def test_log_format_json_gives_one_object_per_line(tmp_path, amqp_url, topic_name, redis_url, request):
     cluster = f"j-{secrets.token_hex(3)}"
-    request.addfinalizer(lambda: delete_amqp_queue(amqp_url, f"cachesync.{cluster}"))
+    request.addfinalizer(lambda: delete_bridge_queue(amqp_url, cluster, topic_name))
     config = bridge_config(tmp_path, cluster, amqp_url, topic_name, redis_db=13, redis_url=redis_url)
     process = subprocess.Popen([sys.executable, "-m", "cachesync_cli", "run", "--config", str(config),
                                 "--log-format", "json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -46,7 +46,7 @@ def test_refused_credentials_are_a_clear_error_not_a_traceback(tmp_path, amqp_ur
 def test_live_status_on_a_terminal(tmp_path, amqp_url, topic_name, redis_url, request):
     cluster = f"l-{secrets.token_hex(3)}"
     session = f"cachesync-live-{cluster}"
-    request.addfinalizer(lambda: delete_amqp_queue(amqp_url, f"cachesync.{cluster}"))
+    request.addfinalizer(lambda: delete_bridge_queue(amqp_url, cluster, topic_name))
     request.addfinalizer(lambda: subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True))
     (tmp_path / "files").mkdir()
     cleanup = f'[[cleanup]]\ntype = "directory"\nname = "files"\npath = "{tmp_path / "files"}"\npolicy = "all"\nevery = "1s"\n'

@@ -17,7 +17,7 @@ import pytest
 
 from ..cli.run import cachesync
 from ..redis_dbs import flushed_dbs
-from ..transport.brokers import delete_amqp_queue
+from ..transport.brokers import delete_bridge_queue
 from .processes import BridgeProcess, bridge_config
 
 DB_A, DB_B = 10, 11
@@ -35,7 +35,7 @@ def bridges(amqp_url, redis_url, tmp_path_factory):
         time.sleep(1.2)  # each has heard the other's heartbeat: their `applied` names both
         yield clusters, topic
     for name in clusters:
-        delete_amqp_queue(amqp_url, f"cachesync.{name}")
+        delete_bridge_queue(amqp_url, name, topic)
 
 
 class OnTerminal:

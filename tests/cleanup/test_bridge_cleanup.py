@@ -5,6 +5,8 @@ from __future__ import annotations
 import secrets
 import urllib.request
 
+from cachesync_cli.transport.amqp import durable_queue_name
+
 from ..bridge.processes import BridgeProcess, wait_until
 from .conftest import BRIDGE_DB, keys_of, redis_db
 
@@ -70,4 +72,4 @@ path = "{tmp_path}"
     finally:
         client.flushdb()
         client.close()
-        delete_queue(amqp_url, f"cachesync.{cluster}")
+        delete_queue(amqp_url, durable_queue_name(cluster, f"cachesync.test.{cluster}"))

@@ -21,7 +21,7 @@ from ..bridge.processes import (  # noqa: F401 (re-exported)
     wait_until,
 )
 from ..redis_dbs import flushed_dbs
-from ..transport.brokers import ROOT, delete_amqp_queue
+from ..transport.brokers import ROOT, delete_bridge_queue
 
 DB_A, DB_B = 1, 2
 FIGURES = ROOT / ".run" / "reliability" / "figures.json"
@@ -64,7 +64,8 @@ def cluster_names(broker: str, request) -> tuple[str, str]:
     suffix = secrets.token_hex(3)
     names = (f"a-{suffix}", f"b-{suffix}")
     if broker.startswith("amqp"):
-        request.addfinalizer(lambda: [delete_amqp_queue(broker, f"cachesync.{n}") for n in names])
+        topic = request.getfixturevalue("topic_name")
+        request.addfinalizer(lambda: [delete_bridge_queue(broker, n, topic) for n in names])
     return names
 
 

@@ -142,6 +142,26 @@ def delete_amqp_queue(url: str, name: str) -> None:
         connection.close()
 
 
+def delete_bridge_queue(url: str, cluster: str, topic: str) -> None:
+    """Remove a test bridge's durable AMQP queue (`cachesync.<cluster>@<topic>`)."""
+    from cachesync_cli.transport.amqp import durable_queue_name
+
+    delete_amqp_queue(url, durable_queue_name(cluster, topic))
+
+
+def delete_durable_subscription(url: str, name: str, topic: str) -> str:
+    """Remove a durable test subscription through its transport (what `retire` and the demo use)."""
+    from cachesync_cli.transport import transport_class
+
+    endpoint = parse_endpoint(url)
+    transport = transport_class(endpoint.scheme)(endpoint, ConnectOptions(connect_timeout=5), lambda error: None)
+    transport.connect()
+    try:
+        return transport.delete_durable_subscription(name, topic)
+    finally:
+        transport.close()
+
+
 def _env_port(env_var: str, default: int) -> int:
     value = os.environ.get(env_var)
     return parse_endpoint(value).port if value else default

@@ -58,14 +58,14 @@ def test_a_subscription_whose_queue_is_deleted_comes_back(amqp_url, topic_name, 
     """RabbitMQ cancels the consumer of a deleted queue. The transport treats it as a lost
     connection, so the reconnection declares the queue again and messages flow."""
     durable_name = f"test-{secrets.token_hex(4)}"
-    request.addfinalizer(lambda: delete_amqp_queue(amqp_url, durable_queue_name(durable_name)))
+    request.addfinalizer(lambda: delete_amqp_queue(amqp_url, durable_queue_name(durable_name, topic_name)))
     events = Events()
     with connect(amqp_url, events=events) as subscriber, connect(amqp_url) as publisher:
         inbox: Inbox = subscribe(subscriber, topic_name, durable=durable_name, manual_ack=True)
         publisher.publish(topic_name, b'{"n": 1}', HEADERS, confirm=True)
         assert [d.body for d in inbox.take(1)] == [b'{"n": 1}']
         admin = pika.BlockingConnection(pika.URLParameters(amqp_url))
-        admin.channel().queue_delete(durable_queue_name(durable_name))
+        admin.channel().queue_delete(durable_queue_name(durable_name, topic_name))
         admin.close()
         deadline = time.monotonic() + 15
         while events.kinds().count("connected") < 2 and time.monotonic() < deadline:

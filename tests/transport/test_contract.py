@@ -16,19 +16,17 @@ import pytest
 from cachesync_cli.errors import AuthenticationFailed, ConnectionFailed
 from cachesync_cli.transport.endpoint import parse_endpoint
 
-from .brokers import Events, broker_kind, connect, delete_amqp_queue, end_mqtt_session, restart_broker, subscribe
+from .brokers import Events, broker_kind, connect, delete_durable_subscription, restart_broker, subscribe
 
 HEADERS = {"content-type": "application/json", "sender": "node-7"}
 
 
 @pytest.fixture
-def durable_name(broker_url):
+def durable_name(broker_url, topic_name):
     name = f"test-{secrets.token_hex(4)}"
     yield name
-    if broker_url.startswith("amqp"):
-        delete_amqp_queue(broker_url, f"cachesync.{name}")
-    elif broker_url.startswith("mqtt"):
-        end_mqtt_session(broker_url, f"cachesync-{name}")
+    if not broker_url.startswith("memory"):
+        delete_durable_subscription(broker_url, name, topic_name)
 
 
 def supports_headers(connection) -> bool:
