@@ -168,7 +168,7 @@ def run_bench(opts: BenchOptions, progress=lambda text: None) -> BenchResult:
         for cluster in clusters:
             cluster.stop()
         _delete_keys(opts.redis_url, clusters[1:], prefix)
-        _delete_queues(opts.brokers[0], clusters)
+        _delete_queues(opts.brokers[0], clusters, opts.topic)
         control.close()
 
 
@@ -312,13 +312,14 @@ def _delete_keys(redis_url: str, clusters, prefix: str) -> None:
         client.close()
 
 
-def _delete_queues(broker: str, clusters) -> None:
+def _delete_queues(broker: str, clusters, topic: str) -> None:
     """The bench's durable queues must not stay on the broker (AMQP; STOMP/MQTT keep them)."""
     if not broker.startswith("amqp"):
         return
     from cachesync_cli.bench.baseline import delete_queues
+    from cachesync_cli.transport.amqp import durable_queue_name
 
-    delete_queues(broker, [f"cachesync.{c.name}" for c in clusters])
+    delete_queues(broker, [durable_queue_name(c.name, topic) for c in clusters])
 
 
 def _bridge_json(cluster: BenchCluster, seconds: float) -> dict:

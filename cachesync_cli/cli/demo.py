@@ -73,8 +73,8 @@ def command(
                                                       left_on_broker=scenario.left_on_broker,
                                                       log_file=str(log_file))))
     elif scenario.left_on_broker:
-        output.info(f"left on the broker (unique to this run, safe to delete): "
-                    f"{', '.join(scenario.left_on_broker)}")
+        output.info(f"left on the broker (unique to this run, safe to delete): the durable subscriptions of "
+                    f"{', '.join(scenario.left_on_broker)} on {scenario.topic}")
     if not timeline.ok:
         failed = ", ".join(f"{step.id} ({step.detail})" for step in timeline.failed()) or "nothing happened"
         output.info(f"demo failed: {failed}")

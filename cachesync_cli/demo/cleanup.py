@@ -19,25 +19,25 @@ log = logging.getLogger("cachesync.demo")
 
 def delete_durable_subscriptions(url: str, clusters: list[str], topic: str) -> list[str]:
     """Delete the durable subscriptions of `clusters` on `topic` where the transport can;
-    the names (`cachesync.<cluster>`) of those left."""
+    the clusters whose subscriptions are left."""
     endpoint = parse_endpoint(url)
     transport = transport_class(endpoint.scheme)(endpoint, ConnectOptions(), lambda error: None)
     delete = getattr(transport, "delete_durable_subscription", None)
     if delete is None:
-        return [f"cachesync.{cluster}" for cluster in clusters]
+        return list(clusters)
     left: list[str] = []
     try:
         transport.connect()
     except Exception as exc:
         log.warning("could not remove the demo's durable subscriptions: %s", exc)
-        return [f"cachesync.{cluster}" for cluster in clusters]
+        return list(clusters)
     try:
         for cluster in clusters:
             try:
                 delete(cluster, topic)
             except Exception as exc:
                 log.warning("could not remove the durable subscription of %s: %s", cluster, exc)
-                left.append(f"cachesync.{cluster}")
+                left.append(cluster)
     finally:
         transport.close()
     return left
