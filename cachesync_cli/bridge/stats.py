@@ -17,6 +17,8 @@ COUNTERS: dict[str, str] = {
     "local_received": "Local messages taken from sources.",
     "local_rejected": "Local messages (or items of them) rejected, by reason.",
     "local_oversized_keys": "Local keys too large for a message, published as `all` for their cache instead.",
+    "local_uncarried_keys": "Local keys the legacy WSO2 text cannot carry ('}', line breaks), published as a "
+                            "clear-all of their cache instead.",
     "local_filtered": "Local items not published because the sync rules exclude them.",
     "received": "Messages received from the topic.",
     "rejected": "Messages from the topic rejected, by reason.",

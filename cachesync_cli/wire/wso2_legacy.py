@@ -87,20 +87,33 @@ def format_legacy(*, tenant_id: int, tenant_domain: str, manager: str, cache: st
     Raises `ValueError` naming what it cannot carry: a key with `}` or a line terminator,
     a domain or manager outside ASCII `[\\w.]+`, a cache name with a line terminator or
     `, cacheKey=`."""
-    if not _CONNECTOR_NAME.fullmatch(tenant_domain):
-        raise ValueError(f"tenant domain {tenant_domain!r}: the legacy format carries only ASCII letters, "
-                         "digits, '_' and '.' (the 2.1.8 connector drops the message)")
-    if not _CONNECTOR_NAME.fullmatch(manager):
-        raise ValueError(f"cache manager {manager!r}: the legacy format carries only ASCII letters, "
-                         "digits, '_' and '.' (the 2.1.8 connector drops the message)")
-    if _has_line_terminator(cache) or ", cacheKey=" in cache:
-        raise ValueError(f"cache name {cache!r} cannot be carried by the legacy format")
-    if "}" in key or _has_line_terminator(key):
-        raise ValueError("a key with '}' or a line break cannot be carried by the legacy format "
-                         "(the 2.1.8 connector would remove another key or drop the message)")
+    problem = legacy_name_problem(manager, tenant_domain, cache) or legacy_key_problem(key)
+    if problem:
+        raise ValueError(problem)
     message_id = message_id or str(uuid.uuid4())
     return (f"{PREFIX}tenantId={tenant_id}, tenantDomain='{tenant_domain}', messageId={message_id}, "
             f"cacheManager={manager}, cache={cache}, cacheKey={key}}}")
+
+
+def legacy_name_problem(manager: str, tenant_domain: str, cache: str) -> str | None:
+    """Why the legacy text cannot carry these names (None when it can)."""
+    if not _CONNECTOR_NAME.fullmatch(tenant_domain):
+        return (f"tenant domain {tenant_domain!r}: the legacy format carries only ASCII letters, digits, '_' "
+                "and '.' (the 2.1.8 connector drops the message)")
+    if not _CONNECTOR_NAME.fullmatch(manager):
+        return (f"cache manager {manager!r}: the legacy format carries only ASCII letters, digits, '_' and '.' "
+                "(the 2.1.8 connector drops the message)")
+    if _has_line_terminator(cache) or ", cacheKey=" in cache:
+        return f"cache name {cache!r} cannot be carried by the legacy format"
+    return None
+
+
+def legacy_key_problem(key: str) -> str | None:
+    """Why the legacy text cannot carry `key` (None when it can)."""
+    if "}" in key or _has_line_terminator(key):
+        return ("a key with '}' or a line break cannot be carried by the legacy format "
+                "(the 2.1.8 connector would remove another key or drop the message)")
+    return None
 
 
 def _has_line_terminator(text: str) -> bool:
