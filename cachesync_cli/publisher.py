@@ -103,6 +103,7 @@ class Publisher:
         keyring: Keyring | None = None,
         max_bytes: int = DEFAULT_MAX_BYTES,
         on_unfit: Unfit | None = None,
+        on_legacy_shortfall: Callable[[str, Item], None] | None = None,
     ) -> None:
         if codec not in ("native", "wso2"):
             raise UsageError(f"unknown codec {codec!r}", hint="use native or wso2")
@@ -116,7 +117,11 @@ class Publisher:
         self.wso2_format = wso2_format
         #: the WSO2 body formats each key is written in, in order
         self._formats = ("json", "legacy") if wso2_format == "both" else (wso2_format,)
-        self._legacy = codec == "wso2" and "legacy" in self._formats
+        #: only the legacy text is written: what it cannot carry is made to fit (`fit`)
+        self._legacy_only = codec == "wso2" and wso2_format == "legacy"
+        #: set by the bridge: called when, writing both formats, the legacy copy of a key is a
+        #: clear-all of its cache ("clear-all") or is not sent ("omitted", names it cannot carry)
+        self.on_legacy_shortfall = on_legacy_shortfall
         self.keyring = keyring if keyring and keyring.signing_key_id else None
         self.max_bytes = max_bytes
         #: set by the bridge: `messages` fits items instead of raising, and reports here what it changed
@@ -167,7 +172,7 @@ class Publisher:
     def envelope_message(self, envelope: Envelope) -> PreparedMessage:
         if self.keyring is not None:
             envelope = sign_envelope(envelope, self.keyring)
-        keys = sum(len(item.keys) for item in envelope.items)
+        keys = sum(item.key_count for item in envelope.items)
         return PreparedMessage(encode_envelope(envelope), dict(JSON_HEADERS), len(envelope.items), keys, envelope)
 
     def _wso2_messages(self, items: Iterable[Item], tenant: Tenant | None) -> Iterator[PreparedMessage]:
@@ -175,27 +180,45 @@ class Publisher:
             if not item.manager:
                 raise UsageError(f"the wso2 codec needs a cache manager name for cache {item.cache!r}",
                                  hint="pass --manager NAME, e.g. IdentityApplicationManagementCacheManager")
-            keys: Iterable[str | None] = [None] if item.all else item.keys
+            keys: Iterable[str | bytes | None] = [None] if item.all else item.java_keys or item.keys
+            legacy_cleared = False
             for key in keys:
-                for index, body_format in enumerate(self._formats):
+                for body_format in self._formats:
+                    if body_format == "legacy" and len(self._formats) > 1 and not self._legacy_carries_key(key):
+                        # both formats: the JSON carries the key, the legacy text clears its cache (once)
+                        if legacy_cleared:
+                            continue
+                        legacy_cleared, key_shown = True, None
+                        self._shortfall("clear-all", item)
+                    else:
+                        key_shown = key
+                    if body_format == "legacy" and len(self._formats) > 1 and self._legacy_name_problem(item, tenant):
+                        self._shortfall("omitted", item)
+                        continue
                     try:
-                        body, headers = self._wso2_encoded(item, key, tenant, body_format)
+                        body, headers = self._wso2_encoded(item, key_shown, tenant, body_format)
                     except ValueError as exc:
                         raise UsageError(f"cache {item.cache!r}: {exc}",
                                          hint="send it with --wso2-format json, or --all for that cache") from None
                     if len(body) > self.max_bytes:
                         raise UsageError(f"a key of {item.cache!r} does not fit in {self.max_bytes} bytes",
                                          hint="shorten the key")
-                    # the key is counted once, however many formats carry it
-                    yield PreparedMessage(body, headers, 1, 0 if item.all or index else 1)
+                    # a key is counted once, however many formats carry it
+                    yield PreparedMessage(body, headers, 1, 1 if body_format == self._formats[0] and key else 0)
 
-    def _wso2_encoded(self, item: Item, key: str | None, tenant: Tenant | None,
+    def _shortfall(self, kind: str, item: Item) -> None:
+        if self.on_legacy_shortfall is not None:
+            self.on_legacy_shortfall(kind, item)
+
+    def _wso2_encoded(self, item: Item, key: str | bytes | None, tenant: Tenant | None,
                       body_format: str = "json") -> tuple[bytes, dict[str, str]]:
-        """Body and headers of the WSO2 message invalidating `key` of `item`'s cache (None: all)."""
+        """Body and headers of the WSO2 message invalidating `key` of `item`'s cache (None:
+        all; bytes: an object key's serialization stream)."""
         tenant = tenant or WSO2_SUPER_TENANT
         tenant_id = tenant.id if tenant.id is not None else WSO2_SUPER_TENANT.id
         message = Wso2Message(tenant_domain=tenant.domain, tenant_id=tenant_id, manager=item.manager or "",
-                              cache=item.cache, key=key, clear_all=key is None, sender=self.producer)
+                              cache=item.cache, key=key if isinstance(key, str) else None, clear_all=key is None,
+                              sender=self.producer, key_stream=key if isinstance(key, bytes) else None)
         return encode_wso2(message, body_format)
 
     # -- what fits in a message ---------------------------------------------------------------
@@ -208,7 +231,7 @@ class Publisher:
         items = tuple(items)
         room = self._room - (len(tenant.domain) if tenant is not None else 0)
         wso2 = self.codec == "wso2"
-        if self._legacy and not all(self._legacy_carries(item, tenant) for item in items):
+        if self._legacy_only and not all(self._legacy_carries(item, tenant) for item in items):
             return self._refit(items, tenant, ack, room)
         for item in items:
             keys = item.keys
@@ -227,11 +250,11 @@ class Publisher:
             if self.codec == "wso2" and not item.manager:
                 refused.append((item, "no-manager"))
                 continue
-            if self._legacy and not self._legacy_carries(item, tenant):
-                if legacy_name_problem(item.manager or "", (tenant or WSO2_SUPER_TENANT).domain, item.cache):
+            if self._legacy_only and not self._legacy_carries(item, tenant):
+                if self._legacy_name_problem(item, tenant):
                     refused.append((item, "legacy-format"))
                     continue
-                uncarried += len(item.keys)  # some key is not carried: the whole cache is flushed
+                uncarried += len(item.keys) + len(item.java_keys)  # some key is not carried: flush the cache
                 item = Item(cache=item.cache, all=True, manager=item.manager)
                 flushed.append(item)
             names = len(item.cache) + len(item.manager or "")
@@ -252,9 +275,17 @@ class Publisher:
 
     def _legacy_carries(self, item: Item, tenant: Tenant | None) -> bool:
         """Whether the legacy WSO2 text carries `item` as it is (see `wso2_legacy`)."""
-        domain = (tenant or WSO2_SUPER_TENANT).domain
-        return not legacy_name_problem(item.manager or "", domain, item.cache) and \
-            not any(legacy_key_problem(key) for key in item.keys)
+        return not self._legacy_name_problem(item, tenant) and not item.java_keys and \
+            all(self._legacy_carries_key(key) for key in item.keys)
+
+    @staticmethod
+    def _legacy_carries_key(key: str | bytes | None) -> bool:
+        """Object keys print as Class@hash in the legacy text; some strings are misread."""
+        return key is None or isinstance(key, str) and not legacy_key_problem(key)
+
+    @staticmethod
+    def _legacy_name_problem(item: Item, tenant: Tenant | None) -> str | None:
+        return legacy_name_problem(item.manager or "", (tenant or WSO2_SUPER_TENANT).domain, item.cache)
 
     def _budget(self, tenant: Tenant | None, ack: bool) -> int:
         sig_key_id = self.keyring.signing_key_id if self.keyring else None

@@ -77,6 +77,8 @@ class Bridge:
         self.publisher = Publisher(config["broker.topic"], origin=self.cluster, codec=self.codec,
                                    producer=config["codec.producer"], wso2_format=config["codec.wso2_format"],
                                    keyring=keyring,
+                                   on_legacy_shortfall=lambda kind, item: self.stats.inc(
+                                       "local_legacy_shortfalls", label=kind),
                                    on_unfit=lambda fit, tenant: self._report_unfit(fit, tenant, "publishing"))
         self.rules = SyncRules(tuple(config["sync.allow"]), tuple(config["sync.block"]))
         self.dropin_targets: list[Target] = []

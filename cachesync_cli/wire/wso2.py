@@ -40,7 +40,9 @@ class Wso2Message:
     """One WSO2 invalidation. `cache` has no prefix; `key` is None when `clear_all`.
 
     `key` is a str, a JavaValue read from an object key's stream, or (legacy text only)
-    an `ObjectKeyText` (`Class@hash`, which names no entry). `body_format` is how it came."""
+    an `ObjectKeyText` (`Class@hash`, which names no entry). `key_stream` is an object
+    key's exact serialization stream (read from `cacheKeyBase64`, or to write there as it
+    is). `body_format` is how it came."""
 
     tenant_domain: str
     tenant_id: int
@@ -50,6 +52,7 @@ class Wso2Message:
     clear_all: bool = False
     sender: str | None = None
     body_format: str = "json"
+    key_stream: bytes | None = None
 
 
 def add_local_prefix(cache: str) -> str:
@@ -67,6 +70,8 @@ def encode_wso2(msg: Wso2Message, body_format: str = "json") -> tuple[bytes, dic
     `ValueError` for non-string keys, no sender, or what the legacy text cannot carry."""
     if msg.clear_all:
         key = CLEAR_ALL_KEY
+    elif msg.key_stream is not None:
+        key = None  # an object key, written as the exact stream it came as
     elif isinstance(msg.key, str):
         key = msg.key
     else:
@@ -76,6 +81,8 @@ def encode_wso2(msg: Wso2Message, body_format: str = "json") -> tuple[bytes, dic
     if isinstance(msg.tenant_id, bool) or not isinstance(msg.tenant_id, int):
         raise ValueError("tenant_id must be an integer")
     if body_format == "legacy":
+        if key is None:
+            raise ValueError("an object key cannot be carried by the legacy format (it prints as Class@hash)")
         text = format_legacy(tenant_id=msg.tenant_id, tenant_domain=msg.tenant_domain, manager=msg.manager,
                              cache=add_local_prefix(msg.cache), key=key)
         return text.encode("utf-8"), {SENDER_HEADER: msg.sender}
@@ -86,7 +93,8 @@ def encode_wso2(msg: Wso2Message, body_format: str = "json") -> tuple[bytes, dic
         "tenantId": msg.tenant_id,
         "cacheManagerName": msg.manager,
         "cacheName": add_local_prefix(msg.cache),
-        "cacheKeyBase64": base64.b64encode(serialize_string(key)).decode("ascii"),
+        "cacheKeyBase64": base64.b64encode(serialize_string(key) if key is not None else msg.key_stream)
+        .decode("ascii"),
     }
     return dumps_compact(body), {SENDER_HEADER: msg.sender}
 
@@ -132,6 +140,7 @@ def wso2_from_object(obj: Mapping[str, Any], headers: Mapping[str, Any]) -> Wso2
     return Wso2Message(
         tenant_domain=domain, tenant_id=tenant_id, manager=manager, cache=strip_local_prefix(cache),
         key=None if clear_all else key, clear_all=clear_all, sender=_sender(headers),
+        key_stream=None if clear_all or isinstance(key, str) else stream,
     )
 
 

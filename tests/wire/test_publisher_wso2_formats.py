@@ -39,16 +39,35 @@ def test_invalidate_refuses_a_key_the_legacy_text_cannot_carry(key):
         list(publisher("legacy").messages([Item("AppInfoCache", (key,), manager=M)]))
 
 
-@pytest.mark.parametrize("wso2_format", ["legacy", "both"])
-def test_the_bridge_sends_a_clear_all_for_such_a_key_and_keeps_the_rest(wso2_format):
+def test_under_legacy_the_bridge_sends_a_clear_all_for_such_a_key_and_keeps_the_rest():
     reports: list[Fit] = []
     items = [Item("AppInfoCache", ("ok", "a}b"), manager=M), Item("OtherCache", ("fine",), manager=M)]
-    messages = list(publisher(wso2_format, reports).messages(items))
+    messages = list(publisher("legacy", reports).messages(items))
     decoded = [decode_message(m.body, m.headers).wso2 for m in messages]
     assert {(d.cache, d.clear_all, d.key) for d in decoded} == {("AppInfoCache", True, None),
                                                                 ("OtherCache", False, "fine")}
     [fit] = reports
     assert fit.uncarried_keys == 2 and [item.cache for item in fit.flushed] == ["AppInfoCache"]
+
+
+def test_under_both_the_json_carries_the_key_and_the_legacy_copy_clears_its_cache_once(wso2_vectors):
+    shortfalls = []
+    both = Publisher("t", origin="dc-east", codec="wso2", wso2_format="both",
+                     on_legacy_shortfall=lambda kind, item: shortfalls.append((kind, item.cache)))
+    stream = wso2_vectors["oauth-cache-key-object"]["stream"]  # an object key travels as its exact bytes
+    items = [Item("AppInfoCache", ("a}b", "x\ny", "ok"), manager=M), Item("OAuthCache", java_keys=(stream,), manager=M)]
+    decoded = [decode_message(m.body, m.headers).wso2 for m in both.messages(items)]
+    seen = [(d.body_format, d.cache, "ALL" if d.clear_all else d.key_stream or d.key) for d in decoded]
+    assert seen == [("json", "AppInfoCache", "a}b"), ("legacy", "AppInfoCache", "ALL"),
+                    ("json", "AppInfoCache", "x\ny"),
+                    ("json", "AppInfoCache", "ok"), ("legacy", "AppInfoCache", "ok"),
+                    ("json", "OAuthCache", stream), ("legacy", "OAuthCache", "ALL")]
+    assert shortfalls == [("clear-all", "AppInfoCache"), ("clear-all", "OAuthCache")]
+    omitted = []
+    both.on_legacy_shortfall = lambda kind, item: omitted.append(kind)
+    messages = list(both.messages([Item("C", ("k",), manager="my-manager")]))
+    assert [decode_message(m.body, m.headers).wso2.body_format for m in messages] == ["json"]
+    assert omitted == ["omitted"]
 
 
 def test_a_manager_or_domain_the_connector_cannot_read_is_refused():
