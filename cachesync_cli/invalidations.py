@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import IO, Any
 
 from cachesync_cli.errors import UsageError
@@ -134,4 +134,4 @@ def _chain(first: tuple[int, str], rest: Iterable[tuple[int, str]]) -> Iterator[
 def _with_manager(items: tuple[Item, ...], manager: str | None) -> tuple[Item, ...]:
     if manager is None:
         return items
-    return tuple(item if item.manager else Item(item.cache, item.keys, item.all, manager) for item in items)
+    return tuple(item if item.manager else replace(item, manager=manager) for item in items)

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import base64
+import binascii
 import datetime
 import json
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from typing import Any
 from cachesync_cli.errors import DecodeError, SignatureError
 from cachesync_cli.transport.base import Delivery
 from cachesync_cli.wire import Keyring, decode_message
+from cachesync_cli.wire.javaser import describe, read_object
 
 
 @dataclass(frozen=True)
@@ -110,10 +112,18 @@ def pretty_line(seen: Observed) -> str:
         if item.get("all"):
             what = "[bold]ALL[/]"
         else:
-            keys = item.get("keys", [])
+            keys = item.get("keys") or [_java_key_shown(text) for text in item.get("java_keys", [])[:5]]
             shown = ", ".join(escape(str(k)) for k in keys[:5])
             what = shown + (f" … (+{len(keys) - 5})" if len(keys) > 5 else "")
         parts.append(f"[magenta]{escape(manager + item.get('cache', ''))}[/]: {what}")
     ack = " [yellow]ack requested[/]" if msg.get("ack") else ""
     return f"{head}{tenant_text} {'; '.join(parts)}{ack}{sig}{codec}"
 
+
+
+def _java_key_shown(text: str) -> str:
+    """An item's Java object key (base64 of its stream) as class and fields."""
+    try:
+        return describe(read_object(base64.b64decode(text, validate=True)), max_chars=200)
+    except (DecodeError, binascii.Error, ValueError):
+        return "<unreadable Java key>"

@@ -76,7 +76,10 @@ class Bridge:
         # on_unfit: what reaches the publishing thread unchecked (a spool written by an older
         # version or under the other codec) is fitted there too, never fatal
         self.publisher = Publisher(config["broker.topic"], origin=self.cluster, codec=self.codec,
-                                   producer=config["codec.producer"], keyring=keyring,
+                                   producer=config["codec.producer"], wso2_format=config["codec.wso2_format"],
+                                   keyring=keyring,
+                                   on_legacy_shortfall=lambda kind, item: self.stats.inc(
+                                       "local_legacy_shortfalls", label=kind),
                                    on_unfit=lambda fit, tenant: self._report_unfit(fit, tenant, "publishing"))
         self.rules = SyncRules(tuple(config["sync.allow"]), tuple(config["sync.block"]))
         self.dropin_targets: list[Target] = []
@@ -291,7 +294,12 @@ class Bridge:
 
     def _report_unfit(self, fit: Fit, tenant: Tenant | None, where: str) -> None:
         """Count and log what `Publisher.fit` changed (at intake, or in the publishing thread)."""
-        if fit.flushed:
+        if fit.uncarried_keys:
+            self.stats.inc("local_uncarried_keys", fit.uncarried_keys)
+            self.input_log.warning(
+                "uncarried", "%d key(s) with '}' or a line break, which the legacy WSO2 text cannot carry: "
+                "publishing a clear-all of their cache instead; found at %s", fit.uncarried_keys, where)
+        if fit.oversized_keys:
             self.stats.inc("local_oversized_keys", fit.oversized_keys)
             caches = clip(", ".join(repr(clip(item.cache, 60)) for item in fit.flushed))
             self.input_log.warning(
@@ -302,6 +310,10 @@ class Bridge:
             self.stats.inc("local_rejected", label=reason)
             if reason == "no-manager":
                 detail = f"cache {repr(clip(item.cache))} has no cache manager, which the wso2 codec needs"
+            elif reason == "legacy-format":
+                detail = (f"cache {repr(clip(item.cache))} (manager {repr(clip(item.manager or ''))}, tenant "
+                          f"{repr(clip(tenant.domain)) if tenant else None}): the legacy WSO2 text carries only "
+                          "ASCII letters, digits, '_' and '.' in managers and tenant domains")
             else:
                 detail = (f"cache {repr(clip(item.cache))} (manager {repr(clip(item.manager or ''))}, tenant "
                           f"{repr(clip(tenant.domain)) if tenant else None}) cannot be published even as `all`: "

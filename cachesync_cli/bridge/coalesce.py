@@ -1,7 +1,7 @@
 """Merging local invalidations before they are published.
 
-Duplicated keys are sent once, and an `all` for a cache absorbs every key of that cache
-(under the same tenant and manager). Order is kept: caches in order of first appearance,
+Duplicated keys are sent once (Java object keys compared by their exact bytes), and an `all`
+for a cache absorbs every key of that cache (under the same tenant and manager). Order is kept: caches in order of first appearance,
 keys in order of first appearance.
 """
 
@@ -16,7 +16,8 @@ Slot = tuple[Tenant | None, str | None, str]  # tenant, manager, cache
 
 class Coalescer:
     def __init__(self) -> None:
-        self._slots: dict[Slot, dict[str, None] | None] = {}  # None: `all`
+        # per slot: its string keys and Java keys (dicts keep order), or None for `all`
+        self._slots: dict[Slot, tuple[dict[str, None], dict[bytes, None]] | None] = {}
 
     def add(self, items: Iterable[Item], tenant: Tenant | None) -> None:
         for item in items:
@@ -24,9 +25,10 @@ class Coalescer:
             if item.all:
                 self._slots[slot] = None
                 continue
-            keys = self._slots.setdefault(slot, {})
+            keys = self._slots.setdefault(slot, ({}, {}))
             if keys is not None:
-                keys.update(dict.fromkeys(item.keys))
+                keys[0].update(dict.fromkeys(item.keys))
+                keys[1].update(dict.fromkeys(item.java_keys))
 
     def __bool__(self) -> bool:
         return bool(self._slots)
@@ -35,9 +37,14 @@ class Coalescer:
         """The merged items, grouped by tenant (one group per tenant, in order)."""
         by_tenant: dict[Tenant | None, list[Item]] = {}
         for (tenant, manager, cache), keys in self._slots.items():
-            item = Item(cache=cache, all=True, manager=manager) if keys is None else \
-                Item(cache=cache, keys=tuple(keys), manager=manager)
-            by_tenant.setdefault(tenant, []).append(item)
+            items = by_tenant.setdefault(tenant, [])
+            if keys is None:
+                items.append(Item(cache=cache, all=True, manager=manager))
+                continue
+            if keys[0]:
+                items.append(Item(cache=cache, keys=tuple(keys[0]), manager=manager))
+            if keys[1]:
+                items.append(Item(cache=cache, java_keys=tuple(keys[1]), manager=manager))
         return [(tenant, tuple(items)) for tenant, items in by_tenant.items()]
 
 

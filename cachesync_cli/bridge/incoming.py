@@ -23,6 +23,7 @@ a silence flush never starts while another flush or an apply runs.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import queue
 import random
@@ -36,6 +37,7 @@ from cachesync_cli.bridge.rules import SyncRules
 from cachesync_cli.bridge.sequence import RecentIds, SequenceTracker
 from cachesync_cli.bridge.silence import SilenceWatch
 from cachesync_cli.bridge.stats import BridgeStats
+from cachesync_cli.bridge.throttled_log import clip
 from cachesync_cli.errors import DecodeError
 from cachesync_cli.local.base import Invalidation, Target, TargetError
 from cachesync_cli.transport.base import Delivery
@@ -256,12 +258,7 @@ class Incoming:
             self.stats.inc("echoes_skipped")
             delivery.ack()
             return
-        if not message.clear_all and not isinstance(message.key, str):
-            self._reject(delivery, "unsupported_key", f"a {type(message.key).__name__} key cannot be applied "
-                                                      f"to {message.cache}: only string keys map to local caches")
-            return
-        item = Item(cache=message.cache, manager=message.manager, all=message.clear_all,
-                    keys=() if message.clear_all else (message.key,))
+        item = self._wso2_item(message)
         tenant = Tenant(message.tenant_domain, message.tenant_id)
         origin = message.sender or "wso2"
         now, held = self._limit(origin, (item,))
@@ -271,6 +268,20 @@ class Incoming:
             self.all_limiter.hold(origin, tenant, held, delivery.ack)
             return
         delivery.ack()
+
+    def _wso2_item(self, message) -> Item:
+        """The item a WSO2 message stands for: an object key as its exact stream (`java_keys`);
+        a legacy `Class@hash` key names nothing, so its whole cache (counted)."""
+        if message.clear_all:
+            return Item(cache=message.cache, manager=message.manager, all=True)
+        if message.key_stream is not None:
+            return Item(cache=message.cache, manager=message.manager, java_keys=(message.key_stream,))
+        if not isinstance(message.key, str):
+            self.stats.inc("unusable_keys", label=message.cache)
+            log.warning("a key of %s from %s is %s, which names no entry (a legacy connector's Class@hash): "
+                        "flushing that cache", message.cache, message.sender or "wso2", clip(str(message.key), 80))
+            return Item(cache=message.cache, manager=message.manager, all=True)
+        return Item(cache=message.cache, manager=message.manager, keys=(message.key,))
 
     # -- the limit on `all` -------------------------------------------------------------------
 
@@ -314,17 +325,19 @@ class Incoming:
             return False
         self.stats.observe_apply(time.monotonic() - started, origin, sent_ms)
         self.stats.inc("applied", messages)
-        self.stats.inc("applied_keys", sum(len(item.keys) for item in kept))
+        self.stats.inc("applied_keys", sum(item.key_count for item in kept))
         return True
 
     def _apply_everywhere(self, invalidation: Invalidation) -> bool:
         """Apply to every target, retrying failing ones with backoff. False only when stopping."""
         pending = list(self.targets)
         attempt = 0
+        if any(item.java_keys for item in invalidation.items):
+            pending = [t for t in pending if t.accepts_java_keys or self._skip_java_keys(t, invalidation)]
         while pending:
             for target in list(pending):
                 try:
-                    target.apply(invalidation)
+                    target.apply(invalidation if target.accepts_java_keys else self._without_java_keys(invalidation))
                 except TargetError as exc:
                     self._target_failed(target, exc, invalidation)
                     continue
@@ -342,6 +355,16 @@ class Incoming:
             if self._stop.wait(delay):
                 return False
         return True
+
+    def _skip_java_keys(self, target: Target, invalidation: Invalidation) -> bool:
+        """Count the Java object keys `target` cannot use; whether anything is left for it."""
+        skipped = sum(len(item.java_keys) for item in invalidation.items)
+        self.stats.inc("skipped_java_keys", skipped, label=target.name)
+        return bool(self._without_java_keys(invalidation).items)
+
+    @staticmethod
+    def _without_java_keys(invalidation: Invalidation) -> Invalidation:
+        return dataclasses.replace(invalidation, items=tuple(i for i in invalidation.items if not i.java_keys))
 
     def _target_failed(self, target: Target, error: Exception, invalidation: Invalidation) -> None:
         self.stats.inc("apply_failures", label=target.name)

@@ -23,6 +23,7 @@ LABELS = {  # counters with a label, and the label's name
     "intake_gaps": "origin", "intake_gaps_announced": "reason", "silence_flushes": "origin",
     "cleanup_runs": "target", "cleanup_removed": "target", "cleanup_failures": "target",
     "duplicate_cluster": "node",
+    "local_legacy_shortfalls": "kind", "skipped_java_keys": "target", "unusable_keys": "cache",
 }
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from cachesync_cli.bridge.coalesce import Coalescer
 from cachesync_cli.errors import ConfigError
-from cachesync_cli.wire.envelope import Item, Tenant, item_to_dict
+from cachesync_cli.wire.envelope import Item, Tenant, item_to_dict, items_from_list
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS pending (
@@ -43,8 +43,7 @@ def _tenant_json(tenant: Tenant | None) -> str | None:
 
 
 def _items_from_json(text: str) -> tuple[Item, ...]:
-    return tuple(Item(cache=i["cache"], keys=tuple(i.get("keys", ())), all=i.get("all", False),
-                      manager=i.get("manager")) for i in json.loads(text))
+    return items_from_list(json.loads(text))
 
 
 class Spool:
@@ -80,7 +79,7 @@ class Spool:
     def append(self, tenant: Tenant | None, items: tuple[Item, ...], since: float | None = None) -> int:
         """Persist items to publish later (`since`: when they were taken in, default now);
         the row id. Raises sqlite3.Error/OSError when the disk refuses."""
-        keys = sum(len(item.keys) for item in items)
+        keys = sum(item.key_count for item in items)
         with self._lock:
             cursor = self._db.execute("INSERT INTO pending (tenant, items, keys, since) VALUES (?, ?, ?, ?)",
                                       (_tenant_json(tenant), json.dumps([item_to_dict(i) for i in items]), keys,

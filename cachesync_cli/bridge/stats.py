@@ -17,6 +17,10 @@ COUNTERS: dict[str, str] = {
     "local_received": "Local messages taken from sources.",
     "local_rejected": "Local messages (or items of them) rejected, by reason.",
     "local_oversized_keys": "Local keys too large for a message, published as `all` for their cache instead.",
+    "local_uncarried_keys": "Local keys the legacy WSO2 text cannot carry ('}', line breaks), published as a "
+                            "clear-all of their cache instead.",
+    "local_legacy_shortfalls": "Writing both WSO2 formats: legacy copies sent as a clear-all of their cache "
+                               "(clear-all, once per item) or not sent (omitted, names it cannot carry), by kind.",
     "local_filtered": "Local items not published because the sync rules exclude them.",
     "received": "Messages received from the topic.",
     "rejected": "Messages from the topic rejected, by reason.",
@@ -25,6 +29,9 @@ COUNTERS: dict[str, str] = {
     "filtered": "Received items not applied because the sync rules exclude them.",
     "applied": "Messages applied to every target.",
     "applied_keys": "Keys applied.",
+    "skipped_java_keys": "Java object keys (WSO2 IS key objects) a target cannot use and was not handed, by target.",
+    "unusable_keys": "Keys that name no entry (a legacy WSO2 connector's Class@hash): their cache was flushed "
+                     "instead, by cache.",
     "apply_failures": "Failed attempts to apply to a target, by target.",
     "gaps": "Gaps seen in another cluster's sequence numbers, by origin.",
     "flushes": "Gap flushes performed, by origin.",

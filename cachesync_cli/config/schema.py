@@ -232,6 +232,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("codec.producer", nonempty_text, None,
             "wso2 codec: the producer name sent in the `sender` header (IS nodes skip their own). "
             "Defaults to the cluster id.", example='"cachesync-dc-east"'),
+    Setting("codec.wso2_format", choice("json", "legacy", "both"), "json",
+            "wso2 codec: the body written for IS nodes: json (connector 2.1.9+), legacy (the "
+            "ClusterCacheInvalidationRequest{...} text of connectors 2.0.x-2.1.8), or both, one message "
+            "of each (clusters mid-upgrade). Both are always read. Under legacy and both, a key with '}' "
+            "or a line break is sent as a clear-all of its cache.", example='"json"'),
     Setting("signing.key_id", nonempty_text, None,
             "Id of the key that signs outgoing messages. Unset: messages are not signed.",
             example='"2026-11"'),

@@ -109,6 +109,9 @@ class LocalContext:
 
 class Target(abc.ABC):
     type: ClassVar[str]
+    #: whether it can use Java object keys (items' `java_keys`, WSO2 IS key objects): a target
+    #: that cannot is handed the invalidation without them, and the bridge counts what it skipped
+    accepts_java_keys: ClassVar[bool] = False
 
     def __init__(self, name: str, options: Mapping[str, Any], context: LocalContext) -> None:
         self.name = name

@@ -34,6 +34,7 @@ def _first_lines(data: bytes) -> str:
 
 class CommandTarget(Target):
     type = "command"
+    accepts_java_keys = True  # the document shows each key's class and fields (local/payload.py)
 
     def __init__(self, name, options, context) -> None:
         super().__init__(name, options, context)

@@ -39,6 +39,7 @@ class _NoRedirects(urllib.request.HTTPRedirectHandler):
 
 class WebhookTarget(Target):
     type = "webhook"
+    accepts_java_keys = True  # the document shows each key's class and fields (local/payload.py)
 
     def __init__(self, name, options, context) -> None:
         super().__init__(name, options, context)

@@ -63,12 +63,24 @@ def all_item_len(cache: str, manager: str | None) -> int:
     return _json_len(item_to_dict(Item(cache=cache, all=True, manager=manager)))
 
 
-def _shell_len(cache: str, manager: str | None) -> int:
-    """Bytes of an item of `cache` with an empty keys list: every key adds its JSON (and a comma)."""
+def _shell_len(cache: str, manager: str | None, field: str = "keys") -> int:
+    """Bytes of an item of `cache` with an empty `field` list: every key adds its JSON (and a comma)."""
     empty = item_to_dict(Item(cache=cache, manager=manager, all=True))
     del empty["all"]
-    empty["keys"] = []
+    empty[field] = []
     return _json_len(empty)
+
+
+def _java_key_len(stream: bytes) -> int:
+    """Bytes of a Java key in `java_keys`: its base64, quoted."""
+    return 4 * ((len(stream) + 2) // 3) + 2
+
+
+def _chunk(item: Item, keys: list) -> Item:
+    """An item of `item`'s cache carrying `keys` (strings or Java streams, as `item` does)."""
+    if item.java_keys:
+        return Item(cache=item.cache, java_keys=tuple(keys), manager=item.manager)
+    return Item(cache=item.cache, keys=tuple(keys), manager=item.manager)
 
 
 def one_key_item_len(cache: str, manager: str | None, key: str) -> int:
@@ -112,7 +124,7 @@ def batch_items(
         group.append(item)
 
     for item in items:
-        if item.all or len(item.keys) == 0:
+        if item.all or not (item.keys or item.java_keys):
             size = _json_len(item_to_dict(item))
             if used + size + (1 if group else 0) > budget:
                 flush()
@@ -120,14 +132,15 @@ def batch_items(
                     raise ValueError(f"item for {item.cache!r} does not fit in {max_bytes} bytes")
             add(item, size)
             continue
-        shell = _shell_len(item.cache, item.manager)
-        keys: list[str] = []
+        java = bool(item.java_keys)
+        shell = _shell_len(item.cache, item.manager, "java_keys" if java else "keys")
+        keys: list = []
         size = shell
-        for key in item.keys:
-            key_len = _key_len(key) + (1 if keys else 0)
+        for key in item.java_keys if java else item.keys:
+            key_len = (_java_key_len(key) if java else _key_len(key)) + (1 if keys else 0)
             if used + (1 if group else 0) + size + key_len > budget:
                 if keys:
-                    add(Item(cache=item.cache, keys=tuple(keys), manager=item.manager), size)
+                    add(_chunk(item, keys), size)
                     keys, size = [], shell
                     key_len -= 1
                 flush()
@@ -135,6 +148,6 @@ def batch_items(
                     raise ValueError(f"a key of {item.cache!r} does not fit in {max_bytes} bytes")
             keys.append(key)
             size += key_len
-        add(Item(cache=item.cache, keys=tuple(keys), manager=item.manager), size)
+        add(_chunk(item, keys), size)
     flush()
     return batches

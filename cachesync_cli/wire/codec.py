@@ -2,7 +2,9 @@
 
 This is the one entry point `tail` and the bridge use. With `codec="auto"` the formats
 are told apart by their fields: a native envelope has `"v"`, a WSO2 message has
-`"cacheKeyBase64"`.
+`"cacheKeyBase64"` or is a 2.0.x-2.1.8 text (`ClusterCacheInvalidationRequest{...}`).
+A body in the RabbitMQ JMS client's framing (`rmq_jms`) is unwrapped first, whatever the
+codec: its text is the message, its `sender` property the sender.
 """
 
 from __future__ import annotations
@@ -13,9 +15,16 @@ from typing import Any, Literal
 
 from cachesync_cli.errors import DecodeError, SignatureError
 from cachesync_cli.wire.envelope import Envelope, envelope_from_object, envelope_to_dict
+from cachesync_cli.wire.rmq_jms import decode_text_message, is_rmq_jms_body
 from cachesync_cli.wire.signing import Keyring
 from cachesync_cli.wire.strictjson import DEFAULT_MAX_BYTES, parse_json_object
-from cachesync_cli.wire.wso2 import Wso2Message, wso2_from_object, wso2_to_envelope_dict
+from cachesync_cli.wire.wso2 import (
+    LEGACY_PREFIX_BYTES,
+    Wso2Message,
+    decode_wso2,
+    wso2_from_object,
+    wso2_to_envelope_dict,
+)
 
 CODECS = ("auto", "native", "wso2")
 
@@ -47,6 +56,13 @@ def decode_message(
     """
     if codec not in CODECS:
         raise ValueError(f"unknown codec {codec!r}; expected one of {', '.join(CODECS)}")
+    if is_rmq_jms_body(body):
+        body, headers = _unwrap_rmq_jms(body, headers, max_bytes)
+    if body[:len(LEGACY_PREFIX_BYTES)] == LEGACY_PREFIX_BYTES and codec != "native":
+        if keyring is not None:
+            raise SignatureError("WSO2 messages carry no signature", reason="unsigned")
+        message = decode_wso2(body, headers or {}, max_bytes=max_bytes)
+        return Decoded("wso2", wso2_to_envelope_dict(message), wso2=message)
     obj = parse_json_object(body, max_bytes=max_bytes)
     if codec == "auto":
         if "v" in obj:
@@ -65,3 +81,16 @@ def decode_message(
         raise SignatureError("WSO2 messages carry no signature", reason="unsigned")
     message = wso2_from_object(obj, headers or {})
     return Decoded("wso2", wso2_to_envelope_dict(message), wso2=message)
+
+
+def _unwrap_rmq_jms(body: bytes, headers: Mapping[str, Any] | None,
+                    max_bytes: int) -> tuple[bytes, Mapping[str, Any]]:
+    """The text and sender of an RMQ JMS TextMessage body (the body's `sender` wins: the
+    JMS consumer reads only the body)."""
+    message = decode_text_message(body, max_bytes=max(max_bytes, 4 * max_bytes // 3 + 4096))
+    if message.text is None:
+        raise DecodeError("an RMQ JMS TextMessage with a null text", reason="invalid")
+    merged = dict(headers or {})
+    if message.sender is not None:
+        merged["sender"] = message.sender
+    return message.text.encode("utf-8"), merged

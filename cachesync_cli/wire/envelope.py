@@ -8,6 +8,8 @@ keeping the object as received in `Envelope.raw` so its signature can be checked
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import time
 import uuid
@@ -77,17 +79,29 @@ class Tenant:
             _integer(self.id, "tenant.id")
 
 
+JAVA_STREAM_HEADER = b"\xac\xed\x00\x05"
+MAX_JAVA_KEY_BYTES = 64 * 1024
+"""The largest Java key stream an item carries (an IS key object is a few hundred bytes)."""
+
+
 @dataclass(frozen=True)
 class Item:
-    """Keys to drop from one cache, or the whole cache (`all=True`)."""
+    """Keys to drop from one cache, or the whole cache (`all=True`).
+
+    `java_keys` are keys that are Java objects (WSO2 IS's `OAuthCacheKey`...), each the exact
+    Java serialization stream an IS node wrote (docs/wire.md §2.4): carried as bytes, never
+    re-serialized. An item carries string `keys`, `java_keys` or `all`, one of them: a
+    bridge that predates `java_keys` rejects such an item rather than read it as empty."""
 
     cache: str
     keys: tuple[str, ...] = ()
     all: bool = False
     manager: str | None = None
+    java_keys: tuple[bytes, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "keys", tuple(self.keys))
+        object.__setattr__(self, "java_keys", tuple(self.java_keys))
         _text(self.cache, "cache")
         if self.manager is not None:
             _text(self.manager, "manager")
@@ -99,8 +113,19 @@ class Item:
             "".join(self.keys).encode("utf-8")
         except UnicodeEncodeError:
             raise ValueError(f"a key of {self.cache!r} is not valid Unicode (lone surrogate)") from None
-        if bool(self.keys) == self.all:
-            raise ValueError(f"item for {self.cache!r} needs either a non-empty keys list or all=true, not both")
+        for stream in self.java_keys:
+            if not isinstance(stream, bytes) or not stream.startswith(JAVA_STREAM_HEADER):
+                raise ValueError(f"java_keys of {self.cache!r} must be Java serialization streams")
+            if len(stream) > MAX_JAVA_KEY_BYTES:
+                raise ValueError(f"a java key of {self.cache!r} is over {MAX_JAVA_KEY_BYTES} bytes")
+        if bool(self.keys) + bool(self.java_keys) + self.all != 1:
+            raise ValueError(f"item for {self.cache!r} needs one of a non-empty keys list, a non-empty java_keys "
+                             "list or all=true")
+
+    @property
+    def key_count(self) -> int:
+        """Keys it names (string and Java), 0 for `all`."""
+        return len(self.keys) + len(self.java_keys)
 
 
 @dataclass(frozen=True)
@@ -172,6 +197,8 @@ def item_to_dict(item: Item) -> dict[str, Any]:
     result["cache"] = item.cache
     if item.all:
         result["all"] = True
+    elif item.java_keys:
+        result["java_keys"] = [base64.b64encode(stream).decode("ascii") for stream in item.java_keys]
     else:
         result["keys"] = list(item.keys)
     return result
@@ -245,7 +272,7 @@ def envelope_from_object(obj: Mapping[str, Any]) -> Envelope:
             id=_present(obj, "id"), origin=_present(obj, "origin"), node=_present(obj, "node"),
             seq=_present(obj, "seq"), ts=_present(obj, "ts"),
             tenant=_tenant(obj.get("tenant")),
-            items=_items(obj.get("items")),
+            items=items_from_list(obj.get("items")),
             ack=obj.get("ack", False),
             ack_of=obj.get("ack_of"),
             applied=_applied(obj.get("applied")),
@@ -272,7 +299,8 @@ def _tenant(value: Any) -> Tenant | None:
     return Tenant(domain=_present(value, "domain"), id=value.get("id"))
 
 
-def _items(value: Any) -> tuple[Item, ...]:
+def items_from_list(value: Any) -> tuple[Item, ...]:
+    """Items from their wire form (a list of `item_to_dict` objects); `ValueError` if invalid."""
     if value is None:
         return ()
     if not isinstance(value, list):
@@ -284,9 +312,19 @@ def _items(value: Any) -> tuple[Item, ...]:
         keys = entry.get("keys", [])
         if not isinstance(keys, list):
             raise ValueError("keys must be a list")
-        items.append(Item(cache=_present(entry, "cache"), keys=tuple(keys),
+        items.append(Item(cache=_present(entry, "cache"), keys=tuple(keys), java_keys=_java_keys(entry),
                           all=entry.get("all", False), manager=entry.get("manager")))
     return tuple(items)
+
+
+def _java_keys(entry: Mapping[str, Any]) -> tuple[bytes, ...]:
+    value = entry.get("java_keys", [])
+    if not isinstance(value, list) or not all(isinstance(text, str) for text in value):
+        raise ValueError("java_keys must be a list of base64 strings")
+    try:
+        return tuple(base64.b64decode(text.encode("ascii"), validate=True) for text in value)
+    except (binascii.Error, UnicodeEncodeError, ValueError):
+        raise ValueError("java_keys must be a list of base64 strings") from None
 
 
 def _retire(value: Any) -> tuple[str, ...]:

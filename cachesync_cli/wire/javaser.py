@@ -68,7 +68,7 @@ def read_object(data: bytes, *, max_bytes: int = MAX_STREAM_BYTES) -> JavaValue:
     if len(data) > max_bytes:
         raise DecodeError(f"Java stream of {len(data)} bytes exceeds {max_bytes}", reason="malformed")
     try:
-        reader = _StreamReader(bytes(data))
+        reader = ObjectStreamReader(bytes(data))
         value = reader.read_stream()
     except DecodeError:
         raise
@@ -77,7 +77,7 @@ def read_object(data: bytes, *, max_bytes: int = MAX_STREAM_BYTES) -> JavaValue:
     return value
 
 
-class _StreamReader:
+class ObjectStreamReader:
     def __init__(self, data: bytes) -> None:
         self.data = data
         self.pos = 0

@@ -142,3 +142,43 @@ def _describe_list(values, out, budget, depth, path, emit) -> None:
         if index:
             emit(", ")
         _describe(element, out, budget, depth - 1, path)
+
+
+def to_plain(value: JavaValue, *, max_depth: int = 8, max_elements: int = 1000) -> object:
+    """A JSON-ready form for programs (webhook and command targets): an object is
+    `{"class": name, "fields": {...}}`, an array `{"class": name, "items": [...]}` (a `byte[]`'s
+    items as hex), an enum `{"class": name, "constant": C}`. Depth, elements and cycles are
+    bounded as in `describe` (what is cut shows as `"…"`)."""
+    budget = [max_elements]
+    return _plain(value, max_depth, set(), budget)
+
+
+def _plain(value: JavaValue, depth: int, path: set[int], budget: list[int]) -> object:
+    budget[0] -= 1
+    if budget[0] < 0:
+        return "…"
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, JavaEnum):
+        return {"class": value.class_name, "constant": value.constant}
+    if isinstance(value, JavaClass):
+        return {"class": "java.lang.Class", "name": value.class_name}
+    if isinstance(value, (JavaObject, JavaArray)):
+        if id(value) in path or depth <= 0:
+            return "…"
+        path.add(id(value))
+        try:
+            if isinstance(value, JavaArray):
+                items = value.items.hex() if isinstance(value.items, bytes) else \
+                    [_plain(item, depth - 1, path, budget) for item in value.items]
+                return {"class": value.class_name, "items": items}
+            plain: dict = {"class": value.class_name,
+                           "fields": {name: _plain(v, depth - 1, path, budget) for name, v in value.fields.items()}}
+            if value.annotations:
+                plain["data"] = [_plain(item, depth - 1, path, budget) for item in value.annotations]
+            return plain
+        finally:
+            path.discard(id(value))
+    return repr(value)

@@ -1,7 +1,9 @@
-"""The WSO2 Identity Server cache-sync format (WIRE.md §3).
+"""The WSO2 Identity Server cache-sync format (docs/wire.md §3 and §4).
 
-One key per message: a JSON body naming tenant, cache manager and cache, with the key
-as a base64 Java serialization stream, and a `sender` header naming the producer.
+One key per message: a JSON body (connector 2.1.9+) naming tenant, cache manager and
+cache, with the key as a base64 Java serialization stream, and a `sender` header naming
+the producer; or, from connectors 2.0.x-2.1.8, the text of `wso2_legacy`. Both are read
+(told apart by their first character); either or both are written (`BODY_FORMATS`).
 Cache names travel with the `$__local__$.` prefix and are shown without it; clearing
 a whole cache sends the key `$__clear__all__$.`. Only string keys can be published;
 other keys (e.g. `OAuthCacheKey` objects) are read for display via `javaser`.
@@ -19,17 +21,28 @@ from cachesync_cli.errors import DecodeError
 from cachesync_cli.wire.envelope import INVALIDATE, dumps_compact
 from cachesync_cli.wire.javaser import JavaValue, describe, read_object, serialize_string
 from cachesync_cli.wire.strictjson import DEFAULT_MAX_BYTES, parse_json_object
+from cachesync_cli.wire.wso2_legacy import PREFIX as LEGACY_PREFIX
+from cachesync_cli.wire.wso2_legacy import ObjectKeyText, format_legacy, parse_legacy
 
 LOCAL_PREFIX = "$__local__$."
+LEGACY_PREFIX_BYTES = LEGACY_PREFIX.encode("ascii")
 CLEAR_ALL_KEY = "$__clear__all__$."
 SENDER_HEADER = "sender"
 DEFAULT_ORIGIN = "wso2"
 """The origin shown for a WSO2 message without a `sender`."""
+BODY_FORMATS = ("json", "legacy", "both")
+"""What a WSO2 producer writes: the 2.1.9+ JSON, the 2.0.x-2.1.8 text, or one of each
+(clusters mid-upgrade)."""
 
 
 @dataclass(frozen=True)
 class Wso2Message:
-    """One WSO2 invalidation. `cache` has no prefix; `key` is None when `clear_all`."""
+    """One WSO2 invalidation. `cache` has no prefix; `key` is None when `clear_all`.
+
+    `key` is a str, a JavaValue read from an object key's stream, or (legacy text only)
+    an `ObjectKeyText` (`Class@hash`, which names no entry). `key_stream` is an object
+    key's exact serialization stream (read from `cacheKeyBase64`, or to write there as it
+    is). `body_format` is how it came."""
 
     tenant_domain: str
     tenant_id: int
@@ -38,6 +51,8 @@ class Wso2Message:
     key: JavaValue = None
     clear_all: bool = False
     sender: str | None = None
+    body_format: str = "json"
+    key_stream: bytes | None = None
 
 
 def add_local_prefix(cache: str) -> str:
@@ -50,10 +65,13 @@ def strip_local_prefix(cache: str) -> str:
     return cache[len(LOCAL_PREFIX):] if cache.startswith(LOCAL_PREFIX) else cache
 
 
-def encode_wso2(msg: Wso2Message) -> tuple[bytes, dict[str, str]]:
-    """Body and headers for one message. Raises `ValueError` for non-string keys or no sender."""
+def encode_wso2(msg: Wso2Message, body_format: str = "json") -> tuple[bytes, dict[str, str]]:
+    """Body and headers for one message in `body_format` ("json" or "legacy"). Raises
+    `ValueError` for non-string keys, no sender, or what the legacy text cannot carry."""
     if msg.clear_all:
         key = CLEAR_ALL_KEY
+    elif msg.key_stream is not None:
+        key = None  # an object key, written as the exact stream it came as
     elif isinstance(msg.key, str):
         key = msg.key
     else:
@@ -62,19 +80,48 @@ def encode_wso2(msg: Wso2Message) -> tuple[bytes, dict[str, str]]:
         raise ValueError("a WSO2 message needs a sender (the producer name)")
     if isinstance(msg.tenant_id, bool) or not isinstance(msg.tenant_id, int):
         raise ValueError("tenant_id must be an integer")
+    if body_format == "legacy":
+        if key is None:
+            raise ValueError("an object key cannot be carried by the legacy format (it prints as Class@hash)")
+        text = format_legacy(tenant_id=msg.tenant_id, tenant_domain=msg.tenant_domain, manager=msg.manager,
+                             cache=add_local_prefix(msg.cache), key=key)
+        return text.encode("utf-8"), {SENDER_HEADER: msg.sender}
+    if body_format != "json":
+        raise ValueError(f"unknown WSO2 body format {body_format!r}: json or legacy")
     body = {
         "tenantDomain": msg.tenant_domain,
         "tenantId": msg.tenant_id,
         "cacheManagerName": msg.manager,
         "cacheName": add_local_prefix(msg.cache),
-        "cacheKeyBase64": base64.b64encode(serialize_string(key)).decode("ascii"),
+        "cacheKeyBase64": base64.b64encode(serialize_string(key) if key is not None else msg.key_stream)
+        .decode("ascii"),
     }
     return dumps_compact(body), {SENDER_HEADER: msg.sender}
 
 
 def decode_wso2(body: bytes, headers: Mapping[str, Any], *, max_bytes: int = DEFAULT_MAX_BYTES) -> Wso2Message:
-    """Decode one WSO2 message, or raise `DecodeError` ("oversized", "malformed", "invalid")."""
+    """Decode one WSO2 message, JSON or legacy text, or raise `DecodeError` ("oversized",
+    "malformed", "invalid")."""
+    if body[:len(LEGACY_PREFIX_BYTES)] == LEGACY_PREFIX_BYTES:
+        if len(body) > max_bytes:
+            raise DecodeError(f"message of {len(body)} bytes exceeds {max_bytes}", reason="oversized")
+        try:
+            text = bytes(body).decode("utf-8")
+        except UnicodeDecodeError:
+            raise DecodeError("message is not UTF-8", reason="malformed") from None
+        return wso2_from_legacy_text(text, headers)
     return wso2_from_object(parse_json_object(body, max_bytes=max_bytes), headers)
+
+
+def wso2_from_legacy_text(text: str, headers: Mapping[str, Any]) -> Wso2Message:
+    """A 2.0.x-2.1.8 connector's text as a message (see `wso2_legacy`)."""
+    request = parse_legacy(text)
+    clear_all = request.key == CLEAR_ALL_KEY
+    return Wso2Message(
+        tenant_domain=request.tenant_domain, tenant_id=request.tenant_id, manager=request.manager,
+        cache=strip_local_prefix(request.cache), key=None if clear_all else request.key, clear_all=clear_all,
+        sender=_sender(headers), body_format="legacy",
+    )
 
 
 def wso2_from_object(obj: Mapping[str, Any], headers: Mapping[str, Any]) -> Wso2Message:
@@ -93,6 +140,7 @@ def wso2_from_object(obj: Mapping[str, Any], headers: Mapping[str, Any]) -> Wso2
     return Wso2Message(
         tenant_domain=domain, tenant_id=tenant_id, manager=manager, cache=strip_local_prefix(cache),
         key=None if clear_all else key, clear_all=clear_all, sender=_sender(headers),
+        key_stream=None if clear_all or isinstance(key, str) else stream,
     )
 
 
@@ -123,7 +171,8 @@ def wso2_to_envelope_dict(msg: Wso2Message) -> dict[str, Any]:
     if msg.clear_all:
         item["all"] = True
     else:
-        item["keys"] = [msg.key if isinstance(msg.key, str) else describe(msg.key)]
+        item["keys"] = [msg.key if isinstance(msg.key, str) else
+                        msg.key.text if isinstance(msg.key, ObjectKeyText) else describe(msg.key)]
     return {
         "type": INVALIDATE,
         "origin": msg.sender or DEFAULT_ORIGIN,
