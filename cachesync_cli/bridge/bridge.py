@@ -28,7 +28,7 @@ from cachesync_cli.bridge.throttled_log import ThrottledLog, clip
 from cachesync_cli.cleanup.scheduler import bridge_scheduler
 from cachesync_cli.config import Config
 from cachesync_cli.config.resolve import cluster_id, connect_options, signing_keys
-from cachesync_cli.errors import CachesyncError, UsageError
+from cachesync_cli.errors import CachesyncError, ConfigError, UsageError
 from cachesync_cli.local.base import EchoGuard, LocalContext, Source, SourceError, Target
 from cachesync_cli.local.intake import IntakeGap
 from cachesync_cli.local.registry import build_source, build_target
@@ -238,6 +238,13 @@ class Bridge:
         self.connection.subscribe(SubscriptionSpec(self.config["broker.topic"], self.incoming.deliver,
                                                    durable_name=self.cluster, manual_ack=True, alone=True))
         self.connection.open(timeout=connect_timeout)
+        if self.connection.wso2_text_only and self.codec != "wso2":
+            self.connection.close()
+            raise ConfigError(f"{self.connection.endpoint or 'the broker'} publishes on exchange jms.durable.topic, "
+                              f"where IS nodes' RabbitMQ JMS consumers read only WSO2 TextMessages: a bridge with the "
+                              f"{self.codec} codec cannot publish its envelopes and heartbeats there",
+                              hint='set [codec] name = "wso2" for a bridge on the IS topic, or keep native bridges '
+                                   'on another exchange ([broker] exchange = "amq.topic")')
         self.state = "running"
         self.state_file.mark_running()
         self.incoming.start()

@@ -6,22 +6,23 @@ from typing import Annotated, Optional
 
 import typer
 
-from cachesync_cli.cli import output
+from cachesync_cli.cli import completers, output
 from cachesync_cli.errors import ExitStatus
 
 DEMO_PANEL = "Demo"
+FORMATS = ("text", "json")
 
 EPILOG = """[b]Examples[/b]
 
   cachesync demo                                          (in-process broker, nothing to set up)
-  cachesync demo --json | jq '.steps[] | [.id, .took_ms]'
+  cachesync demo --format json | jq '.steps[] | [.id, .took_ms]'
   cachesync demo --broker amqp://guest:guest@localhost:5672/
   cachesync demo --broker stomp://localhost:61613         (ActiveMQ or RabbitMQ's STOMP plugin)
 
 Two clusters, A and B, each run a real bridge (an HTTP source, a directory of files as the
 local cache). B revokes a token, A's copy disappears; then one of B's messages is lost and A
 flushes its cache. The screen shows the timeline; the bridges' own log lines go to a file,
-named at the end. See docs/commands/demo.md.
+named at the end. --json is an alias of --format json. See docs/commands/demo.md.
 
 [b]Exit status[/b]: 0 every step happened; 1 a step did not (the timeline says which);
 2 usage error; 3 the broker given with --broker is unreachable or refuses the login."""
@@ -35,7 +36,12 @@ def command(
                                                   rich_help_panel=DEMO_PANEL)] = None,
     timeout: Annotated[float, typer.Option(metavar="SECONDS", help="Longest wait for any one step.",
                                            rich_help_panel=DEMO_PANEL)] = 10.0,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the timeline as one JSON object at the end.",
+    fmt: Annotated[Optional[str], typer.Option("--format", metavar="FORMAT",
+                                               help="text (the timeline as it happens, default) or json (one "
+                                                    "object at the end).",
+                                               autocompletion=completers.choices(*FORMATS),
+                                               rich_help_panel=DEMO_PANEL)] = None,
+    as_json: Annotated[bool, typer.Option("--json", hidden=True, help="Alias of --format json.",
                                           rich_help_panel=DEMO_PANEL)] = False,
 ) -> None:
     """Watch an invalidation cross two clusters, then a lost message turn into a cache flush."""
@@ -44,8 +50,10 @@ def command(
 
     from cachesync_cli.demo.scenario import Scenario
     from cachesync_cli.demo.timeline import HEADER, step_line
+    from cachesync_cli.cli import formats
     from cachesync_cli.logs import logging_to_file
 
+    as_json = formats.choose(fmt, FORMATS, alias=("--json", as_json, "json")) == "json"
     console = output.stdout()
     if not as_json:
         from cachesync_cli.transport.endpoint import redact_url

@@ -48,6 +48,8 @@ def check_permissions(ctx: DoctorContext) -> Outcome:
     except CachesyncError as error:
         errors.append(error)
         details.append(Detail("subscribe", Status.FAIL, error.message))
+    if _is_wso2_text_only(ctx):
+        return _wso2_exchange(ctx, topic, details, errors)
     try:
         probe = ctx.probe()
         details.append(Detail("publish", Status.OK,
@@ -77,11 +79,38 @@ def check_permissions(ctx: DoctorContext) -> Outcome:
     return fail(message, details=tuple(details))
 
 
+def _is_wso2_text_only(ctx: DoctorContext) -> bool:
+    """Whether the topic is on the RabbitMQ JMS client's exchange, where IS nodes read
+    every message and accept only WSO2 TextMessages (docs/wire.md §3.2)."""
+    try:
+        connection, _ = ctx.broker()
+    except CachesyncError:
+        return False
+    return connection.wso2_text_only
+
+
+def _wso2_exchange(ctx: DoctorContext, topic: str, details: list, errors: list) -> Outcome:
+    """On `jms.durable.topic` doctor publishes no probe: IS nodes would read it (a native
+    envelope stops their consumer; a WSO2 message would be applied)."""
+    if errors:
+        return fail("; ".join(e.message for e in errors), details=tuple(details))
+    if ctx.cfg["codec.name"] != "wso2":
+        return fail(f"topic {topic!r} is on exchange jms.durable.topic, where IS nodes' RabbitMQ JMS consumers "
+                    f"read every message and accept only WSO2 TextMessages: a native publisher there (a bridge, "
+                    f"invalidate, this probe) would stop their consumers",
+                    'set [codec] name = "wso2" for a bridge on the IS topic, or keep native bridges on another '
+                    'exchange ([broker] exchange = "amq.topic")', details=tuple(details))
+    return ok(f"may subscribe to {topic!r} on exchange jms.durable.topic (IS nodes' RabbitMQ JMS topic); "
+              f"no probe published there: IS nodes would read it", details=tuple(details))
+
+
 def _is_amqp(ctx: DoctorContext) -> bool:
     return ctx.endpoints()[0].scheme in ("amqp", "amqps")
 
 
 def check_roundtrip(ctx: DoctorContext) -> Outcome:
+    if _is_wso2_text_only(ctx):
+        return not_applicable("no probe on jms.durable.topic: IS nodes read every message there")
     probe = ctx.probe()
     received = ctx.probe_delivery()
     timeout = ctx.settings.timeout

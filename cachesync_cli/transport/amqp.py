@@ -41,8 +41,11 @@ from cachesync_cli.errors import (
     NotConfirmed,
     PermissionDenied,
     TransportError,
+    UsageError,
 )
 from cachesync_cli.transport.base import Delivery, SubscriptionSpec, Transport
+from cachesync_cli.wire.rmq_jms import EXCHANGE as RMQ_JMS_EXCHANGE
+from cachesync_cli.wire.rmq_jms import frame_wso2_message
 
 T = TypeVar("T")
 
@@ -95,6 +98,8 @@ class AmqpTransport(Transport):
             client_properties={"connection_name": f"cachesync {opts.client_id or ''}".strip()},
         )
         self._exchange = ep.param("exchange", opts.exchange)
+        #: on the RabbitMQ JMS client's exchange, bodies go out in its framing (`_frame`)
+        self.wso2_text_only = self._exchange == RMQ_JMS_EXCHANGE
         self._closing = False
         self._unconfirmed: dict[int, concurrent.futures.Future] = {}  # delivery tag -> its future
         self._published = 0  # delivery tag of the last message sent on the publishing channel
@@ -106,6 +111,12 @@ class AmqpTransport(Transport):
                                                                       callback=done),
                        self._publishing, "enable publisher confirms")
             self._publishing.add_on_close_callback(self._on_publishing_closed)
+            if self.wso2_text_only:
+                # as the RabbitMQ JMS client's createTopic declares it: any other attribute would
+                # make IS's own declaration fail (PRECONDITION_FAILED)
+                self._wait(lambda done: self._publishing.exchange_declare(
+                    RMQ_JMS_EXCHANGE, exchange_type="topic", durable=True, auto_delete=False, callback=done),
+                    self._publishing, f"declare the exchange {RMQ_JMS_EXCHANGE}")
         except Exception as exc:  # pika raises many kinds; all become ours here
             error = self._translate(exc, f"connect to {ep}")
             if _handshake_failed(exc):
@@ -233,6 +244,8 @@ class AmqpTransport(Transport):
                       timeout: float) -> concurrent.futures.Future[None]:
         if self._closing:
             raise ConnectionFailed(f"connection to {self.endpoint} is closed")
+        if self.wso2_text_only:
+            body, headers = self._frame(body, headers)
         properties = pika.BasicProperties(
             content_type=headers.get("content-type"),
             delivery_mode=pika.DeliveryMode.Persistent,
@@ -255,6 +268,17 @@ class AmqpTransport(Transport):
 
         self._soon(send)
         return future
+
+    def _frame(self, body: bytes, headers: Mapping[str, str]) -> tuple[bytes, Mapping[str, str]]:
+        """A WSO2 message as the RabbitMQ JMS client's TextMessage; anything else is refused
+        (an RMQ JMS consumer handed it would close its channel and hear nothing more)."""
+        try:
+            framed = frame_wso2_message(body, headers)
+        except ValueError as exc:
+            raise UsageError(f"{self.endpoint}: {exc}",
+                             hint=f"IS nodes listen on exchange {RMQ_JMS_EXCHANGE}: publish there only with the "
+                                  f"wso2 codec; native bridges use another exchange (amq.topic)") from None
+        return framed, {**headers, "content-type": "application/octet-stream"}
 
     def subscribe(self, spec: SubscriptionSpec) -> None:
         channel_and_queue: list = []

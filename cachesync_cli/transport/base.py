@@ -127,6 +127,10 @@ class Transport(abc.ABC):
     schemes: tuple[str, ...] = ()
     #: Whether messages carry headers (MQTT 3.1.1 does not).
     supports_headers: bool = True
+    #: Set by a transport whose destination is read by JMS clients that accept only WSO2
+    #: TextMessages (AMQP on `jms.durable.topic`): it refuses anything else, so a native
+    #: bridge, heartbeats and doctor's probe cannot use it (docs/wire.md §3.2).
+    wso2_text_only: bool = False
 
     def __init__(self, endpoint: Endpoint, options: ConnectOptions, on_lost: LostFn) -> None:
         self.endpoint = endpoint

@@ -124,6 +124,12 @@ class BrokerConnection:
         transport = self._transport
         return transport.server if transport else ""
 
+    @property
+    def wso2_text_only(self) -> bool:
+        """Whether only WSO2 TextMessages may be published here (see `Transport.wso2_text_only`)."""
+        transport = self._transport
+        return bool(transport and transport.wso2_text_only)
+
     def _emit(self, event: ConnectionEvent) -> None:
         log.info(event.describe())
         try:

@@ -25,6 +25,7 @@ and its channel is closed: the subscriber stays deaf until it reconnects. So not
 from __future__ import annotations
 
 import struct
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from cachesync_cli.errors import DecodeError
@@ -85,6 +86,21 @@ def encode_text_message(text: str, *, sender: str | None = None, message_id: str
     data += struct.pack(">?i", False, len(encoded))
     data += encoded
     return STREAM_HEADER + _blocks(bytes(data))
+
+
+def frame_wso2_message(body: bytes, headers: Mapping[str, str]) -> bytes:
+    """`body`, a WSO2 message (the connector's JSON or legacy text), as the TextMessage an RMQ
+    JMS consumer reads, with its `sender`. Raises `ValueError` for anything else (a native
+    envelope, a heartbeat, a probe...): on `jms.durable.topic` it would stop the IS node's
+    consumer."""
+    from cachesync_cli.wire.wso2 import decode_wso2
+
+    try:
+        decode_wso2(body, headers)
+    except DecodeError as exc:
+        raise ValueError(f"only WSO2 TextMessages may be published where RabbitMQ JMS clients listen "
+                         f"(exchange {EXCHANGE}), not this ({exc})") from None
+    return encode_text_message(bytes(body).decode("utf-8"), sender=headers.get("sender"))
 
 
 def decode_text_message(body: bytes, *, max_bytes: int = MAX_BODY_BYTES) -> RmqTextMessage:

@@ -65,7 +65,7 @@ def test_cleanup_format_ndjson_and_alias(tmp_path):
 
 
 def test_hidden_aliases_stay_out_of_help():
-    for command in (("status",), ("config", "show"), ("invalidate",), ("cleanup",), ("bench",)):
+    for command in (("status",), ("config", "show"), ("invalidate",), ("cleanup",), ("bench",), ("demo",)):
         result = cachesync(*command, "--help")
         options = [line.strip("│ ").split()[0] for line in result.stdout.splitlines()
                    if line.startswith("│") and line.strip("│ ")]

@@ -92,7 +92,7 @@ def test_demo_on_an_80_column_terminal_shows_only_the_timeline():
 
 
 def _json_demo(*args: str) -> dict:
-    result = cachesync("demo", "--json", *args, timeout=60)
+    result = cachesync("demo", "--format", "json", *args, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
     report = json.loads(result.stdout)
     assert not RAW_LOG_LINE.search(result.stderr), result.stderr
