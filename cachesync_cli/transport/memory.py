@@ -3,7 +3,8 @@
 It behaves like a real topic: every subscription gets every message published after it
 started; a durable subscription (by name) keeps messages while its consumer is away and
 redelivers unacknowledged ones; a transient one is gone with its connection.
-`drop_connections()` simulates a broker restart.
+`drop_connections()` simulates a broker restart; `faults` (`memory_faults.BrokerFaults`)
+makes it refuse messages, hold or lose confirms, or stay down, for tests.
 """
 
 from __future__ import annotations
@@ -12,10 +13,13 @@ import itertools
 import threading
 from collections import deque
 from collections.abc import Mapping
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 
-from cachesync_cli.errors import ConnectionFailed
+from cachesync_cli.errors import ConnectionFailed, NotConfirmed
 from cachesync_cli.transport.base import Delivery, SubscriptionSpec, Transport
+from cachesync_cli.transport.memory_faults import BrokerFaults
 
 
 @dataclass
@@ -86,12 +90,14 @@ class _Queue:
 class MemoryBroker:
     """One named in-process broker."""
 
-    def __init__(self) -> None:
+    def __init__(self, name: str = "") -> None:
         self._lock = threading.Lock()
         self._durable: dict[str, _Queue] = {}
         self._queues: dict[Transport, list[_Queue]] = {}
+        self.faults = BrokerFaults(name, self.drop_connections)
 
     def connect(self, transport: Transport) -> None:
+        self.faults.check_connect()
         with self._lock:
             self._queues.setdefault(transport, [])
 
@@ -104,7 +110,11 @@ class MemoryBroker:
             self._queues[transport].append(queue)
         queue.attach(transport, spec)
 
-    def publish(self, topic: str, body: bytes, headers: Mapping[str, str]) -> None:
+    def publish(self, transport: Transport, topic: str, body: bytes, headers: Mapping[str, str]) -> Future[None]:
+        """Route a message; its confirm (see `faults`)."""
+        return self.faults.confirm(transport, lambda: self._route(topic, body, headers))
+
+    def _route(self, topic: str, body: bytes, headers: Mapping[str, str]) -> None:
         with self._lock:
             queues = {id(q): q for qs in self._queues.values() for q in qs if q.topic == topic}
             queues.update({id(q): q for q in self._durable.values() if q.topic == topic})
@@ -115,18 +125,19 @@ class MemoryBroker:
         with self._lock:
             self._durable.pop(f"{name}/{topic}", None)
 
-    def disconnect(self, transport: Transport) -> None:
+    def disconnect(self, transport: Transport, why: str = "the connection was closed") -> None:
         with self._lock:
             queues = self._queues.pop(transport, [])
         for queue in queues:
             queue.detach()
+        self.faults.disconnected(transport, why)
 
     def drop_connections(self) -> None:
         """Cut every client off, as a broker restart would; durable queues survive."""
         with self._lock:
             transports = list(self._queues)
         for transport in transports:
-            self.disconnect(transport)
+            self.disconnect(transport, "the memory broker dropped the connection")
             transport.connection_lost(ConnectionFailed("the memory broker dropped the connection"))
 
 
@@ -137,7 +148,9 @@ _brokers_lock = threading.Lock()
 def memory_broker(name: str) -> MemoryBroker:
     """The in-process broker called `name`, created on first use."""
     with _brokers_lock:
-        return _brokers.setdefault(name, MemoryBroker())
+        if name not in _brokers:
+            _brokers[name] = MemoryBroker(name)
+        return _brokers[name]
 
 
 class MemoryTransport(Transport):
@@ -151,9 +164,19 @@ class MemoryTransport(Transport):
 
     def publish(self, topic: str, body: bytes, headers: Mapping[str, str], *, confirm: bool,
                 timeout: float) -> None:
+        confirmed = self.publish_async(topic, body, headers, timeout=timeout)
+        if not confirm:
+            return
+        try:
+            confirmed.result(timeout)
+        except FutureTimeout:
+            raise NotConfirmed(f"the memory broker did not confirm within {timeout:g}s") from None
+
+    def publish_async(self, topic: str, body: bytes, headers: Mapping[str, str], *,
+                      timeout: float) -> Future[None]:
         if not self._open:
             raise ConnectionFailed("memory transport is closed")
-        self._broker.publish(topic, bytes(body), headers)
+        return self._broker.publish(self, topic, bytes(body), headers)
 
     def subscribe(self, spec: SubscriptionSpec) -> None:
         self._broker.subscribe(self, spec)
