@@ -6,8 +6,9 @@ message as soon as it arrives, plus whatever else is already queued, coalesces t
 bridge is idle, and under load each publish carries everything that queued up meanwhile.
 Envelopes are numbered by the `Publisher` and signed when a key is set.
 
-Up to `PUBLISH_WINDOW` messages may await the broker's confirmation at once (on AMQP; the
-other transports confirm each message before the next): a key that arrives while the
+Up to `PUBLISH_WINDOW` messages may await the broker's confirmation at once (on AMQP, and
+on the memory broker when a test holds its confirms; the other transports confirm each
+message before the next): a key that arrives while the
 previous message waits for its confirm goes out at once instead of waiting behind it.
 Once the window is full, the thread waits for the oldest confirm, and what queued up
 meanwhile is coalesced into the next message. When a round finds more than `BUSY_ROUND`

@@ -12,6 +12,8 @@ all off again. Every method is safe from any thread.
   `release_confirms(count)` (oldest first) or `hold_confirms(False)`; `wait_held(n)`
   waits until `n` wait.
 - `lose_confirms(count)`: the next `count` messages are routed and never confirmed.
+- `lose_messages(count)`: the next `count` messages are neither routed nor confirmed, as
+  when they are lost with a connection that died unnoticed (drop it to fail them).
 - `drop_connections()`: every client loses its connection (its `on_lost` is called, as a
   transport's driver thread would), and reconnects at once; `down()` also refuses new
   connections until `up()`.
@@ -36,6 +38,7 @@ class BrokerFaults:
         self._cond = threading.Condition()
         self._refuse: float = 0  # publishes still to refuse (inf: until cleared)
         self._lose = 0  # confirms still to lose
+        self._swallow = 0  # messages still to lose
         self._holding = False
         self._down = False
         self._held: list[tuple[object, Future[None]]] = []  # (transport, confirm), oldest first
@@ -79,6 +82,10 @@ class BrokerFaults:
         with self._cond:
             self._lose = count
 
+    def lose_messages(self, count: int = 1) -> None:
+        with self._cond:
+            self._swallow = count
+
     def drop_connections(self) -> None:
         self._drop()
 
@@ -94,7 +101,7 @@ class BrokerFaults:
     def clear(self) -> None:
         """Every fault off; held confirms are released."""
         with self._cond:
-            self._refuse, self._lose, self._down = 0, 0, False
+            self._refuse, self._lose, self._swallow, self._down = 0, 0, 0, False
         self.hold_confirms(False)
 
     # -- what the broker asks -----------------------------------------------------------------
@@ -114,6 +121,10 @@ class BrokerFaults:
                 self.refused += 1
                 future.set_exception(NotConfirmed(f"the memory broker {self.name!r} refused the message "
                                                   f"(negative confirm, faults.refuse())"))
+                return future
+            if self._swallow > 0:
+                self._swallow -= 1
+                self._lost.append((transport, future))
                 return future
             route()  # before its confirm is held: a test that sees it held finds it routed
             if self._lose > 0:

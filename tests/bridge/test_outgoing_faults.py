@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import pytest
 
 from cachesync_cli.bridge import outgoing as outgoing_module
-from cachesync_cli.bridge.outgoing import PUBLISH_WINDOW, Outgoing
+from cachesync_cli.bridge.outgoing import BUSY_ROUND, PUBLISH_WINDOW, Outgoing
 from cachesync_cli.bridge.rules import SyncRules
 from cachesync_cli.bridge.spool import Spool
 from cachesync_cli.bridge.stats import BridgeStats
@@ -29,7 +29,7 @@ from cachesync_cli.transport.base import ConnectOptions
 from cachesync_cli.transport.connection import Backoff, BrokerConnection
 from cachesync_cli.transport.memory import memory_broker
 from cachesync_cli.transport.memory_faults import BrokerFaults
-from cachesync_cli.wire import HEARTBEAT, Item, decode_message
+from cachesync_cli.wire import ACK, HEARTBEAT, INVALIDATE, Item, decode_message
 from cachesync_cli.wire.envelope import Envelope
 from cachesync_cli.wire.local import LocalMessage
 from tests.bridge.processes import wait_until
@@ -149,6 +149,30 @@ def test_the_window_fills_then_waits_for_the_oldest_confirm_and_coalesces_what_q
     assert rig.published("published_messages") == 5 and rig.spool.depth == 0
 
 
+def test_a_round_behind_sends_one_message_at_a_time(rig):
+    """More than `BUSY_ROUND` local messages in one round: the bridge is behind, and waits
+    for every confirm before each message (fewer, larger messages)."""
+    fill_the_window(rig)
+    rig.submit("k3")
+    until(rig.outgoing.queue.empty, "k3 taken")
+    behind = [f"b{n}" for n in range(BUSY_ROUND + 1)]
+    for key in behind:
+        rig.submit(key)
+    rig.faults.release_confirms(1)  # room for k3; the next round takes the 17 and waits for all four
+    assert rig.faults.wait_held(PUBLISH_WINDOW) == PUBLISH_WINDOW
+    until(rig.outgoing.queue.empty, "the 17 taken")
+    rig.faults.release_confirms(PUBLISH_WINDOW - 1)
+    assert rig.faults.wait_held(2, timeout=0.05) == 1  # k3 still unconfirmed: nothing more sent
+    rig.faults.release_confirms(1)
+    assert rig.faults.wait_held(1) == 1  # now the 17, in one message
+    rig.faults.hold_confirms(False)
+    until(lambda: rig.published() == 4 + len(behind), "every key confirmed")
+
+    received = rig.received(6)
+    assert check_order(received) == []
+    assert [k for i in received[-1].items for k in i.keys] == behind
+
+
 def test_a_lost_connection_resends_what_was_in_flight_in_order_with_the_same_ids(rig):
     fill_the_window(rig)
     rig.submit("k3")  # waits for room in the window
@@ -199,6 +223,23 @@ def test_while_the_broker_is_down_batches_are_spooled_then_drained_in_order(rig)
     received = rig.received(6)
     assert check_order(received) == []
     assert keys_in(received) == [f"k{n}" for n in range(5)]
+
+
+def test_an_ack_asked_for_while_messages_wait_to_be_sent_again_goes_out_behind_them(rig):
+    started(rig)
+    rig.faults.lose_messages(1)
+    rig.submit("k0")  # lost with a connection that died unnoticed...
+    until(lambda: rig.outgoing.oldest_unpublished() is not None, "k0 in flight")
+    rig.faults.down()  # ...until now: k0 fails, and waits to be sent again (seq 2)
+    until(lambda: rig.spool.depth == 1, "k0 held and spooled")
+    rig.outgoing.request_ack("applied-1")  # numbered seq 3: must not overtake k0
+    until(rig.outgoing.queue.empty, "the ack request taken")
+    rig.faults.up()
+    until(lambda: rig.published() == 1 and rig.published("acks_sent") == 1, "the backlog sent")
+    received = rig.received(3)
+    assert check_order(received) == []
+    assert [(e.type, e.ack_of) for e in received[1:]] == [(INVALIDATE, None), (ACK, "applied-1")]
+    assert keys_in(received) == ["k0"]
 
 
 def test_refused_messages_are_spooled_and_go_out_in_order_once_the_broker_takes_them(rig):
