@@ -253,6 +253,6 @@ class Scenario:
         """Remove the demo's durable subscriptions from a real broker (where the transport can)."""
         if not self.real_broker:
             return
-        from cachesync_cli.demo.cleanup import delete_durable_subscriptions
+        from cachesync_cli.transport.durable import delete_durable_subscriptions
 
         self.left_on_broker = delete_durable_subscriptions(self.broker, [c.cluster for c in started], self.topic)
