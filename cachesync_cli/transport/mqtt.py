@@ -16,7 +16,8 @@ session reconnects: MQTT has no negative acknowledgement.
 Two clients with one client id take the session from each other. The broker may say so to
 an MQTT 5 client (DISCONNECT reason 0x8E); otherwise the client only sees its connection
 closed within `SHORT_LIVED` seconds of making it. Each time is logged as an error naming
-the client id, and after `TAKEOVER_LIMIT` times within `TAKEOVER_WINDOW` seconds the next
+the client id and counted in `Transport.takeovers` (kept by the `BrokerConnection` across
+its transports), and after `TAKEOVER_LIMIT` times within `TAKEOVER_WINDOW` seconds the next
 `connect()` raises `ClientIdInUse` instead of connecting: reconnecting stops, and the other
 client keeps the session.
 """
