@@ -9,42 +9,35 @@ import json
 import threading
 import time
 
-from cachesync_cli.transport.endpoint import parse_endpoint
-
-
-def delete_queues(url: str, names: list[str]) -> None:
-    import pika
-
-    ep = parse_endpoint(url)
-    connection = pika.BlockingConnection(pika.ConnectionParameters(
-        ep.host, ep.port, ep.path or "/", pika.PlainCredentials(ep.username or "guest", ep.password or "guest")))
-    try:
-        channel = connection.channel()
-        for name in names:
-            channel.queue_delete(name)
-    finally:
-        connection.close()
+from cachesync_cli.transport.base import ConnectOptions, Login
+from cachesync_cli.transport.endpoint import Endpoint, parse_endpoint
+from cachesync_cli.transport.schemes import transport_class
 
 
 def baseline_rate(url: str, topic: str, count: int) -> dict:
     """Publish `count` one-key messages with the bare driver; the end-to-end rate."""
-    if url.startswith("amqp"):
-        return _amqp(url, topic, count)
-    if url.startswith("stomp"):
-        return _stomp(url, topic, count)
-    return {"driver": None, "note": f"no baseline for {parse_endpoint(url).scheme}://"}
+    endpoint = parse_endpoint(url)
+    run = {"amqp": _amqp, "stomp": _stomp}.get(endpoint.family)  # the drivers this baseline knows
+    if run is None:
+        return {"driver": None, "note": f"no baseline for {endpoint.scheme}://"}
+    return run(endpoint, topic, count)
+
+
+def _login(endpoint: Endpoint) -> Login:
+    """The credentials our transport would log in with (the URL's, or the protocol's default)."""
+    return transport_class(endpoint.scheme).login_for(endpoint, ConnectOptions())
 
 
 def _bodies(count: int) -> list[bytes]:
     return [json.dumps({"cache": "baseline", "keys": [str(n)]}).encode() for n in range(count)]
 
 
-def _amqp(url: str, topic: str, count: int) -> dict:
+def _amqp(ep: Endpoint, topic: str, count: int) -> dict:
     import pika
 
-    ep = parse_endpoint(url)
+    login = _login(ep)
     params = pika.ConnectionParameters(ep.host, ep.port, ep.path or "/",
-                                       pika.PlainCredentials(ep.username or "guest", ep.password or "guest"))
+                                       pika.PlainCredentials(login.username, login.password))
     received = threading.Event()
     ready = threading.Event()
     got = [0]
@@ -83,10 +76,10 @@ def _amqp(url: str, topic: str, count: int) -> dict:
             "per_second": round(got[0] / elapsed, 1)}
 
 
-def _stomp(url: str, topic: str, count: int) -> dict:
+def _stomp(ep: Endpoint, topic: str, count: int) -> dict:
     import stomp
 
-    ep = parse_endpoint(url)
+    login = _login(ep)
     got = [0]
     received = threading.Event()
 
@@ -100,7 +93,7 @@ def _stomp(url: str, topic: str, count: int) -> dict:
         connection = stomp.Connection12([(ep.host, ep.port)], vhost=ep.path or "/", auto_content_length=False)
         if listener:
             connection.set_listener("l", listener)
-        connection.connect(ep.username, ep.password, wait=True)
+        connection.connect(login.username, login.password, wait=True)
         return connection
 
     subscriber = connect(Listener())

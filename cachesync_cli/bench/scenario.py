@@ -168,7 +168,7 @@ def run_bench(opts: BenchOptions, progress=lambda text: None) -> BenchResult:
         for cluster in clusters:
             cluster.stop()
         _delete_keys(opts.redis_url, clusters[1:], prefix)
-        _delete_queues(opts.brokers[0], clusters, opts.topic)
+        _delete_subscriptions(opts.brokers[0], clusters, opts.topic)
         control.close()
 
 
@@ -312,14 +312,11 @@ def _delete_keys(redis_url: str, clusters, prefix: str) -> None:
         client.close()
 
 
-def _delete_queues(broker: str, clusters, topic: str) -> None:
-    """The bench's durable queues must not stay on the broker (AMQP; STOMP/MQTT keep them)."""
-    if not broker.startswith("amqp"):
-        return
-    from cachesync_cli.bench.baseline import delete_queues
-    from cachesync_cli.transport.amqp import durable_queue_name
+def _delete_subscriptions(broker: str, clusters, topic: str) -> None:
+    """The bench's durable subscriptions (and what waits in them) must not stay on the broker."""
+    from cachesync_cli.transport.durable import delete_durable_subscriptions
 
-    delete_queues(broker, [durable_queue_name(c.name, topic) for c in clusters])
+    delete_durable_subscriptions(broker, [c.name for c in clusters], topic)
 
 
 def _bridge_json(cluster: BenchCluster, seconds: float) -> dict:

@@ -21,14 +21,15 @@ travels on the topic (a signed heartbeat when \\[signing] is set), so bridges th
 down get it from their durable subscription; each keeps it in its state file. A retired
 cluster whose bridge sends heartbeats again is watched again.
 
-The retired cluster's own durable subscription (its queue, where messages pile up while
-nobody reads them) is deleted too, with what waits in it, on AMQP; STOMP and MQTT have no
-way to, so retire warns and says what to remove on the broker. Retire a cluster whose
-bridge is stopped: a running one subscribes again.
+The retired cluster's own durable subscription (where messages pile up while nobody reads
+them) is deleted too, with what waits in it: on AMQP its queue, on STOMP the durable
+subscription (ActiveMQ) or its queue (RabbitMQ), on MQTT its persistent session. Retire a
+cluster whose bridge is stopped: a running one subscribes again (and on ActiveMQ and MQTT,
+which know a subscription by its client id, the deletion is refused or takes it over).
 
-[b]Exit status[/b]: 0 published and confirmed by the broker, and the subscriptions deleted
-(or a warning where the protocol cannot); 1 a subscription could not be deleted; 2 usage
-or configuration error; 3 broker unreachable or refused."""
+[b]Exit status[/b]: 0 published and confirmed by the broker, and the subscriptions deleted;
+1 a subscription could not be deleted; 2 usage or configuration error; 3 broker unreachable
+or refused."""
 
 
 def command(
@@ -70,7 +71,7 @@ def command(
 
 def _delete_subscription(connection, cluster: str, topic: str, timeout: float) -> bool:
     """Delete `cluster`'s durable subscription to `topic`, saying what was done or is left.
-    False when it could not be deleted where the protocol allows it."""
+    False when it could not be deleted."""
     from cachesync_cli.cli import output
     from cachesync_cli.errors import CachesyncError
 
@@ -80,10 +81,6 @@ def _delete_subscription(connection, cluster: str, topic: str, timeout: float) -
         output.warn(f"could not delete the durable subscription of {cluster} to {topic}: {exc.message}"
                     + (f" ({exc.hint})" if exc.hint else "") + ": its messages keep piling up on the broker")
         return False
-    if deleted is None:
-        output.warn(f"{cluster}'s durable subscription to {topic} stays on the broker and keeps collecting "
-                    f"messages: this protocol cannot delete it; remove it on the broker")
-    else:
-        output.info(f"deleted the durable subscription of {cluster} to {topic} ({deleted}), and the messages "
-                    f"waiting in it")
+    output.info(f"deleted the durable subscription of {cluster} to {topic} ({deleted}), and the messages "
+                f"waiting in it")
     return True

@@ -250,9 +250,14 @@ class Scenario:
                   f"max_silence + slack, whatever happened to B")
 
     def _clean_broker(self, started: list[DemoCluster]) -> None:
-        """Remove the demo's durable subscriptions from a real broker (where the transport can)."""
-        if not self.real_broker:
+        """Remove the demo's durable subscriptions from a real broker, logged in as the bridges
+        were (a password from $CACHESYNC_PASSWORD), under no bridge's client id."""
+        if not self.real_broker or not started:
             return
-        from cachesync_cli.demo.cleanup import delete_durable_subscriptions
+        import dataclasses
 
-        self.left_on_broker = delete_durable_subscriptions(self.broker, [c.cluster for c in started], self.topic)
+        from cachesync_cli.transport.durable import delete_durable_subscriptions
+
+        options = dataclasses.replace(started[0].bridge.connection.options, client_id=None)
+        self.left_on_broker = delete_durable_subscriptions(self.broker, [c.cluster for c in started], self.topic,
+                                                           options)

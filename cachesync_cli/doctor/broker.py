@@ -32,10 +32,10 @@ def check_auth(ctx: DoctorContext) -> Outcome:
         return fail(error.message, error.hint)
     except CachesyncError as error:
         return fail(f"cannot log in: {error.message}", error.hint)
-    endpoint = connection.endpoint
-    user = (endpoint.username or ctx.connect_options().username) if endpoint else None
+    transport = connection.transport
+    user = transport.login.username if transport else None
     who = f"as {user!r}" if user else "without a user name"
-    return ok(f"logged in to {endpoint} {who} ({connection.server}) in {elapsed:.0f} ms",
+    return ok(f"logged in to {connection.endpoint} {who} ({connection.server}) in {elapsed:.0f} ms",
               metrics={"login_ms": elapsed})
 
 
@@ -61,7 +61,8 @@ def check_permissions(ctx: DoctorContext) -> Outcome:
             message = "not tried: the broker closed the connection when it refused the subscription"
         details.append(Detail("publish", Status.FAIL, message))
     if not errors:
-        exchange = f" on exchange {ctx.cfg['broker.exchange']!r}" if _is_amqp(ctx) else ""
+        exchange = _exchange(ctx)
+        exchange = f" on exchange {exchange!r}" if exchange else ""
         return ok(f"may subscribe to and publish on topic {topic!r}{exchange} "
                   f"(publish confirmed in {ctx.probe().published_ms:.1f} ms)")
     refused = [d.name for d in details if d.status is Status.FAIL]
@@ -104,8 +105,10 @@ def _wso2_exchange(ctx: DoctorContext, topic: str, details: list, errors: list) 
               f"no probe published there: IS nodes would read it", details=tuple(details))
 
 
-def _is_amqp(ctx: DoctorContext) -> bool:
-    return ctx.endpoints()[0].scheme in ("amqp", "amqps")
+def _exchange(ctx: DoctorContext) -> str | None:
+    """The exchange the probe went to, where the protocol has one (AMQP)."""
+    transport = ctx.broker()[0].transport
+    return transport.exchange if transport else None
 
 
 def check_roundtrip(ctx: DoctorContext) -> Outcome:
@@ -163,16 +166,8 @@ def check_clock(ctx: DoctorContext) -> Outcome:
         return fail("the probe did not come back, so the broker's clock could not be read")
     broker_ms = received.delivery.broker_timestamp
     if broker_ms is None:
-        scheme = ctx.endpoints()[0].scheme
-        server = ctx.broker()[0].server or "the broker"
-        if scheme in ("amqp", "amqps"):
-            why = "AMQP 0-9-1 deliveries carry no broker timestamp"
-        elif scheme == "memory":
-            why = "the in-process broker has no clock of its own"
-        elif scheme in ("mqtt", "mqtts"):
-            why = "MQTT messages carry no broker timestamp"
-        else:
-            why = f"{server} sets no timestamp on STOMP messages"
+        transport = ctx.broker()[0].transport
+        why = transport.no_timestamp_reason if transport else "the broker set no timestamp on the probe"
         return not_applicable(f"{why}; the clock cannot be compared")
     probe = ctx.probe()
     roundtrip = (received.monotonic - probe.sent_monotonic) * 1000

@@ -13,7 +13,7 @@ CHECKS: tuple[Check, ...] = (
     Check("tcp", "TCP connect", network.check_tcp, ("dns",),
           description="a TCP connection to every failover URL, timed against --warn-ms/--crit-ms"),
     Check("tls", "TLS handshake", network.check_tls, ("tcp",),
-          description="amqps:// and stomp+ssl:// URLs: certificate trusted, names the host, not expiring"),
+          description="TLS URLs (amqps://, stomp+ssl://, mqtts://): certificate trusted, names the host, not expiring"),
     Check("auth", "Authentication", broker.check_auth, ("tcp", "tls"),
           description="the broker accepts the user and password (first reachable URL, as a bridge would)"),
     Check("permissions", "Topic permissions", broker.check_permissions, ("auth",),

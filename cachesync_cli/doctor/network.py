@@ -37,7 +37,14 @@ def check_config(ctx: DoctorContext) -> Outcome:
 
 
 def _network_endpoints(ctx: DoctorContext):
-    return [ep for ep in ctx.endpoints() if ep.scheme != "memory"]
+    return [ep for ep in ctx.endpoints() if not ep.in_process]
+
+
+def _tls_schemes(with_ports: bool = False) -> str:
+    """The TLS URL schemes of the transport table, for messages: `amqps:// (5671), ...`."""
+    from cachesync_cli.transport.schemes import tls_schemes
+
+    return ", ".join(f"{s.name}://" + (f" {s.default_port}" if with_ports else "") for s in tls_schemes())
 
 
 def _aggregate(details: list[Detail], what: str, hint: str, metrics=None) -> Outcome:
@@ -170,7 +177,7 @@ def _tls_detail(ctx: DoctorContext, ep) -> tuple[Detail, str | None]:
             return Detail(str(ep), Status.FAIL, f"TLS handshake failed: {wrong.message}"), wrong.hint
         reason = (exc.reason if isinstance(exc, ssl.SSLError) else exc.strerror) or exc
         return (Detail(str(ep), Status.FAIL, f"TLS handshake failed: {reason}"),
-                "does this port speak TLS? (amqps:// is usually 5671, stomp+ssl:// 61614, mqtts:// 8883)")
+                f"does this port speak TLS? (by default: {_tls_schemes(with_ports=True)})")
     if not tls.verify:
         return (Detail(str(ep), Status.WARN, f"{version}, certificate NOT verified ([broker.tls] verify = false)"),
                 "turn verification on: set [broker.tls] ca_file and remove verify = false")
@@ -186,7 +193,7 @@ def _tls_detail(ctx: DoctorContext, ep) -> tuple[Detail, str | None]:
 def check_tls(ctx: DoctorContext) -> Outcome:
     endpoints = [ep for ep in _network_endpoints(ctx) if ep.tls]
     if not endpoints:
-        return not_applicable("no TLS URL (amqps://, stomp+ssl://) configured")
+        return not_applicable(f"no TLS URL ({_tls_schemes()}) configured")
     details, hints = [], []
     for ep in endpoints:
         detail, hint = _tls_detail(ctx, ep)

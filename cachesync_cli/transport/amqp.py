@@ -75,12 +75,22 @@ def legacy_queue_name(name: str) -> str:
 
 
 class AmqpTransport(Transport):
-    schemes = ("amqp", "amqps")
+    default_login = ("guest", "guest")  # RabbitMQ's default user, as pika logs in
+    no_timestamp_reason = "AMQP 0-9-1 deliveries carry no broker timestamp"
+
+    def __init__(self, endpoint, options, on_lost, **kwargs) -> None:
+        super().__init__(endpoint, options, on_lost, **kwargs)
+        self.exchange = endpoint.param("exchange", options.exchange)
+        #: on the RabbitMQ JMS client's exchange, bodies go out in its framing (`_frame`)
+        self.wso2_text_only = self.exchange == RMQ_JMS_EXCHANGE
+        self._conn = None  # a pika BlockingConnection, once connected
+        self._closing = False
+        self._io_thread: threading.Thread | None = None
+        self._unconfirmed: dict[int, concurrent.futures.Future] = {}  # delivery tag -> its future
+        self._published = 0  # delivery tag of the last message sent on the publishing channel
 
     def connect(self) -> None:
         ep, opts = self.endpoint, self.options
-        username = ep.username if ep.username is not None else (opts.username or "guest")
-        password = ep.password if ep.password is not None else (opts.password or "guest")
         ssl_options = None
         if ep.tls:
             ssl_options = pika.SSLOptions(opts.tls.ssl_context(), server_hostname=ep.host)
@@ -88,7 +98,7 @@ class AmqpTransport(Transport):
             host=ep.host,
             port=ep.port,
             virtual_host=ep.path or "/",
-            credentials=pika.PlainCredentials(username, password),
+            credentials=pika.PlainCredentials(self.login.username, self.login.password),
             heartbeat=opts.heartbeat,
             blocked_connection_timeout=max(30, opts.heartbeat * 3),
             socket_timeout=opts.connect_timeout,
@@ -97,12 +107,6 @@ class AmqpTransport(Transport):
             ssl_options=ssl_options,
             client_properties={"connection_name": f"cachesync {opts.client_id or ''}".strip()},
         )
-        self._exchange = ep.param("exchange", opts.exchange)
-        #: on the RabbitMQ JMS client's exchange, bodies go out in its framing (`_frame`)
-        self.wso2_text_only = self._exchange == RMQ_JMS_EXCHANGE
-        self._closing = False
-        self._unconfirmed: dict[int, concurrent.futures.Future] = {}  # delivery tag -> its future
-        self._published = 0  # delivery tag of the last message sent on the publishing channel
         try:
             self._conn = pika.BlockingConnection(params)
             self._ioloop = self._conn._impl.ioloop  # the loop under the blocking adapter
@@ -198,7 +202,7 @@ class AmqpTransport(Transport):
         """Run `fn` on the I/O thread and return its result. Through the blocking adapter's
         event dispatch, not `_soon`: `fn` may wait for the broker (it runs the I/O loop
         itself, see `_wait`), which it must not do from inside the loop's poll."""
-        if threading.current_thread() is getattr(self, "_io_thread", None):
+        if threading.current_thread() is self._io_thread:
             return fn()
         future: concurrent.futures.Future = concurrent.futures.Future()
 
@@ -221,7 +225,7 @@ class AmqpTransport(Transport):
         """Run `fn` on the I/O thread, inside the loop's poll, without waiting for it.
         For short, non-blocking channel calls (publish, ack): no round through the blocking
         adapter's event dispatch."""
-        if threading.current_thread() is getattr(self, "_io_thread", None):
+        if threading.current_thread() is self._io_thread:
             fn()
             return
         try:
@@ -233,10 +237,12 @@ class AmqpTransport(Transport):
 
     def publish(self, topic: str, body: bytes, headers: Mapping[str, str], *, confirm: bool,
                 timeout: float) -> None:
-        # The publishing channel is in confirm mode: `confirm` only changes how long we wait.
+        # The publishing channel is in confirm mode: without `confirm`, nothing waits for it.
         future = self.publish_async(topic, body, headers, timeout=timeout)
+        if not confirm:
+            return
         try:
-            future.result(timeout if confirm else max(timeout, 30.0))
+            future.result(timeout)
         except concurrent.futures.TimeoutError:
             raise NotConfirmed(f"{self.endpoint} did not confirm within {timeout:g}s") from None
 
@@ -259,9 +265,9 @@ class AmqpTransport(Transport):
                 future.set_exception(ConnectionFailed(f"the publishing channel to {self.endpoint} is closed"))
                 return
             try:
-                channel.basic_publish(self._exchange, topic, body, properties)
+                channel.basic_publish(self.exchange, topic, body, properties)
             except Exception as exc:
-                future.set_exception(self._translate(exc, f"publish to {self._exchange}/{topic} on {self.endpoint}"))
+                future.set_exception(self._translate(exc, f"publish to {self.exchange}/{topic} on {self.endpoint}"))
                 return
             self._published += 1
             self._unconfirmed[self._published] = future
@@ -293,7 +299,7 @@ class AmqpTransport(Transport):
                 arguments = {"queue": "", "exclusive": True, "auto_delete": True}
             queue = self._wait(lambda done: channel.queue_declare(callback=done, **arguments),
                                channel, "declare the queue").method.queue
-            self._wait(lambda done: channel.queue_bind(queue, self._exchange, routing_key=spec.topic, callback=done),
+            self._wait(lambda done: channel.queue_bind(queue, self.exchange, routing_key=spec.topic, callback=done),
                        channel, "bind the queue")
             channel_and_queue.extend((channel, queue))
 
@@ -348,7 +354,7 @@ class AmqpTransport(Transport):
                 if exc.reply_code == 404:
                     return False  # no legacy queue: the usual case
                 raise
-            channel.queue_unbind(legacy, self._exchange, routing_key=topic)
+            channel.queue_unbind(legacy, self.exchange, routing_key=topic)
             channel.close()
             return True
 
@@ -467,12 +473,13 @@ class AmqpTransport(Transport):
         return settle
 
     def close(self) -> None:
-        if getattr(self, "_closing", True):
+        if self._closing or self._conn is None:
             return
         self._closing = True
         try:
-            self._conn.add_callback_threadsafe(lambda: None)  # wake the I/O loop so it sees _closing
-            self._io_thread.join(timeout=5)
+            if self._io_thread is not None:
+                self._conn.add_callback_threadsafe(lambda: None)  # wake the I/O loop so it sees _closing
+                self._io_thread.join(timeout=5)
             # Not BlockingConnection.close(): it closes only channels the blocking adapter
             # opened. Closing the connection closes every channel on it.
             self._conn._impl.close()
@@ -486,7 +493,7 @@ class AmqpTransport(Transport):
     # -- errors ---------------------------------------------------------------------------
 
     def _translate(self, exc: Exception, doing: str) -> TransportError:
-        user = self.endpoint.username or self.options.username or "guest"
+        user = self.login.username
         if isinstance(exc, TransportError):
             return exc
         if isinstance(exc, (pex.ProbableAuthenticationError, pex.AuthenticationError)):

@@ -12,7 +12,9 @@ callbacks must be short (put on a queue, set an event); `Delivery.ack()` is thre
 from __future__ import annotations
 
 import abc
+import collections
 import threading
+import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -114,6 +116,35 @@ class SubscriptionSpec:
         return self.durable_name is not None
 
 
+@dataclass(frozen=True)
+class Login:
+    """The credentials a transport logs in with (`Transport.login_for`)."""
+
+    username: str | None
+    password: str | None = field(default=None, repr=False)
+
+
+class Takeovers:
+    """When each client id lost its session to another client, by broker. A transport is
+    made anew for every connection; the `BrokerConnection` that makes them keeps one of
+    these, so that a transport can tell it keeps losing the session (MQTT) and stop."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._times: dict[tuple[str, int, str], collections.deque[float]] = {}
+
+    def record(self, key: tuple[str, int, str], window: float) -> int:
+        """Count one now; how many there were within the last `window` seconds."""
+        with self._lock:
+            self._times.setdefault(key, collections.deque(maxlen=64)).append(time.monotonic())
+        return self.recent(key, window)
+
+    def recent(self, key: tuple[str, int, str], window: float) -> int:
+        now = time.monotonic()
+        with self._lock:
+            return sum(1 for t in self._times.get(key, ()) if now - t <= window)
+
+
 def durable_client_id(name: str) -> str:
     """The STOMP/MQTT client id of durable subscription `name` (a bridge: its cluster id).
     ActiveMQ keys a durable subscription, and an MQTT broker a persistent session, by it."""
@@ -121,22 +152,45 @@ def durable_client_id(name: str) -> str:
 
 
 class Transport(abc.ABC):
-    """One connection to one broker endpoint."""
+    """One connection to one broker endpoint.
 
-    #: URL schemes this transport serves, e.g. ("amqp", "amqps").
-    schemes: tuple[str, ...] = ()
+    A transport makes all its state in `__init__`: `connect()` opens the connection, and
+    `close()` may be called before, after or instead of it. Where protocols differ, the
+    transport says so in the attributes below, so that callers never ask which one they hold."""
+
     #: Whether messages carry headers (MQTT 3.1.1 does not).
     supports_headers: bool = True
     #: Set by a transport whose destination is read by JMS clients that accept only WSO2
     #: TextMessages (AMQP on `jms.durable.topic`): it refuses anything else, so a native
     #: bridge, heartbeats and doctor's probe cannot use it (docs/wire.md §3.2).
     wso2_text_only: bool = False
+    #: The exchange messages go to, where the protocol has one (AMQP); None elsewhere.
+    exchange: str | None = None
+    #: Why a `Delivery` comes without `broker_timestamp` (doctor says it when its probe does).
+    no_timestamp_reason: str = "the broker sets no timestamp on its messages"
+    #: The user name and password to log in with when neither the URL nor the options give
+    #: one (AMQP: RabbitMQ's `guest`, as pika does); None: log in without.
+    default_login: tuple[str, str] | None = None
 
-    def __init__(self, endpoint: Endpoint, options: ConnectOptions, on_lost: LostFn) -> None:
+    def __init__(self, endpoint: Endpoint, options: ConnectOptions, on_lost: LostFn, *,
+                 takeovers: Takeovers | None = None) -> None:
         self.endpoint = endpoint
         self.options = options
+        self.login = self.login_for(endpoint, options)
+        #: kept by the `BrokerConnection` across the transports it makes (one a connection)
+        self.takeovers = takeovers if takeovers is not None else Takeovers()
         self._on_lost = on_lost
         self.server = ""  # e.g. "RabbitMQ/3.10.8", filled in by connect()
+
+    @classmethod
+    def login_for(cls, endpoint: Endpoint, options: ConnectOptions) -> Login:
+        """The one place credentials are resolved: what the URL says wins, then the options
+        ([broker] username, password_env/password_file), then `default_login`."""
+        default_user, default_password = cls.default_login or (None, None)
+        return Login(
+            username=endpoint.username if endpoint.username is not None else (options.username or default_user),
+            password=endpoint.password if endpoint.password is not None else (options.password or default_password),
+        )
 
     @abc.abstractmethod
     def connect(self) -> None:
@@ -147,7 +201,10 @@ class Transport(abc.ABC):
         self, topic: str, body: bytes, headers: Mapping[str, str], *, confirm: bool, timeout: float
     ) -> None:
         """Send one message to the topic. With `confirm`, return only once the broker has it
-        (publisher confirm, STOMP receipt); raise NotConfirmed when it does not say so in time."""
+        (AMQP publisher confirm, STOMP receipt, MQTT PUBACK); raise NotConfirmed when it does
+        not say so in time. Without, return once the message is handed to the connection, on
+        every transport: nothing waits for the broker, and a message lost with the connection
+        or refused by the broker goes unnoticed."""
 
     def publish_async(self, topic: str, body: bytes, headers: Mapping[str, str], *,
                       timeout: float) -> Future[None]:
@@ -176,10 +233,11 @@ class Transport(abc.ABC):
         MQTT: their brokers refuse or take over a second client with the same client id)."""
         return None
 
-    # Transports whose broker keeps durable subscriptions also have
-    # `delete_durable_subscription(name, topic) -> str`: delete subscription `name`'s durable
-    # subscription on `topic`, with what waits in it, and say what was deleted. It opens a
-    # connection of its own where the protocol needs the subscription's client id.
+    @abc.abstractmethod
+    def delete_durable_subscription(self, name: str, topic: str) -> str:
+        """Delete subscription `name`'s durable subscription on `topic`, with what waits in
+        it, and say what was deleted (for the caller to print). Opens a connection of its own
+        where the protocol keys the subscription by client id (STOMP on ActiveMQ, MQTT)."""
 
     @abc.abstractmethod
     def close(self) -> None:

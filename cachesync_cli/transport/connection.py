@@ -27,8 +27,9 @@ from cachesync_cli.errors import (
     TransportError,
     UsageError,
 )
-from cachesync_cli.transport.base import ConnectOptions, SubscriptionSpec, Transport
+from cachesync_cli.transport.base import ConnectOptions, SubscriptionSpec, Takeovers, Transport
 from cachesync_cli.transport.endpoint import Endpoint, parse_endpoint
+from cachesync_cli.transport.schemes import transport_class
 
 log = logging.getLogger("cachesync.transport")
 
@@ -88,9 +89,9 @@ class BrokerConnection:
         if not urls:
             raise UsageError("no broker URL configured", hint="pass --broker URL or set [broker] url")
         self.endpoints = [parse_endpoint(url) for url in urls]
-        schemes = {ep.scheme.removesuffix("s").replace("+ssl", "") for ep in self.endpoints}
-        if len(schemes) > 1:
-            raise UsageError(f"failover URLs must use one protocol, got {', '.join(sorted(schemes))}")
+        families = {ep.family for ep in self.endpoints}
+        if len(families) > 1:
+            raise UsageError(f"failover URLs must use one protocol, got {', '.join(sorted(families))}")
         self.options = options
         self.backoff = backoff
         self.reconnect_timeout = reconnect_timeout  # None: keep trying until closed
@@ -102,6 +103,7 @@ class BrokerConnection:
         self._closed = False
         self._fatal: TransportError | None = None
         self._next = 0  # index of the endpoint to try first
+        self._takeovers = Takeovers()  # outlives the transports, one a connection
 
     # -- state ------------------------------------------------------------------------------
 
@@ -118,6 +120,11 @@ class BrokerConnection:
     def failure(self) -> TransportError | None:
         """Why reconnecting was given up (auth refused, reconnect_timeout passed), if it was."""
         return self._fatal
+
+    @property
+    def transport(self) -> Transport | None:
+        """The connected transport (None while reconnecting), for what its protocol can do."""
+        return self._transport
 
     @property
     def server(self) -> str:
@@ -181,11 +188,10 @@ class BrokerConnection:
         raise error
 
     def _connect_one(self, index: int, reconnect: bool) -> None:
-        from cachesync_cli.transport import transport_class
-
         endpoint = self.endpoints[index]
         cell: list[Transport] = []
-        transport = transport_class(endpoint.scheme)(endpoint, self.options, self._lost_callback(cell))
+        transport = transport_class(endpoint.scheme)(endpoint, self.options, self._lost_callback(cell),
+                                                     takeovers=self._takeovers)
         cell.append(transport)
         transport.connect()
         try:
@@ -300,15 +306,10 @@ class BrokerConnection:
         if transport is not None:
             transport.subscribe(spec)
 
-    def delete_durable_subscription(self, name: str, topic: str, *, timeout: float = 10.0) -> str | None:
+    def delete_durable_subscription(self, name: str, topic: str, *, timeout: float = 10.0) -> str:
         """Delete the durable subscription `name` to `topic` and what waits in it (`retire`):
-        what was deleted, or None when this protocol gives no way to (the caller says what is
-        left on the broker)."""
-        transport = self.wait_connected(timeout)
-        delete = getattr(transport, "delete_durable_subscription", None)
-        if delete is None:
-            return None
-        return delete(name, topic)
+        what was deleted."""
+        return self.wait_connected(timeout).delete_durable_subscription(name, topic)
 
     def close(self) -> None:
         with self._lock:

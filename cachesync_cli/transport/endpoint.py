@@ -2,22 +2,11 @@
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from cachesync_cli.errors import UsageError
-
-DEFAULT_PORTS: dict[str, int] = {
-    "amqp": 5672,
-    "amqps": 5671,
-    "stomp": 61613,
-    "stomp+ssl": 61614,
-    "mqtt": 1883,
-    "mqtts": 8883,
-    "memory": 0,
-}
-TLS_SCHEMES = frozenset({"amqps", "stomp+ssl", "mqtts"})
+from cachesync_cli.transport.schemes import SCHEMES, Scheme, scheme
 
 
 @dataclass(frozen=True)
@@ -33,8 +22,23 @@ class Endpoint:
     params: tuple[tuple[str, str], ...] = ()
 
     @property
+    def info(self) -> Scheme:
+        """This scheme's row of the transport table (schemes.py)."""
+        return SCHEMES[self.scheme]
+
+    @property
+    def family(self) -> str:
+        """The protocol family (`amqp` for amqp:// and amqps://): failover URLs share one."""
+        return self.info.family
+
+    @property
     def tls(self) -> bool:
-        return self.scheme in TLS_SCHEMES
+        return self.info.tls
+
+    @property
+    def in_process(self) -> bool:
+        """A broker inside this process (`memory://`): nothing on the network to check."""
+        return self.info.in_process
 
     def param(self, name: str, default: str | None = None) -> str | None:
         return dict(self.params).get(name, default)
@@ -42,8 +46,8 @@ class Endpoint:
     def display(self) -> str:
         """The URL without its password: what logs, errors and `config show` print."""
         user = f"{self.username}:***@" if self.password else (f"{self.username}@" if self.username else "")
-        if self.scheme == "memory":
-            return f"memory://{self.host}"
+        if self.in_process:
+            return f"{self.scheme}://{self.host}"
         path = f"/{self.path}" if self.path else ""
         return f"{self.scheme}://{user}{self.host}:{self.port}{path}"
 
@@ -67,28 +71,22 @@ def parse_endpoint(url: str) -> Endpoint:
     if "://" not in url:
         raise UsageError(
             f"broker URL {url!r} has no scheme",
-            hint=f"write it as SCHEME://HOST[:PORT], SCHEME one of {', '.join(DEFAULT_PORTS)}",
+            hint=f"write it as SCHEME://HOST[:PORT], SCHEME one of {', '.join(SCHEMES)}",
         )
     parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    if scheme not in DEFAULT_PORTS:
-        close = difflib.get_close_matches(scheme, DEFAULT_PORTS, n=1)
-        hint = f"did you mean {close[0]}://? " if close else ""
-        raise UsageError(
-            f"unknown broker URL scheme {scheme!r} in {scheme}://{parts.hostname or ''}",
-            hint=f"{hint}supported: {', '.join(DEFAULT_PORTS)}",
-        )
-    if scheme == "memory":
-        return Endpoint(scheme="memory", host=parts.netloc or "default", port=0)
+    name = parts.scheme.lower()
+    info = scheme(name, where=f"{name}://{parts.hostname or ''}")
+    if info.in_process:
+        return Endpoint(scheme=name, host=parts.netloc or "default", port=0)
     try:
-        port = parts.port or DEFAULT_PORTS[scheme]
+        port = parts.port or info.default_port
     except ValueError as exc:
-        raise UsageError(f"broker URL {scheme}://{parts.hostname}: bad port ({exc})") from None
+        raise UsageError(f"broker URL {name}://{parts.hostname}: bad port ({exc})") from None
     if not parts.hostname:
-        raise UsageError(f"broker URL {scheme}://... has no host name")
+        raise UsageError(f"broker URL {name}://... has no host name")
     path = unquote(parts.path[1:]) if parts.path.startswith("/") else unquote(parts.path)
     return Endpoint(
-        scheme=scheme,
+        scheme=name,
         host=parts.hostname,
         port=port,
         username=unquote(parts.username) if parts.username is not None else None,

@@ -154,10 +154,14 @@ def memory_broker(name: str) -> MemoryBroker:
 
 
 class MemoryTransport(Transport):
-    schemes = ("memory",)
+    no_timestamp_reason = "the in-process broker has no clock of its own"
+
+    def __init__(self, endpoint, options, on_lost, **kwargs) -> None:
+        super().__init__(endpoint, options, on_lost, **kwargs)
+        self._broker = memory_broker(endpoint.host)
+        self._open = False
 
     def connect(self) -> None:
-        self._broker = memory_broker(self.endpoint.host)
         self._broker.connect(self)
         self._open = True
         self.server = "cachesync-memory"

@@ -16,14 +16,14 @@ session reconnects: MQTT has no negative acknowledgement.
 Two clients with one client id take the session from each other. The broker may say so to
 an MQTT 5 client (DISCONNECT reason 0x8E); otherwise the client only sees its connection
 closed within `SHORT_LIVED` seconds of making it. Each time is logged as an error naming
-the client id, and after `TAKEOVER_LIMIT` times within `TAKEOVER_WINDOW` seconds the next
+the client id and counted in `Transport.takeovers` (kept by the `BrokerConnection` across
+its transports), and after `TAKEOVER_LIMIT` times within `TAKEOVER_WINDOW` seconds the next
 `connect()` raises `ClientIdInUse` instead of connecting: reconnecting stops, and the other
 client keeps the session.
 """
 
 from __future__ import annotations
 
-import collections
 import logging
 import ssl
 import threading
@@ -77,42 +77,34 @@ def cachesync_topic(mqtt_name: str) -> str:
     return mqtt_name.replace("/", ".")
 
 
-class _Takeovers:
-    """When each client id last lost its session to another client, per broker, in this
-    process. Transports are made anew for every connection, so the count lives here."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._times: dict[tuple[str, int, str], collections.deque[float]] = {}
-
-    def record(self, key: tuple[str, int, str]) -> int:
-        now = time.monotonic()
-        with self._lock:
-            times = self._times.setdefault(key, collections.deque(maxlen=TAKEOVER_LIMIT))
-            times.append(now)
-            return sum(1 for t in times if now - t <= TAKEOVER_WINDOW)
-
-    def recent(self, key: tuple[str, int, str]) -> int:
-        now = time.monotonic()
-        with self._lock:
-            return sum(1 for t in self._times.get(key, ()) if now - t <= TAKEOVER_WINDOW)
-
-
-TAKEOVERS = _Takeovers()
-
-
 class _VersionRefused(Exception):
     """The broker hung up on (or refused) the protocol version: try the next one."""
 
 
 class MqttTransport(Transport):
-    schemes = ("mqtt", "mqtts")
     supports_headers = False  # until an MQTT 5 connection says otherwise
+    no_timestamp_reason = "MQTT messages carry no broker timestamp"
 
-    def __init__(self, endpoint, options, on_lost) -> None:
-        super().__init__(endpoint, options, on_lost)
+    def __init__(self, endpoint, options, on_lost, **kwargs) -> None:
+        super().__init__(endpoint, options, on_lost, **kwargs)
         #: connect with the client id and a clean session, which ends the broker's session
         self.ending_session = False
+        self.version = ""  # agreed by connect(): "5" or "3.1.1"
+        self.persistent = False
+        self.client_id = options.client_id or f"cachesync-{uuid.uuid4().hex[:16]}"
+        self._takeover_key = (endpoint.host, endpoint.port, self.client_id)
+        self._client: paho.Client | None = None
+        self._connack = threading.Event()
+        self._connack_reason: int | None = None
+        self._connected_at = 0.0
+        self._closing = False
+        self._lost = False
+        self._subscribed: dict[int, threading.Event] = {}
+        self._suback: dict[int, list[int]] = {}
+        self._pub_failures: dict[int, str] = {}
+        self._specs: dict[str, SubscriptionSpec] = {}
+        self._held: list[paho.MQTTMessage] = []  # arrived before their subscribe()
+        self._specs_lock = threading.Lock()
 
     def connect(self) -> None:
         wanted = self.endpoint.param("version", "auto")
@@ -121,7 +113,7 @@ class MqttTransport(Transport):
                              hint="use ?version=5, ?version=3.1.1 or leave it out (auto)")
         versions = ["5", "3.1.1"] if wanted == "auto" else [wanted]
         client_id = self.options.client_id
-        recent = TAKEOVERS.recent((self.endpoint.host, self.endpoint.port, client_id or ""))
+        recent = self.takeovers.recent(self._takeover_key, TAKEOVER_WINDOW)
         if client_id and recent >= TAKEOVER_LIMIT:
             # Connecting would take the session back from the other client, which would take
             # it back again: stop here, and let the other one keep it.
@@ -152,19 +144,10 @@ class MqttTransport(Transport):
         ep, opts = self.endpoint, self.options
         self.version = version
         self.persistent = opts.client_id is not None and not self.ending_session
-        self.client_id = opts.client_id or f"cachesync-{uuid.uuid4().hex[:16]}"
-        self._takeover_key = (ep.host, ep.port, self.client_id)
+        # this attempt's own: one with another version may have come before it
         self._connack = threading.Event()
-        self._connack_reason: int | None = None
-        self._connected_at = 0.0
+        self._connack_reason = None
         self._closing = False
-        self._lost = False
-        self._subscribed: dict[int, threading.Event] = {}
-        self._suback: dict[int, list[int]] = {}
-        self._pub_failures: dict[int, str] = {}
-        self._specs: dict[str, SubscriptionSpec] = {}
-        self._held: list[paho.MQTTMessage] = []  # arrived before their subscribe()
-        self._specs_lock = threading.Lock()
         v5 = version == "5"
         client = paho.Client(
             CallbackAPIVersion.VERSION2,
@@ -176,10 +159,8 @@ class MqttTransport(Transport):
         )
         client.connect_timeout = max(0.05, deadline - time.monotonic())
         client.max_queued_messages_set(0)
-        username = ep.username if ep.username is not None else opts.username
-        password = ep.password if ep.password is not None else opts.password
-        if username is not None:
-            client.username_pw_set(username, password)
+        if self.login.username is not None:
+            client.username_pw_set(self.login.username, self.login.password)
         if ep.tls:
             client.tls_set_context(opts.tls.ssl_context())
             if not opts.tls.verify:
@@ -233,7 +214,7 @@ class MqttTransport(Transport):
         raise self._refused(reason)
 
     def _refused(self, reason: int):
-        ep, user = self.endpoint, self.endpoint.username or self.options.username
+        ep, user = self.endpoint, self.login.username
         name = _reason_name(PacketTypes.CONNACK, reason)
         if reason in _BAD_CREDENTIALS:
             return AuthenticationFailed(
@@ -267,7 +248,7 @@ class MqttTransport(Transport):
         code = reason_code.value if reason_code is not None else 0
         lived = time.monotonic() - self._connected_at
         if code == _SESSION_TAKEN_OVER:
-            count = TAKEOVERS.record(self._takeover_key)
+            count = self.takeovers.record(self._takeover_key, TAKEOVER_WINDOW)
             log.error("%s: another client connected with client id %r and took the session over "
                       "(%d time(s) within %gs): two bridges of one cluster?",
                       self.endpoint, self.client_id, count, TAKEOVER_WINDOW)
@@ -276,7 +257,7 @@ class MqttTransport(Transport):
                 and code != _KEEPALIVE_TIMEOUT:
             # MQTT 3.1.1 gives no reason, and brokers (Mosquitto) may just close the socket of
             # an MQTT 5 client too: a session closed this soon was probably taken over.
-            count = TAKEOVERS.record(self._takeover_key)
+            count = self.takeovers.record(self._takeover_key, TAKEOVER_WINDOW)
             log.error("%s closed the connection of client id %r %.1fs after it was made (%d time(s) "
                       "within %gs): is another client using the same client id?",
                       self.endpoint, self.client_id, lived, count, TAKEOVER_WINDOW)
@@ -457,12 +438,14 @@ class MqttTransport(Transport):
         return f"the persistent session of client id {client_id} (its subscriptions and queued messages)"
 
     def close(self) -> None:
-        if getattr(self, "_closing", True):
+        if self._closing or self._client is None:
             return
         self._stop()
 
     def _stop(self) -> None:
         self._closing = True
+        if self._client is None:
+            return
         try:
             self._client.disconnect()
         except Exception:

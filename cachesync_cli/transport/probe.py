@@ -20,17 +20,15 @@ import time
 from dataclasses import dataclass
 
 from cachesync_cli.errors import ConnectionFailed
-from cachesync_cli.transport.endpoint import DEFAULT_PORTS, Endpoint
+from cachesync_cli.transport.endpoint import Endpoint
+from cachesync_cli.transport.schemes import SCHEMES, variant
 
 _STOMP_CONNECT = b"CONNECT\naccept-version:1.2\n\n\x00"
 # MQTT 3.1.1 CONNECT: clean session, keep-alive 5 s, empty client id.
 _MQTT_CONNECT = bytes([0x10, 12, 0, 4]) + b"MQTT" + bytes([4, 0x02, 0, 5, 0, 0])
 
-#: The protocol each scheme speaks, as the messages name it.
-PROTOCOLS = {"amqp": "AMQP", "amqps": "AMQP", "stomp": "STOMP", "stomp+ssl": "STOMP",
-             "mqtt": "MQTT", "mqtts": "MQTT"}
-_PLAIN = {"AMQP": "amqp", "STOMP": "stomp", "MQTT": "mqtt"}
-_TLS = {"amqp": "amqps", "stomp": "stomp+ssl", "mqtt": "mqtts"}
+#: The scheme without TLS of each protocol a port may answer like ("AMQP": "amqp").
+_PLAIN = {s.protocol: s.name for s in SCHEMES.values() if not s.tls and not s.in_process}
 
 
 def probe_budget(timeout: float) -> float:
@@ -136,7 +134,7 @@ def wrong_protocol(endpoint: Endpoint, budget: float, *, tls_failed: bool = Fals
     with a hint at the right URL. None when it answers like the expected protocol (the
     failure is something else) or cannot be reached. `tls_failed`: the TLS handshake of a
     TLS URL failed; the port is then asked without TLS."""
-    if endpoint.scheme not in PROTOCOLS:
+    if endpoint.in_process:
         return None
     answer = identify(endpoint.host, endpoint.port, budget)
     return explain(endpoint, answer, budget, tls_failed=tls_failed) if answer is not None else None
@@ -144,10 +142,11 @@ def wrong_protocol(endpoint: Endpoint, budget: float, *, tls_failed: bool = Fals
 
 def explain(endpoint: Endpoint, answer: Answer, budget: float, *, tls_failed: bool = False) -> ConnectionFailed | None:
     """`wrong_protocol()` for an `answer` already had from `identify()`."""
-    expected = PROTOCOLS[endpoint.scheme]
+    info = endpoint.info
+    expected, default = info.protocol, info.default_port
     where = f"{endpoint.host}:{endpoint.port}"
-    plain = endpoint.scheme.replace("+ssl", "").removesuffix("s") if endpoint.tls else endpoint.scheme
-    default = DEFAULT_PORTS[endpoint.scheme]
+    plain = variant(info.family, tls=False).name
+    tls_variant = variant(info.family, tls=True)
     if endpoint.tls and tls_failed:
         if answer.protocol == "TLS":
             return None
@@ -163,7 +162,8 @@ def explain(endpoint: Endpoint, answer: Answer, budget: float, *, tls_failed: bo
         return None
     if answer.protocol:
         return ConnectionFailed(f"{where} does not speak {expected} (it answered like {answer.protocol})",
-                                hint=_hint(answer.protocol, where, expected, default, tls_scheme=_TLS.get(plain)))
+                                hint=_hint(answer.protocol, where, expected, default,
+                                           tls_scheme=tls_variant.name if tls_variant else None))
     return ConnectionFailed(f"{where} does not speak {expected}: {_said(answer, budget)}",
                             hint=f"check the port: {expected} listens on {default} by default")
 

@@ -63,10 +63,10 @@ class _Listener(stomp.ConnectionListener):
 
 
 class StompTransport(Transport):
-    schemes = ("stomp", "stomp+ssl")
 
-    def connect(self) -> None:
-        ep, opts = self.endpoint, self.options
+    def __init__(self, endpoint, options, on_lost, **kwargs) -> None:
+        super().__init__(endpoint, options, on_lost, **kwargs)
+        ep, opts = endpoint, options
         self._connected = threading.Event()
         self._receipts: dict[str, threading.Event] = {}
         self._subscriptions: dict[str, SubscriptionSpec] = {}
@@ -92,12 +92,17 @@ class StompTransport(Transport):
                                cert_file=opts.tls.cert_file, key_file=opts.tls.key_file,
                                verify=opts.tls.verify)
         self._conn.set_listener("cachesync", _Listener(self))
+
+    @property
+    def no_timestamp_reason(self) -> str:
+        return f"{self.server or 'the broker'} sets no timestamp on STOMP messages"
+
+    def connect(self) -> None:
+        ep, opts = self.endpoint, self.options
         headers = {"client-id": opts.client_id} if opts.client_id else {}
-        username = ep.username if ep.username is not None else opts.username
-        password = ep.password if ep.password is not None else opts.password
         deadline = time.monotonic() + opts.connect_timeout
         try:
-            self._conn.connect(username, password, wait=False, headers=headers)
+            self._conn.connect(self.login.username, self.login.password, wait=False, headers=headers)
         except stomp.exception.ConnectFailedException:
             raise self._unreachable() from None
         except Exception as exc:
@@ -142,7 +147,7 @@ class StompTransport(Transport):
 
     def _connect_error(self):
         ep, text = self.endpoint, self._error
-        user = ep.username or self.options.username
+        user = self.login.username
         lowered = text.lower()
         if any(word in lowered for word in ("login", "password", "auth", "credentials", "access refused")):
             return AuthenticationFailed(f"{ep} refused user {user!r}: {text}",
@@ -345,7 +350,7 @@ class StompTransport(Transport):
             pass  # connection gone: the broker redelivers the message, which is what we want
 
     def close(self) -> None:
-        if getattr(self, "_closing", True):
+        if self._closing:
             return
         self._closing = True
         self._close_quietly()

@@ -4,6 +4,7 @@ the figures themselves are measured by hand, never asserted in tests)."""
 from __future__ import annotations
 
 import json
+import subprocess
 
 import pytest
 
@@ -86,9 +87,9 @@ def test_bench_on_rabbitmq_loses_nothing(amqp_url, redis_url, extra):
     assert "guest:guest" not in result.stdout
 
 
-def test_bench_baseline_and_idle(amqp_url, redis_url):
+def test_bench_baseline_and_idle(amqp_url, redis_url, topic_name):
     result = cachesync("bench", "--broker", amqp_url, "--redis", f"{redis_url.rstrip('/')}/9", "--json",
-                       "--count", "2000", "--baseline", timeout=180)
+                       "--count", "2000", "--baseline", "--topic", topic_name, timeout=180)
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["baseline"]["driver"] == "pika" and report["baseline"]["received"] == 2000
@@ -98,6 +99,10 @@ def test_bench_baseline_and_idle(amqp_url, redis_url):
     assert idle.returncode == 0, idle.stderr
     bridges = json.loads(idle.stdout)["bridges"]
     assert len(bridges) == 3 and all(b["cpu_percent"] is not None for b in bridges)
+    # the bridges' durable queues (cachesync.<cluster>@<topic>.bench.<run>) went with the runs
+    queues = subprocess.run(["rabbitmqctl", "-q", "list_queues", "name"], capture_output=True, text=True,
+                            check=True, timeout=60).stdout.split()
+    assert [q for q in queues if f"@{topic_name}.bench." in q] == []
 
 
 @pytest.mark.parametrize("broker", ["activemq_stomp_url", "mosquitto_url"])

@@ -131,10 +131,12 @@ def delete_amqp_queue(url: str, name: str) -> None:
     """Remove a durable test queue so test runs leave nothing behind on the broker."""
     import pika
 
+    from cachesync_cli.transport.amqp import AmqpTransport
+
     endpoint = parse_endpoint(url)
+    login = AmqpTransport.login_for(endpoint, ConnectOptions())  # as the transport logs in
     params = pika.ConnectionParameters(endpoint.host, endpoint.port, endpoint.path or "/",
-                                       pika.PlainCredentials(endpoint.username or "guest",
-                                                             endpoint.password or "guest"))
+                                       pika.PlainCredentials(login.username, login.password))
     connection = pika.BlockingConnection(params)
     try:
         connection.channel().queue_delete(name)

@@ -54,6 +54,15 @@ def test_a_blocking_publish_raises_on_a_refusal(amqp_url, topic_name):
             publisher.publish(topic_name, b'{"n": 1}', HEADERS, confirm=True, timeout=5)
 
 
+def test_without_confirm_a_publish_waits_for_the_broker_on_no_transport(amqp_url, topic_name):
+    """`publish(confirm=False)` returns once the message is handed to the connection, as on
+    STOMP and MQTT: a refusal by the broker goes unnoticed (base.py, Transport.publish)."""
+    with full_queue_on(amqp_url, topic_name, room=0), connect(amqp_url) as publisher:
+        publisher.publish(topic_name, b'{"n": 1}', HEADERS, confirm=False, timeout=5)
+        with pytest.raises(NotConfirmed, match="negative confirm"):
+            publisher.publish(topic_name, b'{"n": 2}', HEADERS, confirm=True, timeout=5)
+
+
 def test_a_subscription_whose_queue_is_deleted_comes_back(amqp_url, topic_name, request):
     """RabbitMQ cancels the consumer of a deleted queue. The transport treats it as a lost
     connection, so the reconnection declares the queue again and messages flow."""
