@@ -76,8 +76,7 @@ def command(
     if keys_per_message < 1 or (count is not None and count < 1):
         raise UsageError("--count and --keys-per-message must be 1 or more")
     cfg = load(config, broker, topic)
-    if not cfg["broker.url"]:
-        raise UsageError("no broker configured", hint="pass --broker URL")
+    cfg.broker_urls()  # raises when there is none
     if rate is not None and rate <= 0:
         raise UsageError("--rate must be more than 0")
     total = count or (int(rate * duration) if rate else 100_000)

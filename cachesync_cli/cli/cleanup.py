@@ -81,8 +81,8 @@ def command(
     from cachesync_cli.cli import formats
 
     as_json = formats.choose(fmt, FORMATS, alias=("--json", as_json, "ndjson")) == "ndjson"
-    from cachesync_cli.cleanup.cron import CronSchedule
-    from cachesync_cli.cleanup.duration import parse_duration
+    from cachesync_cli.entries.cron import CronSchedule
+    from cachesync_cli.entries.duration import parse_duration
     from cachesync_cli.cleanup.plan import select_entries
     from cachesync_cli.cleanup.schedule import Schedule
 
@@ -133,7 +133,7 @@ def _flag(flag: str, parse, value: str) -> None:
 def _build(cfg, entries):
     from cachesync_cli.config.resolve import cluster_id
     from cachesync_cli.local.base import EchoGuard, LocalContext
-    from cachesync_cli.local.registry import build_cleaner
+    from cachesync_cli.entries import build_cleaner
 
     context = LocalContext(cluster=cluster_id(cfg), echo_guard=EchoGuard(), environ=cfg.environ)
     return [build_cleaner(entry, context) for entry in entries]

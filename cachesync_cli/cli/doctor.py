@@ -14,7 +14,7 @@ import typer
 from typer.core import TyperCommand
 
 from cachesync_cli.cli import completers, output
-from cachesync_cli.cli.options import BrokerOption, ConfigOption, TopicOption
+from cachesync_cli.cli.options import BrokerOption, ConfigOption, TopicOption, context_flag
 from cachesync_cli.errors import UsageError
 
 FORMATS = ("text", "json", "junit", "nagios")  # cachesync_cli.doctor.render.FORMATS (a test checks)
@@ -138,7 +138,8 @@ def _doctor(fmt, output_file, fail_on, list_checks, only, skip, peers, peers_win
     wait_seconds = parse_duration(wait) if wait else 0.0
     selected = runner.select(CHECKS, only, skip, optional=peers)
     settings = Settings(config_path=config, brokers=tuple(broker or ()), topic=topic, timeout=timeout,
-                        thresholds=Thresholds(warn_ms, crit_ms), peers=peers, peers_window=peers_window)
+                        thresholds=Thresholds(warn_ms, crit_ms), peers=peers, peers_window=peers_window,
+                        context=context_flag())
 
     def on_retry(attempt: int, results, pause: float) -> None:
         failed = next((r for r in results if r.status.value == "fail"), None)

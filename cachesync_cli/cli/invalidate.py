@@ -104,19 +104,17 @@ def command(
         raise UsageError(f"--input {input_format!r}: must be one of {', '.join(INPUT_FORMATS)}")
     # The wire, config and transports are imported here, not for --help or completion.
     from cachesync_cli.cli.common import load
-    from cachesync_cli.config.resolve import cluster_id, signing_keys
+    from cachesync_cli.config.resolve import cluster_id, keyring
     from cachesync_cli.invalidations import parse_tenant
     from cachesync_cli.publisher import Publisher
-    from cachesync_cli.wire import Keyring
 
     cfg = load(config, broker, topic, **{"codec.name": (codec, "--codec"), "codec.producer": (sender, "--sender")})
     tenant_value = parse_tenant(tenant) if tenant else None
     batches = _batches(cache, keys or [], all_keys, file, input_format, manager, tenant_value)
-    key_id, key_map = signing_keys(cfg)
+    signing = keyring(cfg)
     origin = cluster_id(cfg)
     publisher = Publisher(cfg["broker.topic"], origin=origin, codec=cfg["codec.name"],
-                          producer=cfg["codec.producer"],
-                          keyring=Keyring(key_id, key_map) if key_map else None)
+                          producer=cfg["codec.producer"], keyring=signing)
     if wait_acks and publisher.codec == "wso2":
         raise UsageError("--wait-acks needs the native codec: WSO2 messages cannot ask for acknowledgements")
     messages = [m for batch in batches

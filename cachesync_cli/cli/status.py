@@ -75,19 +75,18 @@ def command(
     """Show the clusters on the topic: origin, node, last seen, seq, lag, how far behind."""
     from cachesync_cli.cli import formats, output
     from cachesync_cli.cli.common import load, open_broker
-    from cachesync_cli.config.resolve import signing_keys
+    from cachesync_cli.config.resolve import keyring
     from cachesync_cli.peers import TopicWatcher, stopped_clusters
-    from cachesync_cli.wire import Keyring
 
     fmt = formats.choose(fmt, FORMATS, alias=("--json", as_json, "json"), template=template)
     line = formats.Template(template, TEMPLATE_FIELDS) if template is not None else None
     if window <= 0:
         raise UsageError("--window must be more than 0")
     cfg = load(config, broker, topic)
-    key_id, keys = signing_keys(cfg)
+    signing = keyring(cfg)
     connection = open_broker(cfg, timeout=None)
     try:
-        watcher = TopicWatcher(connection, cfg["broker.topic"], keyring=Keyring(key_id, keys) if keys else None)
+        watcher = TopicWatcher(connection, cfg["broker.topic"], keyring=signing)
         watcher.start()
         if fmt == "table":
             output.info(f"listening for heartbeats on {cfg['broker.topic']} (at most {window:g}s)...")

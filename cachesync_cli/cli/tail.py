@@ -107,13 +107,11 @@ def command(
     if count is not None and count < 1:
         raise UsageError("--count must be 1 or more")
     from cachesync_cli.cli.common import load, open_broker  # the wire, config and transports: not for --help
-    from cachesync_cli.config.resolve import signing_keys
+    from cachesync_cli.config.resolve import keyring as configured_keyring
     from cachesync_cli.transport.base import Delivery, SubscriptionSpec
-    from cachesync_cli.wire import Keyring
 
     cfg = load(config, broker, topic)
-    key_id, keys = signing_keys(cfg)
-    keyring = Keyring(key_id, keys) if keys else None
+    keyring = configured_keyring(cfg)
     wanted = _filter(cache, origin, tenant, msg_type, heartbeats)
     inbox: queue.Queue[Delivery] = queue.Queue()
     connection = open_broker(cfg, timeout=None, reconnect_timeout=timeout, connect_timeout=timeout)

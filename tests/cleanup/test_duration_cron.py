@@ -6,8 +6,8 @@ from datetime import datetime
 
 import pytest
 
-from cachesync_cli.cleanup.cron import CronSchedule
-from cachesync_cli.cleanup.duration import format_duration, parse_duration
+from cachesync_cli.entries.cron import CronSchedule
+from cachesync_cli.entries.duration import format_duration, parse_duration
 from cachesync_cli.cleanup.schedule import Schedule
 
 
