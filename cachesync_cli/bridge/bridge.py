@@ -34,7 +34,8 @@ from cachesync_cli.local.intake import IntakeGap
 from cachesync_cli.entries import build_source, build_target
 from cachesync_cli.publisher import Fit, Publisher
 from cachesync_cli.transport.base import SubscriptionSpec
-from cachesync_cli.transport.connection import Backoff, BrokerConnection, ConnectionEvent
+from cachesync_cli.transport.backoff import Backoff
+from cachesync_cli.transport.connection import BrokerConnection, ConnectionEvent
 from cachesync_cli.wire import Tenant
 from cachesync_cli.wire.local import LocalMessage
 

@@ -9,7 +9,8 @@ from cachesync_cli.cli import output
 from cachesync_cli.cli.options import context_flag
 from cachesync_cli.config import Config, load_for_command
 from cachesync_cli.config.resolve import connect_options
-from cachesync_cli.transport.connection import Backoff, BrokerConnection, ConnectionEvent
+from cachesync_cli.transport.backoff import Backoff
+from cachesync_cli.transport.connection import BrokerConnection, ConnectionEvent
 
 
 def load(config: Path | None, broker: list[str] | None = None, topic: str | None = None,

@@ -10,9 +10,10 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from cachesync_cli.cli import completers, output
+from cachesync_cli.cli import completers, formats, output
 from cachesync_cli.cli.options import BrokerOption, ConfigOption, TopicOption
 from cachesync_cli.errors import CachesyncError, ExitStatus, NotConfirmed, UsageError
+from cachesync_cli.wire.codec_names import CODEC_NAMES
 
 if TYPE_CHECKING:
     from cachesync_cli.invalidations import Batch
@@ -24,6 +25,8 @@ INPUT_FORMATS = ("auto", "keys", "ndjson")  # cachesync_cli.invalidations.INPUT_
 INPUT_PANEL = "What to invalidate"
 ACK_PANEL = "Acknowledgements"
 SEND_PANEL = "How to send"
+FormatOption, JsonOption = formats.format_options(
+    FORMATS, "text (default: a summary on stderr) or json (a result object on stdout).", panel=SEND_PANEL)
 
 EPILOG = """[b]Examples[/b]
 
@@ -62,7 +65,7 @@ def command(
     tenant: Annotated[Optional[str], typer.Option(metavar="DOMAIN[:ID]", help="Tenant, e.g. carbon.super:-1234.",
                                                   rich_help_panel=INPUT_PANEL)] = None,
     codec: Annotated[Optional[str], typer.Option(metavar="CODEC", help="native or wso2 (default: \\[codec] name).",
-                                                 autocompletion=completers.choices("native", "wso2"),
+                                                 autocompletion=completers.choices(*CODEC_NAMES),
                                                  rich_help_panel=SEND_PANEL)] = None,
     sender: Annotated[Optional[str], typer.Option(metavar="NAME",
                                                   help="wso2 codec: producer name (default: \\[codec] producer).",
@@ -73,13 +76,8 @@ def command(
                                            rich_help_panel=SEND_PANEL)] = 30.0,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the messages instead of sending them.",
                                           rich_help_panel=SEND_PANEL)] = False,
-    fmt: Annotated[Optional[str], typer.Option("--format", metavar="FORMAT",
-                                               help="text (default: a summary on stderr) or json (a result "
-                                                    "object on stdout).",
-                                               autocompletion=completers.choices(*FORMATS),
-                                               rich_help_panel=SEND_PANEL)] = None,
-    as_json: Annotated[bool, typer.Option("--json", hidden=True, help="Alias of --format json.",
-                                          rich_help_panel=SEND_PANEL)] = False,
+    fmt: FormatOption = None,
+    as_json: JsonOption = False,
     wait_acks: Annotated[bool, typer.Option("--wait-acks",
                                             help="Wait until every cluster has applied it (read your invalidation).",
                                             rich_help_panel=ACK_PANEL)] = False,
@@ -97,7 +95,6 @@ def command(
     topic: TopicOption = None,
 ) -> None:
     """Publish invalidations: drop KEYs (or --all) of CACHE in every cluster."""
-    from cachesync_cli.cli import formats
 
     as_json = formats.choose(fmt, FORMATS, alias=("--json", as_json, "json")) == "json"
     if input_format not in INPUT_FORMATS:

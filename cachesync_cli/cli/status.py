@@ -8,12 +8,13 @@ from typing import Annotated, Optional
 
 import typer
 
-from cachesync_cli.cli import completers
+from cachesync_cli.cli import formats
 from cachesync_cli.cli.options import BrokerOption, ConfigOption, TopicOption
 from cachesync_cli.errors import ExitStatus, UsageError
 
 FORMATS = ("table", "json")
 STATUS_PANEL = "Status"
+FormatOption, JsonOption = formats.format_options(FORMATS, "table (default) or json.", panel=STATUS_PANEL)
 
 #: The fields of a --template, one line per cluster (docs/monitoring.md lists them too).
 TEMPLATE_FIELDS = {
@@ -60,20 +61,17 @@ def command(
     window: Annotated[float, typer.Option(metavar="SECONDS", help="The longest to listen for heartbeats (status "
                                           "ends once every known cluster is heard).",
                                           rich_help_panel=STATUS_PANEL)] = 12.0,
-    fmt: Annotated[Optional[str], typer.Option("--format", metavar="FORMAT", help="table (default) or json.",
-                                               autocompletion=completers.choices(*FORMATS),
-                                               rich_help_panel=STATUS_PANEL)] = None,
+    fmt: FormatOption = None,
     template: Annotated[Optional[str], typer.Option(metavar="TEMPLATE",
                                                     help="One line per cluster, e.g. '{origin} {seq}' (fields "
                                                          "below).", rich_help_panel=STATUS_PANEL)] = None,
-    as_json: Annotated[bool, typer.Option("--json", hidden=True, help="Alias of --format json.",
-                                          rich_help_panel=STATUS_PANEL)] = False,
+    as_json: JsonOption = False,
     config: ConfigOption = None,
     broker: BrokerOption = None,
     topic: TopicOption = None,
 ) -> None:
     """Show the clusters on the topic: origin, node, last seen, seq, lag, how far behind."""
-    from cachesync_cli.cli import formats, output
+    from cachesync_cli.cli import output
     from cachesync_cli.cli.common import load, open_broker
     from cachesync_cli.config.resolve import keyring
     from cachesync_cli.peers import TopicWatcher, stopped_clusters

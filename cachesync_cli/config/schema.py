@@ -22,6 +22,7 @@ from cachesync_cli.entries.fields import (
     text,
     text_list,
 )
+from cachesync_cli.wire.codec_names import CODEC_NAMES
 
 
 def broker_urls(value: Any) -> list[str]:
@@ -127,7 +128,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("broker.tls.verify", boolean, True,
             "Verify the broker's certificate and host name. Turn off only for a test broker.",
             example="true"),
-    Setting("codec.name", choice("native", "wso2"), "native",
+    Setting("codec.name", choice(*CODEC_NAMES), "native",
             "Wire format: native (cachesync/1 envelopes) or wso2 (WSO2 Identity Server's JMS cache-sync).",
             env="CACHESYNC_CODEC", example='"native"'),
     Setting("codec.producer", nonempty_text, None,

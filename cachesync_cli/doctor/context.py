@@ -192,7 +192,8 @@ class DoctorContext:
 
     def broker(self):
         """A BrokerConnection open on the first reachable URL (one pass, no retries)."""
-        from cachesync_cli.transport.connection import Backoff, BrokerConnection
+        from cachesync_cli.transport.backoff import Backoff
+        from cachesync_cli.transport.connection import BrokerConnection
 
         def make():
             connection = BrokerConnection(self.cfg.broker_urls(), self.connect_options(), backoff=Backoff(cap=1.0),

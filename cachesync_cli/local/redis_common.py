@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs, urlsplit
 from cachesync_cli.local.base import Target, TargetError
+from cachesync_cli.transport.backoff import Backoff
 
 CONNECT_TIMEOUT = 3.0
 COMMAND_TIMEOUT = 10.0
+#: a Redis source's reconnects: 0.5 s doubling to 10 s
+RECONNECT = Backoff(base=0.5, cap=10.0, jitter=False)
 
 
 def redis_db(url: str) -> int:

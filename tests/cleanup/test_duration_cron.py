@@ -25,6 +25,15 @@ def test_bad_durations(text):
         parse_duration(text)
 
 
+def test_zero_only_when_allowed():
+    assert parse_duration("0", zero_ok=True) == 0 and parse_duration("1d", zero_ok=True) == 86400
+    for text in ("0", "0s"):
+        with pytest.raises(ValueError):
+            parse_duration(text)
+    with pytest.raises(ValueError):
+        parse_duration("-1", zero_ok=True)
+
+
 def test_format_duration():
     assert [format_duration(s) for s in (0.25, 59, 90, 3600, 86400 + 60)] == ["0.25s", "59s", "1m30s", "1h", "1d1m"]
 
