@@ -345,19 +345,11 @@ class Bridge:
         self.reloader.stop()
         if self.cleanup is not None:
             self.cleanup.stop()
-        for source in self.sources:
-            try:
-                source.stop()
-            except Exception:
-                log.exception("%s did not stop cleanly", source.describe())
+        _each_quietly(self.sources, "stop")
         self.outgoing.stop()
         self.incoming.stop()
         self.connection.close()
-        for target in self.targets:
-            try:
-                target.close()
-            except Exception:
-                log.exception("%s did not close cleanly", target.describe())
+        _each_quietly(self.targets, "close")
         self.spool.close()
         if self.outgoing.started:
             self.state_file.mark_stopped()
@@ -365,3 +357,12 @@ class Bridge:
             self.monitor.stop()
         self.input_log.flush()
         self.state = "stopped"
+
+
+def _each_quietly(parts, method: str) -> None:
+    """Call `method` of each source or target; one that raises is logged and the rest go on."""
+    for part in parts:
+        try:
+            getattr(part, method)()
+        except Exception:
+            log.exception("%s did not %s cleanly", part.describe(), method)

@@ -95,7 +95,6 @@ def command(
     topic: TopicOption = None,
 ) -> None:
     """Publish invalidations: drop KEYs (or --all) of CACHE in every cluster."""
-
     as_json = formats.choose(fmt, FORMATS, alias=("--json", as_json, "json")) == "json"
     if input_format not in INPUT_FORMATS:
         raise UsageError(f"--input {input_format!r}: must be one of {', '.join(INPUT_FORMATS)}")

@@ -5,6 +5,9 @@ entry and builds it.
 
 This package sits below `config`, `local` and `cleanup`, which all read it, and imports none of
 them: a kind names its class as "module:Class", imported only when an entry is built.
+
+To add a kind, add an `EntryType` to its array's table: the config loader, `config init`, the
+reference in docs/ (regenerate it) and the builders all read these tables.
 """
 
 from cachesync_cli.entries.registry import (

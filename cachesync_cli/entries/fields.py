@@ -123,6 +123,11 @@ class EntryType:
     check_entry: Callable[[dict[str, Any]], None] | None = None  # whole-entry rules; raises ValueError
 
 
+def by_name(*types: EntryType) -> dict[str, EntryType]:
+    """An array's table of kinds, by `type` name, in the order given (the docs' order)."""
+    return {t.name: t for t in types}
+
+
 # Fields several kinds of entry share.
 NAME = Field("name", nonempty_text, None, "A name for logs, metrics and health (default: the type and index).")
 REDIS_URL = Field("url", nonempty_text, "redis://127.0.0.1:6379/0", "Redis URL (redis:// or rediss://, db in the path).",

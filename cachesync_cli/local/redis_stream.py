@@ -42,7 +42,7 @@ import time
 from cachesync_cli.errors import DecodeError
 from cachesync_cli.local.base import EmitFn, RejectFn, Source, SourceError
 from cachesync_cli.local.intake import IntakeGap
-from cachesync_cli.local.redis_common import RECONNECT, redis_client, redis_errors, redis_safe_url
+from cachesync_cli.local.redis_common import RECONNECT, open_redis, redis_errors, redis_safe_url
 from cachesync_cli.local.stream_state import StreamId, StreamState, parse_id
 from cachesync_cli.wire.local import LocalMessage, parse_local_message
 
@@ -87,10 +87,8 @@ class RedisStreamSource(Source):
         if self._thread is not None:
             raise SourceError(f"{self.describe()}: already started")
         self._emit, self._reject = emit, reject
-        try:
-            self.client = redis_client(self.url, client_name=f"cachesync-{self.context.cluster}-{self.name}")
-        except ValueError as exc:
-            raise SourceError(f"{self.describe()}: bad Redis URL {redis_safe_url(self.url)}: {exc}") from None
+        self.client = open_redis(self.url, what=self.describe(), error=SourceError,
+                                 client_name=f"cachesync-{self.context.cluster}-{self.name}")
         self._thread = threading.Thread(target=self._run, name=f"cachesync-{self.describe()}", daemon=True)
         self._thread.start()
         self._started.wait(START_WAIT)
@@ -105,16 +103,13 @@ class RedisStreamSource(Source):
             self.client.close()
 
     def check(self) -> None:
+        client = open_redis(self.url, what=self.describe(), error=SourceError)
         try:
-            client = redis_client(self.url)
-            try:
-                self._require_redis_7(client)
-            finally:
-                client.close()
-        except ValueError as exc:
-            raise SourceError(f"{self.describe()}: bad Redis URL: {exc}") from None
+            self._require_redis_7(client)
         except redis_errors() as exc:
             raise SourceError(f"{self.describe()}: Redis {redis_safe_url(self.url)} unreachable: {exc}") from None
+        finally:
+            client.close()
 
     def _run(self) -> None:
         errors = redis_errors()

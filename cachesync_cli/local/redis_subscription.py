@@ -19,7 +19,7 @@ from typing import Any
 
 from cachesync_cli.local.base import EmitFn, RejectFn, Source, SourceError
 from cachesync_cli.local.intake import Intake
-from cachesync_cli.local.redis_common import RECONNECT, redis_client, redis_errors, redis_safe_url
+from cachesync_cli.local.redis_common import RECONNECT, open_redis, redis_errors, redis_safe_url
 
 log = logging.getLogger("cachesync.local")
 
@@ -97,10 +97,7 @@ class RedisSubscription:
         thread keeps retrying), so that "started" means "listening" whenever Redis is up."""
         if self._thread is not None:
             raise SourceError(f"{self.label}: already started")
-        try:
-            self.client = redis_client(self.url, client_name=self.client_name)
-        except ValueError as exc:
-            raise SourceError(f"{self.label}: bad Redis URL {redis_safe_url(self.url)}: {exc}") from None
+        self.client = open_redis(self.url, what=self.label, error=SourceError, client_name=self.client_name)
         self._thread = threading.Thread(target=self._run, name=f"cachesync-{self.label}", daemon=True)
         self._thread.start()
         self._first_attempt_done.wait(START_WAIT)
@@ -207,13 +204,10 @@ class SubscribedSource(Source):
         self.subscription.stop()
 
     def check(self) -> None:
+        client = open_redis(self.url, what=self.describe(), error=SourceError)
         try:
-            client = redis_client(self.url)
-            try:
-                client.ping()
-            finally:
-                client.close()
-        except ValueError as exc:
-            raise SourceError(f"{self.describe()}: bad Redis URL: {exc}") from None
+            client.ping()
         except redis_errors() as exc:
             raise SourceError(f"{self.describe()}: Redis {redis_safe_url(self.url)} unreachable: {exc}") from None
+        finally:
+            client.close()
