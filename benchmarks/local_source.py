@@ -25,7 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from cachesync_cli.local.base import EchoGuard, LocalContext  # noqa: E402
-from cachesync_cli.local.registry import build_source  # noqa: E402
+from cachesync_cli.entries import build_source  # noqa: E402
 
 
 def run_once(redis_url: str, messages: int, keys: int) -> tuple[float, float]:

@@ -43,6 +43,7 @@ from cachesync_cli.wire import (
     sign_envelope,
 )
 from cachesync_cli.wire.batching import all_item_len, items_budget, one_key_item_len
+from cachesync_cli.wire.codec_names import CODEC_NAMES
 from cachesync_cli.wire.wso2 import BODY_FORMATS
 from cachesync_cli.wire.wso2_legacy import legacy_name_problem, legacy_key_problem
 
@@ -105,8 +106,8 @@ class Publisher:
         on_unfit: Unfit | None = None,
         on_legacy_shortfall: Callable[[str, Item], None] | None = None,
     ) -> None:
-        if codec not in ("native", "wso2"):
-            raise UsageError(f"unknown codec {codec!r}", hint="use native or wso2")
+        if codec not in CODEC_NAMES:
+            raise UsageError(f"unknown codec {codec!r}", hint=f"use {' or '.join(CODEC_NAMES)}")
         if wso2_format not in BODY_FORMATS:
             raise UsageError(f"unknown WSO2 body format {wso2_format!r}", hint=f"use {', '.join(BODY_FORMATS)}")
         self.topic = topic

@@ -80,10 +80,21 @@ class BenchCluster:
                 self.process.kill()
 
 
+def db_of(redis_url: str) -> int:
+    """The database number in `redis_url`'s path (0 when none)."""
+    tail = redis_url.rstrip("/").rsplit("/", 1)[-1]
+    return int(tail) if tail.isdigit() else 0
+
+
+def db_url(redis_url: str, db: int) -> str:
+    """`redis_url` pointing at database `db` (a db in a URL's path wins over redis-py's db=)."""
+    from urllib.parse import urlsplit
+
+    return urlsplit(redis_url)._replace(path=f"/{db}").geturl()
+
+
 def write_config(cluster: BenchCluster, *, brokers: list[str], topic: str, redis_url: str, codec: str,
                  sign: bool, spool_dir: Path, heartbeat: float) -> None:
-    from cachesync_cli.bench.scenario import db_url
-
     signing = f'[signing]\nkey_id = "bench"\nkey_env = "{SIGNING_ENV}"\nrequire = true\n' if sign else ""
     urls = ", ".join(f'"{url}"' for url in brokers)
     cluster.config.write_text(f'''

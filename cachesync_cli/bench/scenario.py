@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cachesync_cli.bench.clusters import BenchCluster, bridge_env, start_all, write_config
+from cachesync_cli.bench.clusters import BenchCluster, bridge_env, db_of, db_url, start_all, write_config
 from cachesync_cli.bench.histogram import LatencyHistogram
 from cachesync_cli.errors import CachesyncError, UsageError
 
@@ -121,18 +121,6 @@ class KeyWatcher(threading.Thread):
         self.client.close()
 
 
-def _db_of(redis_url: str) -> int:
-    tail = redis_url.rstrip("/").rsplit("/", 1)[-1]
-    return int(tail) if tail.isdigit() else 0
-
-
-def db_url(redis_url: str, db: int) -> str:
-    """`redis_url` pointing at database `db` (a db in a URL's path wins over redis-py's db=)."""
-    from urllib.parse import urlsplit
-
-    return urlsplit(redis_url)._replace(path=f"/{db}").geturl()
-
-
 def run_bench(opts: BenchOptions, progress=lambda text: None) -> BenchResult:
     import redis
 
@@ -141,7 +129,7 @@ def run_bench(opts: BenchOptions, progress=lambda text: None) -> BenchResult:
     run = secrets.token_hex(3)
     prefix = f"bench{run}:"  # the redis target's template is {cache}:{key}; cache = bench<run>
     tmp = Path(tempfile.mkdtemp(prefix="cachesync-bench-"))
-    base_db = _db_of(opts.redis_url)
+    base_db = db_of(opts.redis_url)
     clusters = [BenchCluster(f"bench-{run}-{i + 1}", (base_db + i) % 16, tmp / f"{i + 1}.toml", tmp / f"{i + 1}.log")
                 for i in range(opts.clusters)]
     for cluster in clusters:

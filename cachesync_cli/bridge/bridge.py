@@ -27,15 +27,16 @@ from cachesync_cli.bridge.stats import BridgeStats
 from cachesync_cli.bridge.throttled_log import ThrottledLog, clip
 from cachesync_cli.cleanup.scheduler import bridge_scheduler
 from cachesync_cli.config import Config
-from cachesync_cli.config.resolve import cluster_id, connect_options, signing_keys
+from cachesync_cli.config.resolve import cluster_id, connect_options, keyring
 from cachesync_cli.errors import CachesyncError, ConfigError, UsageError
 from cachesync_cli.local.base import EchoGuard, LocalContext, Source, SourceError, Target
 from cachesync_cli.local.intake import IntakeGap
-from cachesync_cli.local.registry import build_source, build_target
+from cachesync_cli.entries import build_source, build_target
 from cachesync_cli.publisher import Fit, Publisher
 from cachesync_cli.transport.base import SubscriptionSpec
-from cachesync_cli.transport.connection import Backoff, BrokerConnection, ConnectionEvent
-from cachesync_cli.wire import Keyring, Tenant
+from cachesync_cli.transport.backoff import Backoff
+from cachesync_cli.transport.connection import BrokerConnection, ConnectionEvent
+from cachesync_cli.wire import Tenant
 from cachesync_cli.wire.local import LocalMessage
 
 log = logging.getLogger("cachesync.bridge")
@@ -61,8 +62,7 @@ def default_spool_path(cluster: str) -> Path:
 
 class Bridge:
     def __init__(self, config: Config) -> None:
-        if not config["broker.url"]:
-            raise UsageError("no broker configured", hint="pass --broker URL or set [broker] url")
+        config.broker_urls()  # raises when there is none
         if not config["cluster.id"]:
             raise UsageError("a bridge needs its cluster id",
                              hint="set [cluster] id in cachesync.toml, $CACHESYNC_CLUSTER, or pass --cluster")
@@ -70,14 +70,13 @@ class Bridge:
         self.cluster = cluster_id(config)
         self.stats = BridgeStats()
         self.input_log = ThrottledLog(log)  # bad local input: one line per kind every 10 s at most
-        key_id, keys = signing_keys(config)
-        keyring = Keyring(key_id, keys) if keys else None
+        signing = keyring(config)
         self.codec = config["codec.name"]
         # on_unfit: what reaches the publishing thread unchecked (a spool written by an older
         # version or under the other codec) is fitted there too, never fatal
         self.publisher = Publisher(config["broker.topic"], origin=self.cluster, codec=self.codec,
                                    producer=config["codec.producer"], wso2_format=config["codec.wso2_format"],
-                                   keyring=keyring,
+                                   keyring=signing,
                                    on_legacy_shortfall=lambda kind, item: self.stats.inc(
                                        "local_legacy_shortfalls", label=kind),
                                    on_unfit=lambda fit, tenant: self._report_unfit(fit, tenant, "publishing"))
@@ -119,7 +118,7 @@ class Bridge:
         context.intake.on_gap(self.outgoing.announce_gap)
         self.duplicate = DuplicateCluster(self.cluster, self.publisher.node, self.stats)
         self.incoming = Incoming(
-            cluster=self.cluster, targets=self.targets, rules=self.rules, stats=self.stats, keyring=keyring,
+            cluster=self.cluster, targets=self.targets, rules=self.rules, stats=self.stats, keyring=signing,
             require_signatures=config["signing.require"], own_producer=self.publisher.producer,
             own_node=self.publisher.node,
             gap_flush=config["sync.gap_flush"], retry_max_delay=config["sync.retry_max_delay"],
@@ -346,19 +345,11 @@ class Bridge:
         self.reloader.stop()
         if self.cleanup is not None:
             self.cleanup.stop()
-        for source in self.sources:
-            try:
-                source.stop()
-            except Exception:
-                log.exception("%s did not stop cleanly", source.describe())
+        _each_quietly(self.sources, "stop")
         self.outgoing.stop()
         self.incoming.stop()
         self.connection.close()
-        for target in self.targets:
-            try:
-                target.close()
-            except Exception:
-                log.exception("%s did not close cleanly", target.describe())
+        _each_quietly(self.targets, "close")
         self.spool.close()
         if self.outgoing.started:
             self.state_file.mark_stopped()
@@ -366,3 +357,12 @@ class Bridge:
             self.monitor.stop()
         self.input_log.flush()
         self.state = "stopped"
+
+
+def _each_quietly(parts, method: str) -> None:
+    """Call `method` of each source or target; one that raises is logged and the rest go on."""
+    for part in parts:
+        try:
+            getattr(part, method)()
+        except Exception:
+            log.exception("%s did not %s cleanly", part.describe(), method)

@@ -26,7 +26,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import queue
-import random
 import re
 import threading
 import time
@@ -40,6 +39,7 @@ from cachesync_cli.bridge.stats import BridgeStats
 from cachesync_cli.bridge.throttled_log import clip
 from cachesync_cli.errors import DecodeError
 from cachesync_cli.local.base import Invalidation, Target, TargetError
+from cachesync_cli.transport.backoff import Backoff
 from cachesync_cli.transport.base import Delivery
 from cachesync_cli.wire import INVALIDATE, Item, Keyring, Tenant, decode_message, new_envelope_id
 
@@ -94,7 +94,7 @@ class Incoming:
         if own_node:
             self.own_bridges.add(own_node)
         self.gap_flush = tuple(gap_flush)
-        self.retry_max_delay = retry_max_delay
+        self.retry_backoff = Backoff(base=0.1, cap=retry_max_delay)
         self.on_applied = on_applied or (lambda origin, node, seq: None)
         self.on_ack_requested = on_ack_requested or (lambda message_id: None)
         self.queue: queue.SimpleQueue[Delivery] = queue.SimpleQueue()  # put and get run in C
@@ -350,7 +350,7 @@ class Incoming:
                     log.warning("%s works again", target.describe())
             if not pending:
                 return True
-            delay = random.uniform(0, min(self.retry_max_delay, 0.1 * 2 ** min(attempt, 20)))
+            delay = self.retry_backoff.delay(attempt)
             attempt += 1
             if self._stop.wait(delay):
                 return False

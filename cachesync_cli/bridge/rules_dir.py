@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from cachesync_cli.bridge.rules import CacheRules, SyncRules
-from cachesync_cli.config.schema import boolean, nonempty_text, text_list
+from cachesync_cli.entries.fields import boolean, nonempty_text, text_list
 from cachesync_cli.errors import ConfigError
 
 log = logging.getLogger("cachesync.bridge.rules")
@@ -61,7 +61,7 @@ class RuleFile:
 
 def read_rule_file(path: Path) -> RuleFile:
     """Parse and validate one rule file, or raise ConfigError saying what is wrong."""
-    from cachesync_cli.local.registry import validate_entry
+    from cachesync_cli.entries import validate_entry
 
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))

@@ -32,7 +32,7 @@ def adhoc_entry(text: str) -> dict[str, Any] | None:
 def select_entries(configured: list[Mapping[str, Any]], targets: list[str], overrides: Mapping[str, Any],
                    config_path: str | None) -> list[dict[str, Any]]:
     """The validated entries to run. `overrides` are the flags given (None values: not given)."""
-    from cachesync_cli.local.registry import validate_entry
+    from cachesync_cli.entries import validate_entry
 
     flags = {k: v for k, v in overrides.items() if v is not None}
     by_name = {entry["name"]: (index, entry) for index, entry in enumerate(configured)}

@@ -19,7 +19,7 @@ import threading
 from cachesync_cli.cleanup.base import Cleaner, CleanupError, ListFn, RunResult
 from cachesync_cli.cleanup.locks import LOCK_PREFIX, RedisLock
 from cachesync_cli.local.key_template import KeyTemplate, split_flush_pattern
-from cachesync_cli.local.redis_common import (decode_key, redis_client, redis_errors, redis_namespace,
+from cachesync_cli.local.redis_common import (decode_key, open_redis, redis_errors, redis_namespace,
                                               redis_safe_url, scan_batches)
 
 _LOCK_PREFIX = LOCK_PREFIX.encode()
@@ -44,10 +44,8 @@ class RedisCleaner(Cleaner):
 
     def _redis(self):
         if self._client is None:
-            try:
-                self._client = redis_client(self.url, client_name=f"cachesync-cleanup-{self.name}")
-            except ValueError as exc:
-                raise CleanupError(f"{self.describe()}: bad Redis URL: {exc}") from None
+            self._client = open_redis(self.url, what=self.describe(), error=CleanupError,
+                                      client_name=f"cachesync-cleanup-{self.name}")
         return self._client
 
     def driver_errors(self):

@@ -1,23 +1,16 @@
-"""The `[[cleanup]]` field tables in docs/cleanup.md, generated from the registry.
+"""The `[[cleanup]]` field tables in docs/cleanup.md, generated from `cachesync_cli/entries/cleaners.py`.
 
 `python -m cachesync_cli.cleanup.reference` prints them; a test fails when the docs differ.
 """
 
 from __future__ import annotations
 
-from cachesync_cli.local.reference import _table
-from cachesync_cli.local.registry import CLEANUP_TYPES
-
-BEGIN = "<!-- BEGIN GENERATED: python -m cachesync_cli.cleanup.reference -->"
-END = "<!-- END GENERATED -->"
+from cachesync_cli.entries import CLEANUP_TYPES
+from cachesync_cli.entries.reference import kinds_markdown
 
 
 def reference_markdown() -> str:
-    lines = [BEGIN, ""]
-    for spec in CLEANUP_TYPES.values():
-        lines += _table("cleanup", spec)
-    lines.append(END)
-    return "\n".join(lines)
+    return kinds_markdown("cachesync_cli.cleanup.reference", [(None, "cleanup", CLEANUP_TYPES)])
 
 
 if __name__ == "__main__":

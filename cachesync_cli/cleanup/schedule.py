@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from cachesync_cli.cleanup.cron import CronSchedule
-from cachesync_cli.cleanup.duration import format_duration
+from cachesync_cli.entries.cron import CronSchedule
+from cachesync_cli.entries.duration import format_duration
 
 
 @dataclass(frozen=True)

@@ -90,7 +90,7 @@ def bridge_scheduler(entries, context, stats) -> CleanupScheduler | None:
     (None when none has): runs are logged and counted in the bridge's stats. Cleaners share
     the bridge's echo guard, so a keyspace source does not publish what they delete."""
     from cachesync_cli.cleanup.base import log_result
-    from cachesync_cli.local.registry import build_cleaner
+    from cachesync_cli.entries import build_cleaner
 
     jobs = []
     for entry in entries:

@@ -6,12 +6,15 @@ from typing import Annotated, Optional
 
 import typer
 
-from cachesync_cli.cli import completers
+from cachesync_cli.cli import formats
 from cachesync_cli.cli.options import BrokerOption, ConfigOption, TopicOption
 from cachesync_cli.errors import ExitStatus, UsageError
+from cachesync_cli.wire.codec_names import CODEC_NAMES
 
 LOAD_PANEL = "Load"
 REPORT_PANEL = "Report"
+FORMATS = ("table", "json")
+FormatOption, JsonOption = formats.format_options(FORMATS, "table (default) or json.", panel=REPORT_PANEL)
 
 EPILOG = """[b]Examples[/b]
 
@@ -51,11 +54,8 @@ def command(
                                        rich_help_panel=LOAD_PANEL)] = "redis://127.0.0.1:6379/0",
     baseline: Annotated[bool, typer.Option("--baseline", help="Also run the bare driver, same broker, same run.",
                                            rich_help_panel=REPORT_PANEL)] = False,
-    fmt: Annotated[Optional[str], typer.Option("--format", metavar="FORMAT", help="table (default) or json.",
-                                               autocompletion=completers.choices("table", "json"),
-                                               rich_help_panel=REPORT_PANEL)] = None,
-    as_json: Annotated[bool, typer.Option("--json", hidden=True, help="Alias of --format json.",
-                                          rich_help_panel=REPORT_PANEL)] = False,
+    fmt: FormatOption = None,
+    as_json: JsonOption = False,
     config: ConfigOption = None,
     broker: BrokerOption = None,
     topic: TopicOption = None,
@@ -66,18 +66,17 @@ def command(
     import sys
 
     from cachesync_cli.bench.scenario import BenchOptions, run_bench
-    from cachesync_cli.cli import formats, output
+    from cachesync_cli.cli import output
 
-    as_json = formats.choose(fmt, ("table", "json"), alias=("--json", as_json, "json")) == "json"
+    as_json = formats.choose(fmt, FORMATS, alias=("--json", as_json, "json")) == "json"
     from cachesync_cli.cli.common import load, open_broker
 
-    if codec not in ("native", "wso2"):
-        raise UsageError(f"--codec {codec!r}: must be native or wso2")
+    if codec not in CODEC_NAMES:
+        raise UsageError(f"--codec {codec!r}: must be {' or '.join(CODEC_NAMES)}")
     if keys_per_message < 1 or (count is not None and count < 1):
         raise UsageError("--count and --keys-per-message must be 1 or more")
     cfg = load(config, broker, topic)
-    if not cfg["broker.url"]:
-        raise UsageError("no broker configured", hint="pass --broker URL")
+    cfg.broker_urls()  # raises when there is none
     if rate is not None and rate <= 0:
         raise UsageError("--rate must be more than 0")
     total = count or (int(rate * duration) if rate else 100_000)

@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from cachesync_cli.cli import completers, output
+from cachesync_cli.cli import completers, formats, output
 from cachesync_cli.cli.options import ConfigOption
 from cachesync_cli.errors import ExitStatus, UsageError
 
@@ -18,6 +18,9 @@ POLICIES = ("all", "max_idle", "max_age", "ttl")  # cachesync_cli.cleanup: the p
 SCHEDULE_PANEL = "Schedule"
 POLICY_PANEL = "Policy (overrides the entries')"
 OUTPUT_PANEL = "Output and exit"
+FormatOption, JsonOption = formats.format_options(
+    FORMATS, "table (default) or ndjson: one JSON object per target and run on stdout.", panel=OUTPUT_PANEL,
+    alias_of="ndjson")
 
 EPILOG = """[b]Examples[/b]
 
@@ -69,22 +72,17 @@ def command(
     = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="List what would go; delete nothing.",
                                                   rich_help_panel=OUTPUT_PANEL)] = False,
-    fmt: Annotated[Optional[str], typer.Option("--format", metavar="FORMAT", rich_help_panel=OUTPUT_PANEL,
-                                               autocompletion=completers.choices(*FORMATS),
-                                               help="table (default) or ndjson: one JSON object per target "
-                                                    "and run on stdout.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", hidden=True, rich_help_panel=OUTPUT_PANEL,
-                                          help="Alias of --format ndjson.")] = False,
+    fmt: FormatOption = None,
+    as_json: JsonOption = False,
     config: ConfigOption = None,
 ) -> None:
     """Clean the local caches: clear them, or drop what is idle or old, once or on a schedule."""
-    from cachesync_cli.cli import formats
 
     as_json = formats.choose(fmt, FORMATS, alias=("--json", as_json, "ndjson")) == "ndjson"
-    from cachesync_cli.cleanup.cron import CronSchedule
-    from cachesync_cli.cleanup.duration import parse_duration
     from cachesync_cli.cleanup.plan import select_entries
     from cachesync_cli.cleanup.schedule import Schedule
+    from cachesync_cli.entries.cron import CronSchedule
+    from cachesync_cli.entries.duration import parse_duration
 
     for flag, value in (("--every", every), ("--jitter", jitter), ("--max-idle", max_idle),
                         ("--max-age", max_age), ("--ttl", ttl)):
@@ -133,7 +131,7 @@ def _flag(flag: str, parse, value: str) -> None:
 def _build(cfg, entries):
     from cachesync_cli.config.resolve import cluster_id
     from cachesync_cli.local.base import EchoGuard, LocalContext
-    from cachesync_cli.local.registry import build_cleaner
+    from cachesync_cli.entries import build_cleaner
 
     context = LocalContext(cluster=cluster_id(cfg), echo_guard=EchoGuard(), environ=cfg.environ)
     return [build_cleaner(entry, context) for entry in entries]

@@ -7,18 +7,16 @@ from typing import Any
 
 from cachesync_cli.cli import output
 from cachesync_cli.cli.options import context_flag
-from cachesync_cli.config import Config, load_config
+from cachesync_cli.config import Config, load_for_command
 from cachesync_cli.config.resolve import connect_options
-from cachesync_cli.errors import UsageError
-from cachesync_cli.transport.connection import Backoff, BrokerConnection, ConnectionEvent
+from cachesync_cli.transport.backoff import Backoff
+from cachesync_cli.transport.connection import BrokerConnection, ConnectionEvent
 
 
 def load(config: Path | None, broker: list[str] | None = None, topic: str | None = None,
          **overrides: tuple[Any, str]) -> Config:
-    """The effective configuration for a command, its flags taking precedence."""
-    flags: dict[str, tuple[Any, str]] = {"broker.url": (broker, "--broker"), "broker.topic": (topic, "--topic")}
-    flags.update(overrides)
-    return load_config(config, overrides=flags, context=context_flag())
+    """The effective configuration for a command, its flags (and the root's --context) taking precedence."""
+    return load_for_command(config, broker, topic, context=context_flag(), **overrides)
 
 
 def report_event(event: ConnectionEvent) -> None:
@@ -38,15 +36,13 @@ def open_broker(config: Config, *, client_id: str | None = None, timeout: float 
     and `[broker] connect_timeout`, whichever is shortest."""
     import dataclasses
 
-    if not config["broker.url"]:
-        raise UsageError("no broker configured",
-                         hint="pass --broker URL, set $CACHESYNC_BROKER, or set [broker] url in cachesync.toml")
+    urls = config.broker_urls()
     options = connect_options(config, client_id=client_id)
     limits = [limit for limit in (timeout, connect_timeout) if limit]
     if limits:
         options = dataclasses.replace(options, connect_timeout=min(options.connect_timeout, *limits))
     connection = BrokerConnection(
-        config["broker.url"],
+        urls,
         options,
         on_event=None if quiet else report_event,
         backoff=Backoff(cap=config["broker.reconnect_max_delay"]),

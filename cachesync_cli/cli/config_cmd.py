@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from cachesync_cli.cli import completers, output, starter_file
+from cachesync_cli.cli import formats, output, starter_file
 from cachesync_cli.cli.options import ConfigOption, context_flag
 from cachesync_cli.errors import ExitStatus, UsageError
 
@@ -15,6 +15,8 @@ FILE_NAME = "cachesync.toml"  # cachesync_cli.config.loader.FILE_NAME; the confi
 
 SHOW_FORMATS = ("table", "json")
 OUTPUT_PANEL = "Output"
+FormatOption, JsonOption = formats.format_options(
+    SHOW_FORMATS, "table (default) or json: {key: {value, source}}.", panel=OUTPUT_PANEL)
 
 INIT_EPILOG = """[b]Examples[/b]
 
@@ -95,15 +97,10 @@ def _display(key: str, value) -> object:
 @app.command("show", epilog=SHOW_EPILOG)
 def show(
     config: ConfigOption = None,
-    fmt: Annotated[Optional[str], typer.Option("--format", metavar="FORMAT",
-                                               help="table (default) or json: {key: {value, source}}.",
-                                               autocompletion=completers.choices(*SHOW_FORMATS),
-                                               rich_help_panel=OUTPUT_PANEL)] = None,
-    as_json: Annotated[bool, typer.Option("--json", hidden=True, help="Alias of --format json.",
-                                          rich_help_panel=OUTPUT_PANEL)] = False,
+    fmt: FormatOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Show the effective configuration and where each value came from (secrets redacted)."""
-    from cachesync_cli.cli import formats
     from cachesync_cli.config import load_config
 
     fmt = formats.choose(fmt, SHOW_FORMATS, alias=("--json", as_json, "json"))

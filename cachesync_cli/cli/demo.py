@@ -6,11 +6,13 @@ from typing import Annotated, Optional
 
 import typer
 
-from cachesync_cli.cli import completers, output
+from cachesync_cli.cli import formats, output
 from cachesync_cli.errors import ExitStatus
 
 DEMO_PANEL = "Demo"
 FORMATS = ("text", "json")
+FormatOption, JsonOption = formats.format_options(
+    FORMATS, "text (the timeline as it happens, default) or json (one object at the end).", panel=DEMO_PANEL)
 
 EPILOG = """[b]Examples[/b]
 
@@ -36,13 +38,8 @@ def command(
                                                   rich_help_panel=DEMO_PANEL)] = None,
     timeout: Annotated[float, typer.Option(metavar="SECONDS", help="Longest wait for any one step.",
                                            rich_help_panel=DEMO_PANEL)] = 10.0,
-    fmt: Annotated[Optional[str], typer.Option("--format", metavar="FORMAT",
-                                               help="text (the timeline as it happens, default) or json (one "
-                                                    "object at the end).",
-                                               autocompletion=completers.choices(*FORMATS),
-                                               rich_help_panel=DEMO_PANEL)] = None,
-    as_json: Annotated[bool, typer.Option("--json", hidden=True, help="Alias of --format json.",
-                                          rich_help_panel=DEMO_PANEL)] = False,
+    fmt: FormatOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Watch an invalidation cross two clusters, then a lost message turn into a cache flush."""
     import tempfile
@@ -50,7 +47,6 @@ def command(
 
     from cachesync_cli.demo.scenario import Scenario
     from cachesync_cli.demo.timeline import HEADER, step_line
-    from cachesync_cli.cli import formats
     from cachesync_cli.logs import logging_to_file
 
     as_json = formats.choose(fmt, FORMATS, alias=("--json", as_json, "json")) == "json"

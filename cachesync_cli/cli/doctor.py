@@ -5,7 +5,6 @@ commands a usage error exits 3 (see docs/doctor.md).
 """
 
 
-import re
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -14,7 +13,7 @@ import typer
 from typer.core import TyperCommand
 
 from cachesync_cli.cli import completers, output
-from cachesync_cli.cli.options import BrokerOption, ConfigOption, TopicOption
+from cachesync_cli.cli.options import BrokerOption, ConfigOption, TopicOption, context_flag
 from cachesync_cli.errors import UsageError
 
 FORMATS = ("text", "json", "junit", "nagios")  # cachesync_cli.doctor.render.FORMATS (a test checks)
@@ -46,18 +45,6 @@ class DoctorCommand(TyperCommand):
             if getattr(error, "exit_code", None) == 2:
                 error.exit_code = UNKNOWN
             raise
-
-
-def parse_duration(text: str) -> float:
-    """Seconds from `30`, `30s`, `1.5m`, `2m30s`, `500ms`, `1h`."""
-    units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
-    text = text.strip().lower()
-    if re.fullmatch(r"\d+(\.\d+)?", text):
-        return float(text)
-    parts = re.findall(r"(\d+(?:\.\d+)?)(ms|s|m|h)", text)
-    if not parts or "".join(n + u for n, u in parts) != text:
-        raise UsageError(f"bad duration {text!r}", hint="write e.g. 30, 30s, 2m, 1m30s or 500ms")
-    return sum(float(number) * units[unit] for number, unit in parts)
 
 
 def _ids(values: Optional[list[str]]) -> list[str]:
@@ -123,6 +110,7 @@ def _doctor(fmt, output_file, fail_on, list_checks, only, skip, peers, peers_win
     from cachesync_cli.doctor.checks import CHECKS
     from cachesync_cli.doctor.context import Settings
     from cachesync_cli.doctor.model import Thresholds
+    from cachesync_cli.entries.duration import parse_duration
 
     if fmt not in render.FORMATS:
         raise UsageError(f"--format {fmt!r}: must be one of {', '.join(render.FORMATS)}")
@@ -135,10 +123,14 @@ def _doctor(fmt, output_file, fail_on, list_checks, only, skip, peers, peers_win
         raise UsageError("--timeout and --peers-window must be more than 0")
     if warn_ms < 0 or crit_ms < 0 or crit_ms < warn_ms:
         raise UsageError(f"--warn-ms {warn_ms:g} and --crit-ms {crit_ms:g}: need 0 <= warn <= crit")
-    wait_seconds = parse_duration(wait) if wait else 0.0
+    try:
+        wait_seconds = parse_duration(wait, zero_ok=True) if wait else 0.0
+    except ValueError as exc:
+        raise UsageError(f"--wait: {exc}") from None
     selected = runner.select(CHECKS, only, skip, optional=peers)
     settings = Settings(config_path=config, brokers=tuple(broker or ()), topic=topic, timeout=timeout,
-                        thresholds=Thresholds(warn_ms, crit_ms), peers=peers, peers_window=peers_window)
+                        thresholds=Thresholds(warn_ms, crit_ms), peers=peers, peers_window=peers_window,
+                        context=context_flag())
 
     def on_retry(attempt: int, results, pause: float) -> None:
         failed = next((r for r in results if r.status.value == "fail"), None)

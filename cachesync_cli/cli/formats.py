@@ -14,10 +14,29 @@ import json
 import re
 import string
 from collections.abc import Mapping, Sequence
+from typing import Annotated, Any, Optional
 
+import typer
+
+from cachesync_cli.cli import completers
 from cachesync_cli.errors import UsageError
 
 _ESCAPES = {"n": "\n", "t": "\t", "\\": "\\"}
+
+
+def format_options(allowed: Sequence[str], help: str, *, panel: str, alias_of: str = "json") -> tuple[Any, Any]:
+    """A command's `--format` option (one of `allowed`, completed) and its hidden `--json` alias
+    (for `--format alias_of`), as two types for the command's parameters:
+
+        FormatOption, JsonOption = formats.format_options(FORMATS, "table (default) or json.", panel=PANEL)
+        def command(fmt: FormatOption = None, as_json: JsonOption = False): ...
+            fmt = formats.choose(fmt, FORMATS, alias=("--json", as_json, "json"))
+    """
+    fmt = Annotated[Optional[str], typer.Option("--format", metavar="FORMAT", help=help, rich_help_panel=panel,
+                                                autocompletion=completers.choices(*allowed))]
+    as_json = Annotated[bool, typer.Option("--json", hidden=True, help=f"Alias of --format {alias_of}.",
+                                           rich_help_panel=panel)]
+    return fmt, as_json
 
 
 def choose(fmt: str | None, allowed: Sequence[str], *, alias: tuple[str, bool, str] | None = None,

@@ -10,9 +10,10 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from cachesync_cli.cli import completers, output
+from cachesync_cli.cli import completers, formats, output
 from cachesync_cli.cli.options import BrokerOption, ConfigOption, TopicOption
 from cachesync_cli.errors import CachesyncError, ExitStatus, NotConfirmed, UsageError
+from cachesync_cli.wire.codec_names import CODEC_NAMES
 
 if TYPE_CHECKING:
     from cachesync_cli.invalidations import Batch
@@ -24,6 +25,8 @@ INPUT_FORMATS = ("auto", "keys", "ndjson")  # cachesync_cli.invalidations.INPUT_
 INPUT_PANEL = "What to invalidate"
 ACK_PANEL = "Acknowledgements"
 SEND_PANEL = "How to send"
+FormatOption, JsonOption = formats.format_options(
+    FORMATS, "text (default: a summary on stderr) or json (a result object on stdout).", panel=SEND_PANEL)
 
 EPILOG = """[b]Examples[/b]
 
@@ -62,7 +65,7 @@ def command(
     tenant: Annotated[Optional[str], typer.Option(metavar="DOMAIN[:ID]", help="Tenant, e.g. carbon.super:-1234.",
                                                   rich_help_panel=INPUT_PANEL)] = None,
     codec: Annotated[Optional[str], typer.Option(metavar="CODEC", help="native or wso2 (default: \\[codec] name).",
-                                                 autocompletion=completers.choices("native", "wso2"),
+                                                 autocompletion=completers.choices(*CODEC_NAMES),
                                                  rich_help_panel=SEND_PANEL)] = None,
     sender: Annotated[Optional[str], typer.Option(metavar="NAME",
                                                   help="wso2 codec: producer name (default: \\[codec] producer).",
@@ -73,13 +76,8 @@ def command(
                                            rich_help_panel=SEND_PANEL)] = 30.0,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the messages instead of sending them.",
                                           rich_help_panel=SEND_PANEL)] = False,
-    fmt: Annotated[Optional[str], typer.Option("--format", metavar="FORMAT",
-                                               help="text (default: a summary on stderr) or json (a result "
-                                                    "object on stdout).",
-                                               autocompletion=completers.choices(*FORMATS),
-                                               rich_help_panel=SEND_PANEL)] = None,
-    as_json: Annotated[bool, typer.Option("--json", hidden=True, help="Alias of --format json.",
-                                          rich_help_panel=SEND_PANEL)] = False,
+    fmt: FormatOption = None,
+    as_json: JsonOption = False,
     wait_acks: Annotated[bool, typer.Option("--wait-acks",
                                             help="Wait until every cluster has applied it (read your invalidation).",
                                             rich_help_panel=ACK_PANEL)] = False,
@@ -97,26 +95,23 @@ def command(
     topic: TopicOption = None,
 ) -> None:
     """Publish invalidations: drop KEYs (or --all) of CACHE in every cluster."""
-    from cachesync_cli.cli import formats
-
     as_json = formats.choose(fmt, FORMATS, alias=("--json", as_json, "json")) == "json"
     if input_format not in INPUT_FORMATS:
         raise UsageError(f"--input {input_format!r}: must be one of {', '.join(INPUT_FORMATS)}")
     # The wire, config and transports are imported here, not for --help or completion.
     from cachesync_cli.cli.common import load
-    from cachesync_cli.config.resolve import cluster_id, signing_keys
+    from cachesync_cli.config.resolve import cluster_id, keyring
     from cachesync_cli.invalidations import parse_tenant
     from cachesync_cli.publisher import Publisher
-    from cachesync_cli.wire import Keyring
 
     cfg = load(config, broker, topic, **{"codec.name": (codec, "--codec"), "codec.producer": (sender, "--sender")})
     tenant_value = parse_tenant(tenant) if tenant else None
     batches = _batches(cache, keys or [], all_keys, file, input_format, manager, tenant_value)
-    key_id, key_map = signing_keys(cfg)
+    signing = keyring(cfg)
     origin = cluster_id(cfg)
     publisher = Publisher(cfg["broker.topic"], origin=origin, codec=cfg["codec.name"],
                           producer=cfg["codec.producer"], wso2_format=cfg["codec.wso2_format"],
-                          keyring=Keyring(key_id, key_map) if key_map else None)
+                          keyring=signing)
     if wait_acks and publisher.codec == "wso2":
         raise UsageError("--wait-acks needs the native codec: WSO2 messages cannot ask for acknowledgements")
     messages = [m for batch in batches

@@ -44,17 +44,15 @@ def command(
     """Stop every bridge from watching CLUSTER (and flushing when it is silent); delete its queue."""
     from cachesync_cli.cli import output
     from cachesync_cli.cli.common import load, open_broker
-    from cachesync_cli.config.resolve import cluster_id, signing_keys
+    from cachesync_cli.config.resolve import cluster_id, keyring
     from cachesync_cli.errors import UsageError
     from cachesync_cli.publisher import Publisher
-    from cachesync_cli.wire import HEARTBEAT, Keyring
+    from cachesync_cli.wire import HEARTBEAT
 
     cfg = load(config, broker, topic)
     if cfg["codec.name"] != "native":
         raise UsageError("retire needs the native codec: WSO2 nodes read every message on the topic as theirs")
-    key_id, keys = signing_keys(cfg)
-    publisher = Publisher(cfg["broker.topic"], origin=cluster_id(cfg),
-                          keyring=Keyring(key_id, keys) if keys else None)
+    publisher = Publisher(cfg["broker.topic"], origin=cluster_id(cfg), keyring=keyring(cfg))
     message = publisher.envelope_message(publisher.build((), type=HEARTBEAT, applied={}, retire=tuple(clusters)))
     connection = open_broker(cfg, timeout=timeout)
     try:

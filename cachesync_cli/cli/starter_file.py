@@ -89,7 +89,7 @@ def _ask_setting(key: str, question: str, default: str) -> str:
 
 def _ask_entries(array: str, question: str, default: str, *, several: bool) -> list:
     """A numbered menu of the kinds (0: none), then each chosen kind's main value."""
-    from cachesync_cli.local.registry import ENTRY_ARRAYS
+    from cachesync_cli.entries import ENTRY_ARRAYS
 
     kinds = list(ENTRY_ARRAYS[array])
     typer.echo("")
@@ -126,7 +126,7 @@ def _pick(answer: str, kinds: list[str], several: bool) -> Optional[list[str]]:
 def _ask_value(array: str, kind: str):
     from cachesync_cli.config.starter import check_entry, field_value, main_field
     from cachesync_cli.errors import UsageError
-    from cachesync_cli.local.registry import ENTRY_ARRAYS
+    from cachesync_cli.entries import ENTRY_ARRAYS
 
     field = main_field(ENTRY_ARRAYS[array][kind])
     default = field.default

@@ -8,12 +8,13 @@ from typing import Annotated, Optional
 
 import typer
 
-from cachesync_cli.cli import completers
+from cachesync_cli.cli import formats
 from cachesync_cli.cli.options import BrokerOption, ConfigOption, TopicOption
 from cachesync_cli.errors import ExitStatus, UsageError
 
 FORMATS = ("table", "json")
 STATUS_PANEL = "Status"
+FormatOption, JsonOption = formats.format_options(FORMATS, "table (default) or json.", panel=STATUS_PANEL)
 
 #: The fields of a --template, one line per cluster (docs/monitoring.md lists them too).
 TEMPLATE_FIELDS = {
@@ -60,34 +61,30 @@ def command(
     window: Annotated[float, typer.Option(metavar="SECONDS", help="The longest to listen for heartbeats (status "
                                           "ends once every known cluster is heard).",
                                           rich_help_panel=STATUS_PANEL)] = 12.0,
-    fmt: Annotated[Optional[str], typer.Option("--format", metavar="FORMAT", help="table (default) or json.",
-                                               autocompletion=completers.choices(*FORMATS),
-                                               rich_help_panel=STATUS_PANEL)] = None,
+    fmt: FormatOption = None,
     template: Annotated[Optional[str], typer.Option(metavar="TEMPLATE",
                                                     help="One line per cluster, e.g. '{origin} {seq}' (fields "
                                                          "below).", rich_help_panel=STATUS_PANEL)] = None,
-    as_json: Annotated[bool, typer.Option("--json", hidden=True, help="Alias of --format json.",
-                                          rich_help_panel=STATUS_PANEL)] = False,
+    as_json: JsonOption = False,
     config: ConfigOption = None,
     broker: BrokerOption = None,
     topic: TopicOption = None,
 ) -> None:
     """Show the clusters on the topic: origin, node, last seen, seq, lag, how far behind."""
-    from cachesync_cli.cli import formats, output
+    from cachesync_cli.cli import output
     from cachesync_cli.cli.common import load, open_broker
-    from cachesync_cli.config.resolve import signing_keys
+    from cachesync_cli.config.resolve import keyring
     from cachesync_cli.peers import TopicWatcher, stopped_clusters
-    from cachesync_cli.wire import Keyring
 
     fmt = formats.choose(fmt, FORMATS, alias=("--json", as_json, "json"), template=template)
     line = formats.Template(template, TEMPLATE_FIELDS) if template is not None else None
     if window <= 0:
         raise UsageError("--window must be more than 0")
     cfg = load(config, broker, topic)
-    key_id, keys = signing_keys(cfg)
+    signing = keyring(cfg)
     connection = open_broker(cfg, timeout=None)
     try:
-        watcher = TopicWatcher(connection, cfg["broker.topic"], keyring=Keyring(key_id, keys) if keys else None)
+        watcher = TopicWatcher(connection, cfg["broker.topic"], keyring=signing)
         watcher.start()
         if fmt == "table":
             output.info(f"listening for heartbeats on {cfg['broker.topic']} (at most {window:g}s)...")

@@ -12,12 +12,12 @@ import typer
 from cachesync_cli.cli import completers, output
 from cachesync_cli.cli.options import BrokerOption, ConfigOption, TopicOption
 from cachesync_cli.errors import ExitStatus, UsageError
+from cachesync_cli.wire.codec_names import READ_CODECS
 
 if TYPE_CHECKING:
     from cachesync_cli.observed import Observed
 
 FORMATS = ("pretty", "ndjson", "raw")
-CODECS = ("auto", "native", "wso2")
 TYPES = ("invalidate", "heartbeat", "ack", "malformed")
 #: The fields of a --template, one line per message shown (docs/commands/tail.md lists them too).
 TEMPLATE_FIELDS = {
@@ -69,7 +69,7 @@ def command(
                                                     help="One line per message, e.g. '{origin} {keys}' "
                                                          "(fields below).", rich_help_panel=OUTPUT_PANEL)] = None,
     codec: Annotated[str, typer.Option(metavar="CODEC", help="auto, native or wso2.",
-                                       autocompletion=completers.choices(*CODECS),
+                                       autocompletion=completers.choices(*READ_CODECS),
                                        rich_help_panel=OUTPUT_PANEL)] = "auto",
     cache: Annotated[Optional[list[str]], typer.Option(metavar="NAME", help="Only these caches (repeatable).",
                                                        autocompletion=completers.cache_names,
@@ -101,19 +101,17 @@ def command(
 
     fmt = formats.choose(fmt, FORMATS, template=template)
     line = formats.Template(template, TEMPLATE_FIELDS) if template is not None else None
-    _check_choice("--codec", codec, CODECS)
+    _check_choice("--codec", codec, READ_CODECS)
     for value in msg_type or []:
         _check_choice("--type", value, TYPES)
     if count is not None and count < 1:
         raise UsageError("--count must be 1 or more")
     from cachesync_cli.cli.common import load, open_broker  # the wire, config and transports: not for --help
-    from cachesync_cli.config.resolve import signing_keys
+    from cachesync_cli.config.resolve import keyring as configured_keyring
     from cachesync_cli.transport.base import Delivery, SubscriptionSpec
-    from cachesync_cli.wire import Keyring
 
     cfg = load(config, broker, topic)
-    key_id, keys = signing_keys(cfg)
-    keyring = Keyring(key_id, keys) if keys else None
+    keyring = configured_keyring(cfg)
     wanted = _filter(cache, origin, tenant, msg_type, heartbeats)
     inbox: queue.Queue[Delivery] = queue.Queue()
     connection = open_broker(cfg, timeout=None, reconnect_timeout=timeout, connect_timeout=timeout)

@@ -21,12 +21,14 @@ from pathlib import Path
 from typing import Any
 
 from cachesync_cli.config.schema import BY_KEY, ENTRY_ARRAYS, HEARTBEATS_PER_SILENCE, SECTIONS, SETTINGS
+from cachesync_cli.entries import validate_entry
 from cachesync_cli.errors import ConfigError, UsageError
 
 log = logging.getLogger("cachesync.config")
 
 CONFIG_ENV = "CACHESYNC_CONFIG"
 FILE_NAME = "cachesync.toml"
+NO_BROKER_HINT = "pass --broker URL, set $CACHESYNC_BROKER, or set [broker] url in cachesync.toml"
 
 
 def user_config_path() -> Path:
@@ -84,6 +86,12 @@ class Config:
 
     def source(self, key: str) -> str:
         return self.sources.get(key, "default")
+
+    def broker_urls(self) -> list[str]:
+        """The broker URLs in failover order; a UsageError when there is none."""
+        if not self.values["broker.url"]:
+            raise UsageError("no broker configured", hint=NO_BROKER_HINT)
+        return self.values["broker.url"]
 
     def where(self, key: str) -> str:
         """Where a setting is written, for error messages: `cachesync.toml: [broker] url`."""
@@ -145,8 +153,6 @@ def read_config_file(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     except OSError as exc:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
-    from cachesync_cli.local.registry import validate_entry  # imports config.schema: not at module level
-
     flat = _flatten(data, path)
     result = {}
     for key, value in flat.items():
@@ -197,6 +203,16 @@ def load_config(
         sources[key] = f"flag {flag}"
     _check_together(values, sources)
     return Config(values=values, sources=sources, path=path, path_reason=reason, environ=environ)
+
+
+def load_for_command(config_path: str | os.PathLike | None, broker: list[str] | None = None,
+                     topic: str | None = None, *, context: str | None = None,
+                     **overrides: tuple[Any, str]) -> Config:
+    """The effective configuration for a command: its --broker and --topic (and any other
+    `overrides`, dotted key -> (value, flag)) over the environment and the file."""
+    flags: dict[str, tuple[Any, str]] = {"broker.url": (broker, "--broker"), "broker.topic": (topic, "--topic")}
+    flags.update(overrides)
+    return load_config(config_path, overrides=flags, context=context)
 
 
 def _check_together(values: Mapping[str, Any], sources: Mapping[str, str]) -> None:

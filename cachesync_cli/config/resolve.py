@@ -75,6 +75,14 @@ def connect_options(config: Config, *, client_id: str | None = None) -> ConnectO
     )
 
 
+def keyring(config: Config):
+    """The `Keyring` that signs and verifies with the configured keys; None when signing is off."""
+    from cachesync_cli.wire import Keyring
+
+    key_id, keys = signing_keys(config)
+    return Keyring(key_id, keys) if keys else None
+
+
 def signing_keys(config: Config) -> tuple[str | None, dict[str, bytes]]:
     """(id of the key to sign with, every accepted key by id). Empty when signing is off."""
     keys: dict[str, bytes] = {}

@@ -6,42 +6,23 @@ starter file (`config init`), `config show`, and the configuration reference in 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-# A checker returns the normalised value or raises ValueError with what is allowed.
-Checker = Callable[[Any], Any]
-
-
-def text(value: Any) -> str:
-    if not isinstance(value, str):
-        raise ValueError("must be a string")
-    return value
-
-
-def nonempty_text(value: Any) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError("must be a non-empty string")
-    return value
-
-
-def boolean(value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise ValueError("must be true or false")
-    return value
-
-
-def positive_number(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-        raise ValueError("must be a number greater than 0")
-    return float(value)
-
-
-def positive_int(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError("must be a whole number greater than 0")
-    return value
+from cachesync_cli.entries import ENTRY_ARRAYS as ENTRY_KINDS
+from cachesync_cli.entries.fields import (
+    Checker,
+    boolean,
+    choice,
+    listen_address,
+    non_negative_number,
+    nonempty_text,
+    positive_int,
+    positive_number,
+    text,
+    text_list,
+)
+from cachesync_cli.wire.codec_names import CODEC_NAMES
 
 
 def broker_urls(value: Any) -> list[str]:
@@ -57,16 +38,6 @@ def broker_urls(value: Any) -> list[str]:
     return list(value)
 
 
-def choice(*allowed: str) -> Checker:
-    def check(value: Any) -> str:
-        if value not in allowed:
-            raise ValueError(f"must be one of {', '.join(repr(a) for a in allowed)}")
-        return value
-
-    check.allowed = allowed  # type: ignore[attr-defined]
-    return check
-
-
 def key_sources(value: Any) -> dict[str, str]:
     """Key id -> where the key is: "env:NAME" or "file:PATH"."""
     if not isinstance(value, dict):
@@ -75,52 +46,6 @@ def key_sources(value: Any) -> dict[str, str]:
         if not isinstance(source, str) or not source.startswith(("env:", "file:")):
             raise ValueError(f'key {key_id!r}: must be "env:NAME" or "file:PATH"')
     return dict(value)
-
-
-def text_list(value: Any) -> list[str]:
-    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-        raise ValueError("must be a list of non-empty strings")
-    return list(value)
-
-
-def nonempty_text_list(value: Any) -> list[str]:
-    if not text_list(value):
-        raise ValueError("must be a non-empty list of non-empty strings")
-    return list(value)
-
-
-def secret_source(value: Any) -> str:
-    """Where a secret is: "env:NAME" or "file:PATH"."""
-    if not isinstance(value, str) or not value.startswith(("env:", "file:")) or len(value) < 5:
-        raise ValueError('must be "env:NAME" or "file:PATH"')
-    return value
-
-
-def listen_address(value: Any) -> str:
-    """HOST:PORT to listen on."""
-    if not isinstance(value, str) or value.count(":") < 1:
-        raise ValueError('must be "HOST:PORT", e.g. "127.0.0.1:8765"')
-    host, _, port = value.rpartition(":")
-    if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ValueError('must be "HOST:PORT", e.g. "127.0.0.1:8765"')
-    return value
-
-
-def key_template(value: Any) -> str:
-    """A key template such as "{cache}:{key}": must contain {key}."""
-    if not isinstance(value, str) or "{key}" not in value:
-        raise ValueError('must be a string containing {key}, e.g. "{cache}:{key}"')
-    try:
-        value.format(cache="c", key="k", tenant="t", manager="m")
-    except (KeyError, IndexError, ValueError) as exc:
-        raise ValueError(f"may use only {{cache}}, {{key}}, {{tenant}}, {{manager}} ({exc})") from None
-    return value
-
-
-def non_negative_number(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-        raise ValueError("must be a number, 0 or more")
-    return float(value)
 
 
 SILENCE_ACTIONS = ("flush", "fence")
@@ -139,29 +64,6 @@ silence_actions.allowed = SILENCE_ACTIONS  # type: ignore[attr-defined]
 
 #: max_silence must leave room for this many heartbeats (one lost, one late, and margin)
 HEARTBEATS_PER_SILENCE = 4
-
-
-@dataclass(frozen=True)
-class Field:
-    """One key of an entry in an array of tables ([[sources]], [[targets]], ...)."""
-
-    name: str
-    check: Checker
-    default: Any = None
-    help: str = ""
-    required: bool = False
-    example: str | None = None
-
-
-@dataclass(frozen=True)
-class EntryType:
-    """One `type = "..."` of an array of tables: its class (imported lazily) and its fields."""
-
-    name: str
-    target: str  # "module:Class"
-    help: str
-    fields: tuple[Field, ...]
-    check_entry: Callable[[dict[str, Any]], None] | None = None  # whole-entry rules; raises ValueError
 
 
 @dataclass(frozen=True)
@@ -226,7 +128,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("broker.tls.verify", boolean, True,
             "Verify the broker's certificate and host name. Turn off only for a test broker.",
             example="true"),
-    Setting("codec.name", choice("native", "wso2"), "native",
+    Setting("codec.name", choice(*CODEC_NAMES), "native",
             "Wire format: native (cachesync/1 envelopes) or wso2 (WSO2 Identity Server's JMS cache-sync).",
             env="CACHESYNC_CODEC", example='"native"'),
     Setting("codec.producer", nonempty_text, None,
@@ -304,8 +206,8 @@ SETTINGS: tuple[Setting, ...] = (
 )
 
 BY_KEY: dict[str, Setting] = {s.key: s for s in SETTINGS}
-#: Arrays of tables; their entry kinds are in cachesync_cli/local/registry.py.
-ENTRY_ARRAYS: tuple[str, ...] = ("sources", "targets", "cleanup")
+#: Arrays of tables; their entry kinds are in cachesync_cli/entries/.
+ENTRY_ARRAYS: tuple[str, ...] = tuple(ENTRY_KINDS)
 SECTIONS: tuple[str, ...] = tuple(dict.fromkeys(s.section for s in SETTINGS))
 SECTION_HELP: dict[str, str] = {
     "cluster": "Who this cluster is.",

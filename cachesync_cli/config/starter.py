@@ -8,7 +8,9 @@ import textwrap
 from collections.abc import Sequence
 from typing import Any
 
-from cachesync_cli.config.schema import SECTION_HELP, SECTIONS, SETTINGS, nonempty_text_list
+from cachesync_cli.config.schema import BY_KEY, SECTION_HELP, SECTIONS, SETTINGS
+from cachesync_cli.entries import ENTRY_ARRAYS, SOURCE_TYPES, TARGET_TYPES, validate_entry
+from cachesync_cli.entries.fields import nonempty_text_list
 from cachesync_cli.errors import ConfigError, UsageError
 
 #: (kind, {field: value}): one [[sources]] or [[targets]] entry to write active
@@ -51,8 +53,6 @@ def starter_config(*, cluster: str = "dc-east", broker: str = "amqp://localhost:
 
 def entries_section(sources: Sequence[Entry], targets: Sequence[Entry]) -> list[str]:
     """The given entries written active, then every other kind as a commented example."""
-    from cachesync_cli.local.registry import SOURCE_TYPES, TARGET_TYPES  # imports config.schema
-
     lines: list[str] = []
     for array, title, given, types in (
             ("sources", "Where this cluster's applications announce invalidations; the bridge publishes them.",
@@ -111,8 +111,6 @@ def field_value(field, text: str) -> Any:
 
 def check_setting(key: str, value: Any, flag: str) -> Any:
     """A value given for an ACTIVE setting (--cluster, --broker, or an answer), as the loader checks it."""
-    from cachesync_cli.config.schema import BY_KEY
-
     try:
         BY_KEY[key].check(value)
     except ValueError as error:
@@ -124,8 +122,6 @@ def check_setting(key: str, value: Any, flag: str) -> Any:
 
 def entry_from_spec(array: str, spec_text: str, flag: str) -> Entry:
     """`redis-channel:redis://10.0.0.5:6379/0` (or just `redis-channel`) as one checked entry."""
-    from cachesync_cli.local.registry import ENTRY_ARRAYS
-
     types = ENTRY_ARRAYS[array]
     kind, _, given = spec_text.partition(":")
     if kind not in types:
@@ -144,8 +140,6 @@ def entry_from_spec(array: str, spec_text: str, flag: str) -> Entry:
 
 def check_entry(array: str, kind: str, values: dict[str, Any], where: str) -> dict[str, Any]:
     """The values as given, once the registry accepts them (errors name `where`)."""
-    from cachesync_cli.local.registry import validate_entry
-
     try:
         validate_entry(array, 0, {"type": kind, **values}, where)
     except ConfigError as error:

@@ -38,6 +38,7 @@ class Settings:
     thresholds: Thresholds = Thresholds()
     peers: bool = False
     peers_window: float = 12.0
+    context: str | None = None  # the root command's --context
 
 
 @dataclass(frozen=True)
@@ -145,11 +146,11 @@ class DoctorContext:
     # -- configuration ------------------------------------------------------------------------
 
     def load_config(self):
-        from cachesync_cli.cli.common import load
+        from cachesync_cli.config import load_for_command
 
         def make():
             s = self.settings
-            return load(s.config_path, list(s.brokers) or None, s.topic)
+            return load_for_command(s.config_path, list(s.brokers) or None, s.topic, context=s.context)
 
         return self.once("config", make)
 
@@ -169,14 +170,9 @@ class DoctorContext:
 
     def keyring(self):
         """The configured Keyring, or None when signing is off."""
-        from cachesync_cli.config.resolve import signing_keys
-        from cachesync_cli.wire import Keyring
+        from cachesync_cli.config.resolve import keyring
 
-        def make():
-            key_id, keys = signing_keys(self.cfg)
-            return Keyring(key_id, keys) if keys else None
-
-        return self.once("keyring", make)
+        return self.once("keyring", lambda: keyring(self.cfg))
 
     def endpoints(self):
         from cachesync_cli.transport.endpoint import parse_endpoint
@@ -196,14 +192,11 @@ class DoctorContext:
 
     def broker(self):
         """A BrokerConnection open on the first reachable URL (one pass, no retries)."""
-        from cachesync_cli.errors import UsageError
-        from cachesync_cli.transport.connection import Backoff, BrokerConnection
+        from cachesync_cli.transport.backoff import Backoff
+        from cachesync_cli.transport.connection import BrokerConnection
 
         def make():
-            urls = self.cfg["broker.url"]
-            if not urls:
-                raise UsageError("no broker configured")
-            connection = BrokerConnection(urls, self.connect_options(), backoff=Backoff(cap=1.0),
+            connection = BrokerConnection(self.cfg.broker_urls(), self.connect_options(), backoff=Backoff(cap=1.0),
                                           reconnect_timeout=self.settings.timeout)
             started = time.monotonic()
             connection.open(timeout=None)

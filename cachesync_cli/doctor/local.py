@@ -70,13 +70,13 @@ def _check_entries(ctx: DoctorContext, array: str, build: Callable, error_type: 
 
 def check_targets(ctx: DoctorContext) -> Outcome:
     from cachesync_cli.local.base import TargetError
-    from cachesync_cli.local.registry import build_target
+    from cachesync_cli.entries import build_target
 
     return _check_entries(ctx, "targets", build_target, TargetError)
 
 
 def check_sources(ctx: DoctorContext) -> Outcome:
     from cachesync_cli.local.base import SourceError
-    from cachesync_cli.local.registry import build_source
+    from cachesync_cli.entries import build_source
 
     return _check_entries(ctx, "sources", build_source, SourceError)

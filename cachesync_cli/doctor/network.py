@@ -22,10 +22,7 @@ def check_config(ctx: DoctorContext) -> Outcome:
 
     try:
         cfg = ctx.load_config()
-        if not cfg["broker.url"]:
-            return fail("no broker configured",
-                        "pass --broker URL, set $CACHESYNC_BROKER, or set [broker] url in cachesync.toml")
-        BrokerConnection(cfg["broker.url"], ctx.connect_options())  # checks the URLs; connects nothing
+        BrokerConnection(cfg.broker_urls(), ctx.connect_options())  # checks the URLs; connects nothing
         ctx.keyring()  # reads the signing keys, checks `require`
     except CachesyncError as error:
         return fail(error.message, error.hint or "fix the file; `cachesync config validate` checks it")

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs, urlsplit
 from cachesync_cli.local.base import Target, TargetError
+from cachesync_cli.transport.backoff import Backoff
 
 CONNECT_TIMEOUT = 3.0
 COMMAND_TIMEOUT = 10.0
+#: a Redis source's reconnects: 0.5 s doubling to 10 s
+RECONNECT = Backoff(base=0.5, cap=10.0, jitter=False)
 
 
 def redis_db(url: str) -> int:
@@ -67,6 +70,14 @@ def redis_client(url: str, *, client_name: str | None = None, command_timeout: f
     )
 
 
+def open_redis(url: str, *, what: str, error: type[Exception], client_name: str | None = None):
+    """`redis_client(url)`, or `error` naming `what` (e.g. a target's `describe()`) when the URL is bad."""
+    try:
+        return redis_client(url, client_name=client_name)
+    except ValueError as exc:
+        raise error(f"{what}: bad Redis URL {redis_safe_url(url)}: {exc}") from None
+
+
 def redis_errors() -> tuple[type[BaseException], ...]:
     """The driver exceptions that mean "Redis could not do it" (connection lost, refused, error reply)."""
     import redis
@@ -109,10 +120,8 @@ class RedisBackedTarget(Target):
 
     def _redis(self):
         if self._client is None:
-            try:
-                self._client = redis_client(self.url, client_name=f"cachesync-{self.context.cluster}-{self.name}")
-            except ValueError as exc:
-                raise TargetError(f"{self.describe()}: bad Redis URL: {exc}") from None
+            self._client = open_redis(self.url, what=self.describe(), error=TargetError,
+                                      client_name=f"cachesync-{self.context.cluster}-{self.name}")
         return self._client
 
     def check(self) -> None:

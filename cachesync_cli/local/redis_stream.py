@@ -42,7 +42,7 @@ import time
 from cachesync_cli.errors import DecodeError
 from cachesync_cli.local.base import EmitFn, RejectFn, Source, SourceError
 from cachesync_cli.local.intake import IntakeGap
-from cachesync_cli.local.redis_common import redis_client, redis_errors, redis_safe_url
+from cachesync_cli.local.redis_common import RECONNECT, open_redis, redis_errors, redis_safe_url
 from cachesync_cli.local.stream_state import StreamId, StreamState, parse_id
 from cachesync_cli.wire.local import LocalMessage, parse_local_message
 
@@ -50,7 +50,6 @@ log = logging.getLogger("cachesync.local")
 
 BLOCK_MS = 200  # a read waits this long for new entries, then acknowledges what was confirmed
 MAINTENANCE_INTERVAL = 5.0  # seconds between takeovers of abandoned entries and trims
-FIRST_BACKOFF, MAX_BACKOFF = 0.5, 10.0
 START_WAIT = 15.0
 STOP_WAIT = 5.0  # seconds `stop` waits for the receipts of what was handed on
 MAX_AWAITING = 50_000  # entries handed on and not acknowledged past which reading pauses (+ one read)
@@ -88,10 +87,8 @@ class RedisStreamSource(Source):
         if self._thread is not None:
             raise SourceError(f"{self.describe()}: already started")
         self._emit, self._reject = emit, reject
-        try:
-            self.client = redis_client(self.url, client_name=f"cachesync-{self.context.cluster}-{self.name}")
-        except ValueError as exc:
-            raise SourceError(f"{self.describe()}: bad Redis URL {redis_safe_url(self.url)}: {exc}") from None
+        self.client = open_redis(self.url, what=self.describe(), error=SourceError,
+                                 client_name=f"cachesync-{self.context.cluster}-{self.name}")
         self._thread = threading.Thread(target=self._run, name=f"cachesync-{self.describe()}", daemon=True)
         self._thread.start()
         self._started.wait(START_WAIT)
@@ -106,20 +103,17 @@ class RedisStreamSource(Source):
             self.client.close()
 
     def check(self) -> None:
+        client = open_redis(self.url, what=self.describe(), error=SourceError)
         try:
-            client = redis_client(self.url)
-            try:
-                self._require_redis_7(client)
-            finally:
-                client.close()
-        except ValueError as exc:
-            raise SourceError(f"{self.describe()}: bad Redis URL: {exc}") from None
+            self._require_redis_7(client)
         except redis_errors() as exc:
             raise SourceError(f"{self.describe()}: Redis {redis_safe_url(self.url)} unreachable: {exc}") from None
+        finally:
+            client.close()
 
     def _run(self) -> None:
         errors = redis_errors()
-        backoff, connected, in_outage = FIRST_BACKOFF, False, False
+        failures, connected, in_outage = 0, False, False
         while not self._stopping.is_set():
             try:
                 if not connected:
@@ -129,7 +123,7 @@ class RedisStreamSource(Source):
                     if in_outage:
                         log.warning("%s: Redis %s is back, reading %s again", self.describe(),
                                     redis_safe_url(self.url), self.stream)
-                    in_outage, backoff = False, FIRST_BACKOFF
+                    in_outage, failures = False, 0
                     self._started.set()
                 self._round()
             except (*errors, SourceError) as exc:
@@ -146,13 +140,13 @@ class RedisStreamSource(Source):
                     log.warning("%s: %s; retrying with backoff (the stream keeps what is added meanwhile)",
                                 self.describe(), detail)
                     in_outage = True
-                self._stopping.wait(backoff)
-                backoff = min(backoff * 2, MAX_BACKOFF)
+                self._stopping.wait(RECONNECT.delay(failures))
+                failures += 1
             except Exception:  # a bug must not end reading silently
                 log.exception("%s: unexpected error", self.describe())
                 connected = False
                 self._started.set()
-                self._stopping.wait(FIRST_BACKOFF)
+                self._stopping.wait(RECONNECT.base)
         self._finish(errors)
 
     def _finish(self, errors) -> None:

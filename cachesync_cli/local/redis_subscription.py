@@ -3,8 +3,8 @@
 Both Redis sources (a channel, keyspace notifications) run one of these. `start` returns
 once subscribed, or once the first attempt failed (Redis down does not stop a bridge from
 starting). When Redis goes away the thread logs one warning for the whole outage, retries
-with exponential backoff (0.5 s doubling to 10 s), runs `on_connect` again (e.g. to
-re-enable keyspace events on a restarted Redis) and subscribes again. Pub/sub does not keep messages: what was published
+with exponential backoff (0.5 s doubling to 10 s: `redis_common.RECONNECT`), runs `on_connect`
+again (e.g. to re-enable keyspace events on a restarted Redis) and subscribes again. Pub/sub does not keep messages: what was published
 while the subscription was down is lost (an application should not rely on a bridge
 being connected at every moment; gap detection between bridges covers the remote side).
 """
@@ -19,13 +19,11 @@ from typing import Any
 
 from cachesync_cli.local.base import EmitFn, RejectFn, Source, SourceError
 from cachesync_cli.local.intake import Intake
-from cachesync_cli.local.redis_common import redis_client, redis_errors, redis_safe_url
+from cachesync_cli.local.redis_common import RECONNECT, open_redis, redis_errors, redis_safe_url
 
 log = logging.getLogger("cachesync.local")
 
 POLL_SECONDS = 0.25
-FIRST_BACKOFF = 0.5
-MAX_BACKOFF = 10.0
 START_WAIT = 15.0  # longer than a connect timeout plus a CONFIG and a SUBSCRIBE round trip
 CONFIRMATIONS = frozenset({b"subscribe", b"psubscribe", "subscribe", "psubscribe"})
 MESSAGES = frozenset({b"message", b"pmessage", "message", "pmessage"})
@@ -99,10 +97,7 @@ class RedisSubscription:
         thread keeps retrying), so that "started" means "listening" whenever Redis is up."""
         if self._thread is not None:
             raise SourceError(f"{self.label}: already started")
-        try:
-            self.client = redis_client(self.url, client_name=self.client_name)
-        except ValueError as exc:
-            raise SourceError(f"{self.label}: bad Redis URL {redis_safe_url(self.url)}: {exc}") from None
+        self.client = open_redis(self.url, what=self.label, error=SourceError, client_name=self.client_name)
         self._thread = threading.Thread(target=self._run, name=f"cachesync-{self.label}", daemon=True)
         self._thread.start()
         self._first_attempt_done.wait(START_WAIT)
@@ -116,7 +111,7 @@ class RedisSubscription:
 
     def _run(self) -> None:
         errors = redis_errors()
-        backoff = FIRST_BACKOFF
+        failures = 0
         in_outage = False
         outage_since_ms: int | None = None
         pubsub = None
@@ -140,7 +135,7 @@ class RedisSubscription:
                         if self._intake is not None:
                             self._intake.up(self._source, gap=True, since_ms=outage_since_ms,
                                             detail="pub/sub keeps nothing published while unsubscribed")
-                    in_outage, backoff = False, FIRST_BACKOFF
+                    in_outage, failures = False, 0
                 elif message["type"] in MESSAGES:
                     self._on_message(message)
             except errors as exc:
@@ -155,12 +150,12 @@ class RedisSubscription:
                 if pubsub is not None:
                     self._close(pubsub)
                     pubsub = None
-                self._stopping.wait(backoff)
-                backoff = min(backoff * 2, MAX_BACKOFF)
+                self._stopping.wait(RECONNECT.delay(failures))
+                failures += 1
             except Exception:  # a bug in a callback must not end the subscription silently
                 log.exception("%s: unexpected error handling a message", self.label)
                 self._first_attempt_done.set()
-                self._stopping.wait(FIRST_BACKOFF)
+                self._stopping.wait(RECONNECT.base)
         if pubsub is not None:
             if self.subscribed.is_set():
                 self._drain(pubsub, errors)
@@ -209,13 +204,10 @@ class SubscribedSource(Source):
         self.subscription.stop()
 
     def check(self) -> None:
+        client = open_redis(self.url, what=self.describe(), error=SourceError)
         try:
-            client = redis_client(self.url)
-            try:
-                client.ping()
-            finally:
-                client.close()
-        except ValueError as exc:
-            raise SourceError(f"{self.describe()}: bad Redis URL: {exc}") from None
+            client.ping()
         except redis_errors() as exc:
             raise SourceError(f"{self.describe()}: Redis {redis_safe_url(self.url)} unreachable: {exc}") from None
+        finally:
+            client.close()

@@ -24,11 +24,11 @@ from urllib.parse import urlsplit
 from cachesync_cli.config.resolve import resolve_secret
 from cachesync_cli.local.base import Invalidation, Target, TargetError
 from cachesync_cli.local.payload import invalidation_json
+from cachesync_cli.transport.backoff import Backoff
 
 log = logging.getLogger("cachesync.local")
 
-FIRST_BACKOFF = 0.2
-MAX_BACKOFF = 5.0
+RETRY = Backoff(base=0.2, cap=5.0, jitter=False)
 RETRIED_STATUSES = frozenset({408, 429})
 
 
@@ -63,7 +63,6 @@ class WebhookTarget(Target):
 
     def _post_with_retries(self, url: str, body: bytes) -> str | None:
         """None when `url` answered 2xx, else what went wrong the last time."""
-        backoff = FIRST_BACKOFF
         problem = None
         for attempt in range(1, self.attempts + 1):
             problem, retry = self._post(url, body)
@@ -73,8 +72,7 @@ class WebhookTarget(Target):
             if not retry:
                 break
             if attempt < self.attempts:
-                time.sleep(backoff)
-                backoff = min(backoff * 2, MAX_BACKOFF)
+                time.sleep(RETRY.delay(attempt - 1))
         return problem
 
     def _post(self, url: str, body: bytes) -> tuple[str | None, bool]:

@@ -13,7 +13,6 @@ kept the messages published while the connection was down.
 from __future__ import annotations
 
 import logging
-import random
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -27,22 +26,12 @@ from cachesync_cli.errors import (
     TransportError,
     UsageError,
 )
+from cachesync_cli.transport.backoff import Backoff
 from cachesync_cli.transport.base import ConnectOptions, SubscriptionSpec, Takeovers, Transport
 from cachesync_cli.transport.endpoint import Endpoint, parse_endpoint
 from cachesync_cli.transport.schemes import transport_class
 
 log = logging.getLogger("cachesync.transport")
-
-
-@dataclass(frozen=True)
-class Backoff:
-    """Exponential backoff with full jitter: attempt n waits random(0, min(cap, base * 2**n))."""
-
-    base: float = 0.2
-    cap: float = 30.0
-
-    def delay(self, attempt: int, rng: random.Random = random.Random()) -> float:
-        return rng.uniform(0, min(self.cap, self.base * (2 ** min(attempt, 30))))
 
 
 @dataclass(frozen=True)

@@ -2,50 +2,41 @@
 
 Standard library only; every decoder raises nothing but `DecodeError` (or its
 subclass `SignatureError`) whatever bytes it is given.
+
+Importing the package loads no codec: each name below is imported from its module on first use
+(PEP 562), so that a command's options can name the codecs (`codec_names`) without loading them.
 """
 
-from cachesync_cli.wire.batching import batch_items
-from cachesync_cli.wire.canonical import canonical_json
-from cachesync_cli.wire.codec import Decoded, decode_message
-from cachesync_cli.wire.envelope import (
-    ACK,
-    HEARTBEAT,
-    INVALIDATE,
-    Envelope,
-    Item,
-    Tenant,
-    decode_envelope,
-    encode_envelope,
-    envelope_to_dict,
-    new_envelope_id,
-    now_ms,
-)
-from cachesync_cli.wire.javaser import (
-    JavaArray,
-    JavaClass,
-    JavaEnum,
-    JavaObject,
-    JavaValue,
-    describe,
-    read_object,
-    serialize_string,
-)
-from cachesync_cli.wire.signing import Keyring, encode_signed, sign_envelope
-from cachesync_cli.wire.strictjson import DEFAULT_MAX_BYTES
-from cachesync_cli.wire.wso2 import (
-    CLEAR_ALL_KEY,
-    LOCAL_PREFIX,
-    Wso2Message,
-    decode_wso2,
-    encode_wso2,
-    wso2_to_envelope_dict,
-)
+from __future__ import annotations
 
-__all__ = [
-    "ACK", "CLEAR_ALL_KEY", "DEFAULT_MAX_BYTES", "HEARTBEAT", "INVALIDATE", "LOCAL_PREFIX",
-    "Decoded", "Envelope", "Item", "JavaArray", "JavaClass", "JavaEnum", "JavaObject", "JavaValue", "Keyring",
-    "Tenant", "Wso2Message",
-    "batch_items", "canonical_json", "decode_envelope", "decode_message", "decode_wso2", "describe",
-    "encode_envelope", "encode_signed", "encode_wso2", "envelope_to_dict", "new_envelope_id", "now_ms",
-    "read_object", "serialize_string", "sign_envelope", "wso2_to_envelope_dict",
-]
+import importlib
+from typing import Any
+
+#: module -> the names it gives the package
+_EXPORTS: dict[str, tuple[str, ...]] = {
+    "batching": ("batch_items",),
+    "canonical": ("canonical_json",),
+    "codec": ("Decoded", "decode_message"),
+    "envelope": ("ACK", "HEARTBEAT", "INVALIDATE", "Envelope", "Item", "Tenant", "decode_envelope",
+                 "encode_envelope", "envelope_to_dict", "new_envelope_id", "now_ms"),
+    "javaser": ("JavaArray", "JavaClass", "JavaEnum", "JavaObject", "JavaValue", "describe", "read_object",
+                "serialize_string"),
+    "signing": ("Keyring", "encode_signed", "sign_envelope"),
+    "strictjson": ("DEFAULT_MAX_BYTES",),
+    "wso2": ("CLEAR_ALL_KEY", "LOCAL_PREFIX", "Wso2Message", "decode_wso2", "encode_wso2", "wso2_to_envelope_dict"),
+}
+_MODULE_OF = {name: f"{__name__}.{module}" for module, names in _EXPORTS.items() for name in names}
+__all__ = sorted(_MODULE_OF)
+
+
+def __getattr__(name: str) -> Any:
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

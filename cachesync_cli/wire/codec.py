@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from cachesync_cli.errors import DecodeError, SignatureError
+from cachesync_cli.wire.codec_names import READ_CODECS
 from cachesync_cli.wire.envelope import Envelope, envelope_from_object, envelope_to_dict
 from cachesync_cli.wire.rmq_jms import decode_text_message, is_rmq_jms_body
 from cachesync_cli.wire.signing import Keyring
@@ -26,7 +27,7 @@ from cachesync_cli.wire.wso2 import (
     wso2_to_envelope_dict,
 )
 
-CODECS = ("auto", "native", "wso2")
+CODECS = READ_CODECS
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from cachesync_cli.local.base import EchoGuard, LocalContext
-from cachesync_cli.local.registry import build_cleaner, validate_entry
+from cachesync_cli.entries import build_cleaner, validate_entry
 
 #: Redis databases of these tests (others use 0-4 and 9-15)
 POLICY_DB, BIG_DB, CLI_DB, BRIDGE_DB = 5, 6, 7, 8

@@ -6,8 +6,8 @@ from datetime import datetime
 
 import pytest
 
-from cachesync_cli.cleanup.cron import CronSchedule
-from cachesync_cli.cleanup.duration import format_duration, parse_duration
+from cachesync_cli.entries.cron import CronSchedule
+from cachesync_cli.entries.duration import format_duration, parse_duration
 from cachesync_cli.cleanup.schedule import Schedule
 
 
@@ -23,6 +23,15 @@ def test_durations(text, seconds):
 def test_bad_durations(text):
     with pytest.raises(ValueError):
         parse_duration(text)
+
+
+def test_zero_only_when_allowed():
+    assert parse_duration("0", zero_ok=True) == 0 and parse_duration("1d", zero_ok=True) == 86400
+    for text in ("0", "0s"):
+        with pytest.raises(ValueError):
+            parse_duration(text)
+    with pytest.raises(ValueError):
+        parse_duration("-1", zero_ok=True)
 
 
 def test_format_duration():

@@ -78,7 +78,7 @@ def test_lazy_copies_of_choices_match_their_source():
     from cachesync_cli.invalidations import INPUT_FORMATS
 
     assert invalidate.INPUT_FORMATS == tuple(INPUT_FORMATS)
-    from cachesync_cli.cleanup.entry_rules import POLICY_SETTING
+    from cachesync_cli.entries.cleanup_rules import POLICY_SETTING
     from cachesync_cli.cli import cleanup, doctor
     from cachesync_cli.doctor.render import FORMATS
 

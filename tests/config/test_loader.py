@@ -13,7 +13,7 @@ from cachesync_cli.config.resolve import broker_password, connect_options, signi
 from cachesync_cli.config.schema import SETTINGS
 from cachesync_cli.config.starter import starter_config
 from cachesync_cli.errors import ConfigError
-from cachesync_cli.local.registry import SOURCE_TYPES, TARGET_TYPES
+from cachesync_cli.entries import SOURCE_TYPES, TARGET_TYPES
 
 
 def write(tmp_path: Path, text: str, name: str = "cachesync.toml") -> Path:
@@ -197,7 +197,7 @@ def test_docs_reference_matches_the_schema():
 
 def test_entry_arrays_of_the_schema_are_the_registry_kinds():
     from cachesync_cli.config.schema import ENTRY_ARRAYS
-    from cachesync_cli.local.registry import ENTRY_ARRAYS as KINDS
+    from cachesync_cli.entries import ENTRY_ARRAYS as KINDS
 
     assert tuple(KINDS) == ENTRY_ARRAYS
 
@@ -206,5 +206,5 @@ def test_config_and_registry_import_in_either_order():
     import subprocess
     import sys
 
-    for first in ("cachesync_cli.local.registry", "cachesync_cli.config"):
+    for first in ("cachesync_cli.entries", "cachesync_cli.config"):
         subprocess.run([sys.executable, "-c", f"import {first}; import cachesync_cli.cli"], check=True)

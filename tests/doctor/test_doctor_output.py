@@ -36,6 +36,22 @@ def test_usage_errors_exit_3():
     assert "did you mean 'roundtrip'" in cachesync("doctor", "--only", "roundtrp").stderr
 
 
+def test_wait_takes_the_durations_cleanup_takes(topic_name):
+    for wait in ("1d", "0", "90", "1h30m"):
+        result = cachesync("doctor", "--broker", "memory://", "--topic", topic_name, "--only", "config",
+                           "--wait", wait)
+        assert result.returncode == 0, (wait, result.stderr)
+    assert "--wait: 'soon' is not a duration" in cachesync("doctor", "--wait", "soon").stderr
+
+
+def test_no_broker_configured_fails_config_with_the_one_hint(tmp_path):
+    result = cachesync("doctor", "--only", "config", "--format", "json", cwd=tmp_path,
+                       env={"XDG_CONFIG_HOME": str(tmp_path)})
+    config = json.loads(result.stdout)["checks"][0]
+    assert (config["status"], config["message"]) == ("fail", "no broker configured")
+    assert config["hint"] == "pass --broker URL, set $CACHESYNC_BROKER, or set [broker] url in cachesync.toml"
+
+
 def test_junit_is_valid_with_one_testcase_per_check(topic_name):
     result = cachesync("doctor", "--broker", f"amqp://127.0.0.1:{free_port()}/", "--topic", topic_name,
                        "--format", "junit")

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from cachesync_cli.local.base import EchoGuard, LocalContext
-from cachesync_cli.local.registry import validate_entry
+from cachesync_cli.entries import validate_entry
 
 #: Redis databases of these tests (db 0 and the low ones belong to others)
 TARGET_DB, KEYSPACE_DB, CHANNEL_DB = 11, 12, 15  # the bridge tests use 13 and 14

@@ -9,7 +9,7 @@ import pytest
 from cachesync_cli.local.base import Source, Target
 from cachesync_cli.local.key_template import KeyTemplate, MissingValue, escape_glob
 from cachesync_cli.local.redis_common import redis_db, redis_namespace, redis_safe_url
-from cachesync_cli.local.registry import SOURCE_TYPES, TARGET_TYPES, build_source, build_target, validate_entry
+from cachesync_cli.entries import SOURCE_TYPES, TARGET_TYPES, build_source, build_target, validate_entry
 
 from .conftest import entry
 

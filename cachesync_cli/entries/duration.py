@@ -1,7 +1,7 @@
 """Durations as people write them: "90s", "10m", "2h", "7d", "1h30m", or a number of seconds.
 
-Used by `[[cleanup]]` entries (`max_idle`, `max_age`, `ttl`, `every`, `jitter`) and by the
-`cleanup` command's flags. The checker returns seconds as a float.
+Used by `[[cleanup]]` entries (`max_idle`, `max_age`, `ttl`, `every`, `jitter`), by the
+`cleanup` command's flags and by `doctor --wait`. The checker returns seconds as a float.
 """
 
 from __future__ import annotations
@@ -14,8 +14,9 @@ _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
 HELP = 'a duration: seconds, or a number with a unit, e.g. "30s", "10m", "2h", "7d", "1h30m"'
 
 
-def parse_duration(value: Any) -> float:
-    """Seconds in `value` (a number, or text like "10m" or "1h30m"); ValueError if not > 0."""
+def parse_duration(value: Any, *, zero_ok: bool = False) -> float:
+    """Seconds in `value` (a number, or text like "10m" or "1h30m"); ValueError if not > 0
+    (or, with `zero_ok`, if negative)."""
     if isinstance(value, bool):
         raise ValueError(f"must be {HELP}")
     if isinstance(value, (int, float)):
@@ -31,8 +32,8 @@ def parse_duration(value: Any) -> float:
             seconds = sum(float(number) * UNITS[unit] for number, unit in parts)
     else:
         raise ValueError(f"must be {HELP}")
-    if seconds <= 0:
-        raise ValueError(f"{value!r}: must be more than 0 seconds")
+    if seconds < 0 or (seconds == 0 and not zero_ok):
+        raise ValueError(f"{value!r}: must be {'0 or more' if zero_ok else 'more than 0'} seconds")
     return seconds
 
 
