@@ -12,12 +12,8 @@ from __future__ import annotations
 import difflib
 import importlib
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from cachesync_cli.errors import UsageError
-
-if TYPE_CHECKING:
-    from cachesync_cli.transport.base import Transport
 
 
 @dataclass(frozen=True)
@@ -70,7 +66,7 @@ def tls_schemes() -> list[Scheme]:
     return [s for s in SCHEMES.values() if s.tls]
 
 
-def transport_class(name: str) -> type[Transport]:
+def transport_class(name: str) -> type:
     """The Transport class of scheme `name`, importing its module (and its driver) now."""
     module_name, class_name = scheme(name).transport.split(":")
     return getattr(importlib.import_module(module_name), class_name)
