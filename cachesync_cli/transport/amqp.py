@@ -43,7 +43,7 @@ from cachesync_cli.errors import (
     TransportError,
     UsageError,
 )
-from cachesync_cli.transport.base import Delivery, SubscriptionSpec, Transport
+from cachesync_cli.transport.base import Delivery, QueueState, SubscriptionSpec, Transport
 from cachesync_cli.wire.rmq_jms import EXCHANGE as RMQ_JMS_EXCHANGE
 from cachesync_cli.wire.rmq_jms import frame_wso2_message
 
@@ -394,25 +394,33 @@ class AmqpTransport(Transport):
         if spec.durable_name is None:
             return None
         queue = durable_queue_name(spec.durable_name, spec.topic)  # the name subscribe() declares
+        return self.queue_state(queue).consumers  # 0 when not declared yet: nobody consumes it
 
-        def count() -> int:
+    def queue_state(self, name: str) -> QueueState:
+        """A passive declare of queue `name`: its depth and consumers, or that it does not
+        exist (404) or is exclusive to another connection (405)."""
+
+        def look() -> QueueState:
             channel = self._conn.channel()
             try:
-                return channel.queue_declare(queue, passive=True).method.consumer_count
+                method = channel.queue_declare(name, passive=True).method
+                return QueueState(name, True, method.message_count, method.consumer_count)
             except pex.ChannelClosedByBroker as exc:
-                if exc.reply_code == 404:  # not declared yet: nobody consumes it
-                    return 0
+                if exc.reply_code == 404:
+                    return QueueState(name, False)
+                if exc.reply_code == 405:
+                    return QueueState(name, True, locked=True)
                 raise
             finally:
                 if channel.is_open:
                     channel.close()
 
         try:
-            return self._call(count, self.options.connect_timeout)
+            return self._call(look, self.options.connect_timeout)
         except TransportError:
             raise
         except Exception as exc:
-            raise self._translate(exc, f"look at queue {queue} on {self.endpoint}") from None
+            raise self._translate(exc, f"look at queue {name} on {self.endpoint}") from None
 
     def _cancelled(self, spec: SubscriptionSpec) -> None:
         """The broker ended a subscription (its queue was deleted): reconnect, which declares

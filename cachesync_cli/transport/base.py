@@ -21,6 +21,18 @@ from cachesync_cli.transport.endpoint import Endpoint
 
 
 @dataclass(frozen=True)
+class QueueState:
+    """A broker queue as a passive declare reports it (`Transport.queue_state`)."""
+
+    name: str
+    exists: bool
+    messages: int = 0  # ready to deliver
+    consumers: int = 0
+    #: exclusive to another connection (e.g. a non-durable JMS subscriber's queue): not readable
+    locked: bool = False
+
+
+@dataclass(frozen=True)
 class TlsOptions:
     """TLS settings for `amqps://`, `stomp+ssl://`, `mqtts://`. Verification is on by default."""
 
@@ -174,6 +186,11 @@ class Transport(abc.ABC):
         """How many consumers `spec`'s durable subscription has now (0 when it does not exist
         yet), where the protocol tells it cheaply (AMQP); None where it cannot tell (STOMP,
         MQTT: their brokers refuse or take over a second client with the same client id)."""
+        return None
+
+    def queue_state(self, name: str) -> QueueState | None:
+        """The depth and consumer count of queue `name`, looked at without declaring or taking
+        anything (AMQP: a passive declare); None where the protocol cannot tell (STOMP, MQTT)."""
         return None
 
     # Transports whose broker keeps durable subscriptions also have

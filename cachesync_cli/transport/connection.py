@@ -310,6 +310,11 @@ class BrokerConnection:
             return None
         return delete(name, topic)
 
+    def queue_state(self, name: str, *, timeout: float = 10.0):
+        """Queue `name`'s depth and consumers (`Transport.queue_state`), None where the
+        protocol cannot tell."""
+        return self.wait_connected(timeout).queue_state(name)
+
     def close(self) -> None:
         with self._lock:
             if self._closed:
