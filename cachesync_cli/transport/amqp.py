@@ -394,33 +394,25 @@ class AmqpTransport(Transport):
         if spec.durable_name is None:
             return None
         queue = durable_queue_name(spec.durable_name, spec.topic)  # the name subscribe() declares
-        return self.queue_state(queue).consumers  # 0 when not declared yet: nobody consumes it
 
-    def queue_state(self, name: str) -> QueueState:
-        """A passive declare of queue `name`: its depth and consumers, or that it does not
-        exist (404) or is exclusive to another connection (405)."""
-
-        def look() -> QueueState:
+        def count() -> int:
             channel = self._conn.channel()
             try:
-                method = channel.queue_declare(name, passive=True).method
-                return QueueState(name, True, method.message_count, method.consumer_count)
+                return channel.queue_declare(queue, passive=True).method.consumer_count
             except pex.ChannelClosedByBroker as exc:
-                if exc.reply_code == 404:
-                    return QueueState(name, False)
-                if exc.reply_code == 405:
-                    return QueueState(name, True, locked=True)
+                if exc.reply_code == 404:  # not declared yet: nobody consumes it
+                    return 0
                 raise
             finally:
                 if channel.is_open:
                     channel.close()
 
         try:
-            return self._call(look, self.options.connect_timeout)
+            return self._call(count, self.options.connect_timeout)
         except TransportError:
             raise
         except Exception as exc:
-            raise self._translate(exc, f"look at queue {name} on {self.endpoint}") from None
+            raise self._translate(exc, f"look at queue {queue} on {self.endpoint}") from None
 
     def _cancelled(self, spec: SubscriptionSpec) -> None:
         """The broker ended a subscription (its queue was deleted): reconnect, which declares
@@ -447,6 +439,32 @@ class AmqpTransport(Transport):
         except Exception as exc:
             raise self._translate(exc, f"delete queue {queues[0]} on {self.endpoint}") from None
         return f"queue {queues[0]} (and {queues[1]}, of older versions, if it was there)"
+
+    def queue_state(self, name: str) -> QueueState:
+        """A passive declare of queue `name`: its depth and consumers, or that it does not
+        exist (404) or is exclusive to another connection (405)."""
+
+        def look() -> QueueState:
+            channel = self._conn.channel()
+            try:
+                method = channel.queue_declare(name, passive=True).method
+                return QueueState(name, True, method.message_count, method.consumer_count)
+            except pex.ChannelClosedByBroker as exc:
+                if exc.reply_code == 404:
+                    return QueueState(name, False)
+                if exc.reply_code == 405:
+                    return QueueState(name, True, locked=True)
+                raise
+            finally:
+                if channel.is_open:
+                    channel.close()
+
+        try:
+            return self._call(look, self.options.connect_timeout)
+        except TransportError:
+            raise
+        except Exception as exc:
+            raise self._translate(exc, f"look at queue {name} on {self.endpoint}") from None
 
     def _consumer(self, channel, spec: SubscriptionSpec):
         def on_message(_channel, method, properties, body: bytes) -> None:

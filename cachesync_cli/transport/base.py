@@ -188,11 +188,6 @@ class Transport(abc.ABC):
         MQTT: their brokers refuse or take over a second client with the same client id)."""
         return None
 
-    def queue_state(self, name: str) -> QueueState | None:
-        """The depth and consumer count of queue `name`, looked at without declaring or taking
-        anything (AMQP: a passive declare); None where the protocol cannot tell (STOMP, MQTT)."""
-        return None
-
     # Transports whose broker keeps durable subscriptions also have
     # `delete_durable_subscription(name, topic) -> str`: delete subscription `name`'s durable
     # subscription on `topic`, with what waits in it, and say what was deleted. It opens a
@@ -205,3 +200,8 @@ class Transport(abc.ABC):
     def connection_lost(self, error: Exception) -> None:
         """Called by the transport itself when the connection dies under it."""
         self._on_lost(error)
+
+    def queue_state(self, name: str) -> QueueState | None:
+        """The depth and consumer count of queue `name`, looked at without declaring or taking
+        anything (AMQP: a passive declare); None where the protocol cannot tell (STOMP, MQTT)."""
+        return None

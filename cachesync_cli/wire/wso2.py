@@ -183,8 +183,8 @@ def wso2_to_envelope_dict(msg: Wso2Message) -> dict[str, Any]:
         item["keys"] = [describe(msg.key)]
     return {
         "type": INVALIDATE,
+        "wso2_format": msg.body_format,
         "origin": msg.sender or DEFAULT_ORIGIN,
         "tenant": {"domain": msg.tenant_domain, "id": msg.tenant_id},
         "items": [item],
-        "wso2_format": msg.body_format,
     }
