@@ -7,16 +7,13 @@ from __future__ import annotations
 
 import base64
 import json
-import secrets
 
 import pytest
 
 from cachesync_cli.cli.invalidate import WSO2_FORMATS
-from cachesync_cli.transport.base import ConnectOptions
-from cachesync_cli.transport.connection import BrokerConnection
 from cachesync_cli.wire.wso2 import BODY_FORMATS
 
-from ..wire.conftest import VECTORS_PATH
+from ..bridge.test_wso2_object_keys import is_node_publishes, oauth_key_stream
 from .run import Tail, cachesync
 
 M = "IdentityApplicationManagementCacheManager"
@@ -28,27 +25,11 @@ def broker_url(request) -> str:
     return request.getfixturevalue(f"{request.param}_url")
 
 
-def oauth_key_stream() -> bytes:
-    vectors = {v["name"]: v for v in json.loads(VECTORS_PATH.read_text(encoding="utf-8"))}
-    return base64.b64decode(vectors["oauth-cache-key-object"]["cacheKeyBase64"])
-
-
 def invalidate(url: str, topic: str, *args: str, input: str | None = None, cwd=None) -> dict:
     result = cachesync("invalidate", *args, "--broker", url, "--topic", topic, "--json", "--confirm",
                        input=input, env={"CACHESYNC_CLUSTER": "dc-test"}, cwd=cwd)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
-
-
-def is_node_publishes(url: str, topic: str, *bodies: bytes) -> None:
-    """What an IS node's connector puts on the topic: its body, `sender` its producer name."""
-    connection = BrokerConnection([url], ConnectOptions(client_id=f"is-node-{secrets.token_hex(3)}")).open(
-        timeout=10)
-    try:
-        for body in bodies:
-            connection.publish(topic, body, {"sender": "is-node-1"}, confirm=True, timeout=10)
-    finally:
-        connection.close()
 
 
 def test_wso2_format_choices_are_the_wire_formats():
