@@ -121,3 +121,14 @@ def test_replayed_legacy_class_at_hash_clears_its_cache(activemq_stomp_url, topi
         invalidate(activemq_stomp_url, topic_name, "--file", "-", input=recorded + "\n")
         again = json.loads(replay_tail.lines(1)[0])
     assert again["items"] == [{"manager": "OAuthCacheManager", "cache": "OAuthCache", "all": True}]
+
+
+def test_dry_run_json_shows_both_bodies():
+    result = cachesync("invalidate", "AppInfoCache", "k-1", "--codec", "wso2", "--manager", M, "--wso2-format", "both",
+                       "--dry-run", "--format", "json", "--broker", "memory://x")
+    assert result.returncode == 0, result.stderr
+    shown = json.loads(result.stdout)
+    assert shown["wso2_format"] == "both" and shown["messages"] == 2 and shown["keys"] == 1
+    as_json, as_text = shown["bodies"]
+    assert as_json["cacheName"] == "$__local__$.AppInfoCache"
+    assert as_text.startswith("ClusterCacheInvalidationRequest{tenantId=-1234") and as_text.endswith("cacheKey=k-1}")
