@@ -3,11 +3,13 @@
 A file holds either one key per line, or NDJSON: one JSON object per line, either a local
 message (WIRE.md §4: `{"cache": ..., "keys": [...]}` or `{"tenant": ..., "items": [...]}`)
 or a decoded envelope as `cachesync tail --format ndjson` prints it, so a tail can be
-replayed. `auto` tells them apart by the first non-blank line.
+replayed: Java object keys (`java_keys`) with their exact bytes. `auto` tells them apart by the first non-blank line.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
@@ -65,13 +67,31 @@ def _tenant(value: Any, where: str) -> Tenant | None:
 
 
 def _item(value: Any, where: str) -> Item:
+    """An item: `keys`, `all`, or as `tail` prints them, `java_keys` (base64 of each Java
+    object key's exact stream, carried as they are) and `unusable_keys` (a legacy WSO2
+    connector's `Class@hash`, which names no entry: its cache is cleared, as a bridge does)."""
     if not isinstance(value, dict):
         raise UsageError(f"{where}: an item must be an object with cache and keys or all")
+    clear_all = value.get("all", False)
+    if value.get("unusable_keys") and not value.get("keys") and not value.get("java_keys"):
+        clear_all = True
     try:
         return Item(cache=value.get("cache"), keys=tuple(value.get("keys") or ()),
-                    all=value.get("all", False), manager=value.get("manager"))
+                    java_keys=_java_keys(value.get("java_keys"), where), all=clear_all,
+                    manager=value.get("manager"))
     except (ValueError, TypeError) as exc:
         raise UsageError(f"{where}: {exc}") from None
+
+
+def _java_keys(value: Any, where: str) -> tuple[bytes, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(text, str) for text in value):
+        raise UsageError(f"{where}: java_keys must be a list of base64 strings")
+    try:
+        return tuple(base64.b64decode(text, validate=True) for text in value)
+    except (binascii.Error, ValueError):
+        raise UsageError(f"{where}: java_keys must be a list of base64 strings") from None
 
 
 def parse_ndjson_line(line: str, where: str) -> Batch | None:

@@ -45,13 +45,17 @@ class Observed:
         return [item.get("cache", "") for item in (self.message or {}).get("items", [])]
 
     def to_json(self) -> dict[str, Any]:
-        """The NDJSON record: the decoded message plus codec, destination, verified."""
+        """The NDJSON record: the decoded message plus codec, destination, verified. An item
+        of Java object keys has `java_keys` (base64 of each exact stream: what `invalidate
+        --file` replays) and `java_keys_read` (class and fields, as webhooks get them)."""
         if self.error is not None:
             return {"malformed": True, "reason": self.error.reason, "error": str(self.error),
                     "destination": self.delivery.destination,
                     "body_base64": base64.b64encode(self.delivery.body[:65536]).decode("ascii"),
                     "headers": dict(self.delivery.headers)}
         record = dict(self.message or {})
+        if any("java_keys" in item for item in record.get("items", ())):
+            record["items"] = [_with_java_keys_read(item) for item in record["items"]]
         record.update(codec=self.codec, destination=self.delivery.destination, verified=self.verified)
         if self.signature_error:
             record["signature_error"] = self.signature_error
@@ -112,13 +116,32 @@ def pretty_line(seen: Observed) -> str:
         if item.get("all"):
             what = "[bold]ALL[/]"
         else:
-            keys = item.get("keys") or [_java_key_shown(text) for text in item.get("java_keys", [])[:5]]
+            keys = item.get("keys") or item.get("unusable_keys") or shown_java_keys(item, 5)
             shown = ", ".join(escape(str(k)) for k in keys[:5])
             what = shown + (f" … (+{len(keys) - 5})" if len(keys) > 5 else "")
         parts.append(f"[magenta]{escape(manager + item.get('cache', ''))}[/]: {what}")
     ack = " [yellow]ack requested[/]" if msg.get("ack") else ""
     return f"{head}{tenant_text} {'; '.join(parts)}{ack}{sig}{codec}"
 
+
+
+def shown_java_keys(item: dict[str, Any], limit: int | None = None) -> list[str]:
+    """An item's Java object keys (`java_keys`) as class and fields, for people."""
+    return [_java_key_shown(text) for text in item.get("java_keys", [])[:limit]]
+
+
+def _with_java_keys_read(item: dict[str, Any]) -> dict[str, Any]:
+    if "java_keys" not in item:
+        return item
+    from cachesync_cli.wire.javavalues import to_plain
+
+    read = []
+    for text in item["java_keys"]:
+        try:
+            read.append(to_plain(read_object(base64.b64decode(text, validate=True))))
+        except (DecodeError, binascii.Error, ValueError) as exc:
+            read.append({"unreadable": str(exc)})
+    return {**item, "java_keys_read": read}
 
 
 def _java_key_shown(text: str) -> str:

@@ -18,8 +18,8 @@ def test_example_config_loads(path):
 
 
 def test_the_examples_named_in_the_docs_exist():
-    for name in ("rabbitmq.toml", "activemq.toml", "tls.toml", "signing.toml", "cachesync.service",
-                 "kubernetes-sidecar.yaml", "ci-doctor.yml"):
+    for name in ("rabbitmq.toml", "activemq.toml", "wso2-activemq.toml", "wso2-rabbitmq.toml", "tls.toml",
+                 "signing.toml", "cachesync.service", "kubernetes-sidecar.yaml", "ci-doctor.yml"):
         assert (EXAMPLES / name).is_file(), name
 
 

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from cachesync_cli.publisher import PreparedMessage, Publisher
 
 FORMATS = ("text", "json")
+WSO2_FORMATS = ("json", "legacy", "both")  # cachesync_cli.wire.wso2.BODY_FORMATS (a test checks)
 INPUT_FORMATS = ("auto", "keys", "ndjson")  # cachesync_cli.invalidations.INPUT_FORMATS (a test checks)
 
 INPUT_PANEL = "What to invalidate"
@@ -34,6 +35,7 @@ EPILOG = """[b]Examples[/b]
   cachesync invalidate AuthorizationCache --all --confirm
   cachesync invalidate OAuthCache --file revoked-tokens.txt --tenant wso2.com:3
   cachesync invalidate AppInfoCache app-1 --codec wso2 --manager IdentityApplicationManagementCacheManager
+  cachesync invalidate AppInfoCache app-1 --codec wso2 --wso2-format both --manager M   (IS mid-upgrade)
   cachesync tail --format ndjson --count 10 > seen.ndjson; cachesync invalidate --file seen.ndjson
 
   cachesync invalidate OAuthCache token-9 --wait-acks                  (every cluster applied it?)
@@ -70,6 +72,11 @@ def command(
     sender: Annotated[Optional[str], typer.Option(metavar="NAME",
                                                   help="wso2 codec: producer name (default: \\[codec] producer).",
                                                   rich_help_panel=SEND_PANEL)] = None,
+    wso2_format: Annotated[Optional[str], typer.Option("--wso2-format", metavar="FORMAT",
+                                                       help="wso2 codec: json (connector 2.1.9+), legacy "
+                                                            "(2.0.x-2.1.8) or both (default: \\[codec] wso2_format).",
+                                                       autocompletion=completers.choices(*WSO2_FORMATS),
+                                                       rich_help_panel=SEND_PANEL)] = None,
     confirm: Annotated[bool, typer.Option("--confirm", help="Wait for the broker to confirm every message.",
                                           rich_help_panel=SEND_PANEL)] = False,
     timeout: Annotated[float, typer.Option(metavar="SECONDS", help="Give up connecting or confirming after this.",
@@ -98,13 +105,19 @@ def command(
     as_json = formats.choose(fmt, FORMATS, alias=("--json", as_json, "json")) == "json"
     if input_format not in INPUT_FORMATS:
         raise UsageError(f"--input {input_format!r}: must be one of {', '.join(INPUT_FORMATS)}")
+    if wso2_format is not None and wso2_format not in WSO2_FORMATS:
+        raise UsageError(f"--wso2-format {wso2_format!r}: must be one of {', '.join(WSO2_FORMATS)}")
     # The wire, config and transports are imported here, not for --help or completion.
     from cachesync_cli.cli.common import load
     from cachesync_cli.config.resolve import cluster_id, keyring
     from cachesync_cli.invalidations import parse_tenant
     from cachesync_cli.publisher import Publisher
 
-    cfg = load(config, broker, topic, **{"codec.name": (codec, "--codec"), "codec.producer": (sender, "--sender")})
+    cfg = load(config, broker, topic, **{"codec.name": (codec, "--codec"), "codec.producer": (sender, "--sender"),
+                                         "codec.wso2_format": (wso2_format, "--wso2-format")})
+    if wso2_format is not None and cfg["codec.name"] != "wso2":
+        raise UsageError(f"--wso2-format {wso2_format} applies to the wso2 codec only, not {cfg['codec.name']!r}",
+                         hint="add --codec wso2 (or set [codec] name = \"wso2\"), or drop --wso2-format")
     tenant_value = parse_tenant(tenant) if tenant else None
     batches = _batches(cache, keys or [], all_keys, file, input_format, manager, tenant_value)
     signing = keyring(cfg)
@@ -123,8 +136,10 @@ def command(
               "dry_run": dry_run, "confirmed": None, "seconds": 0.0,
               "ids": [m.envelope.id for m in messages if m.envelope is not None]}
     started = time.monotonic()
+    if publisher.codec == "wso2":
+        result["wso2_format"] = publisher.wso2_format
     if dry_run and as_json:
-        result["bodies"] = [json.loads(message.body) for message in messages]
+        result["bodies"] = [_shown_body(message.body) for message in messages]
     elif dry_run:
         for message in messages:
             output.write_line(message.body.decode("utf-8"))
@@ -137,6 +152,14 @@ def command(
         raise typer.Exit(130)  # Ctrl-C, as the shell reports it
     if result.get("error"):
         raise typer.Exit(ExitStatus.FAILURE)
+
+
+def _shown_body(body: bytes):
+    """A body for `--dry-run --format json`: JSON as an object, a legacy WSO2 text as a string."""
+    try:
+        return json.loads(body)
+    except ValueError:
+        return body.decode("utf-8")
 
 
 def _batches(cache, keys, all_keys, file, input_format, manager, tenant) -> "list[Batch]":

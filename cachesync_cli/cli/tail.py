@@ -198,11 +198,12 @@ def _print(seen: "Observed", fmt) -> None:
 
 def _fields(seen: "Observed") -> dict[str, object]:
     """A message as a --template sees it (the names of TEMPLATE_FIELDS)."""
-    from cachesync_cli.observed import format_time
+    from cachesync_cli.observed import format_time, shown_java_keys
 
     msg = seen.message or {}
     items = msg.get("items", [])
-    keys = [key for item in items for key in item.get("keys", [])]
+    keys = [key for item in items
+            for key in item.get("keys") or item.get("unusable_keys") or shown_java_keys(item)]
     return {"time": format_time(msg.get("ts")), "ts": msg.get("ts"), "type": seen.type, "origin": msg.get("origin"),
             "node": msg.get("node"), "seq": msg.get("seq"), "id": msg.get("id"), "tenant": seen.tenant_domain,
             "caches": seen.caches, "keys": keys, "key_count": len(keys),

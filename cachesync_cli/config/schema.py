@@ -199,6 +199,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("sync.rules_dir", nonempty_text, None,
             "Drop-in folder of rule files, reloaded without a restart (docs/operating.md). "
             "Default: cachesync.d/ beside the config file, when it exists.", example='"/etc/cachesync/cachesync.d"'),
+    Setting("doctor.is_subscriptions", text_list, [],
+            "RabbitMQ: the queues of WSO2 IS nodes' durable JMS subscriptions (the RabbitMQ JMS client names "
+            "the queue exactly as the subscription; list them with `rabbitmqctl list_bindings source_name "
+            "routing_key destination_name`, source jms.durable.topic). `doctor` looks at each twice, "
+            "is_interval apart, and warns when one has no consumer and grows.",
+            example='["is-node-1-subscription", "is-node-2-subscription"]'),
+    Setting("doctor.is_interval", positive_number, 2.0,
+            "Seconds between doctor's two looks at each of is_subscriptions.", example="2"),
     Setting("monitor.listen", listen_address, "127.0.0.1:9754",
             "Where the bridge serves GET /healthz and GET /metrics. Port 0 picks a free port.",
             example='"127.0.0.1:9754"'),
@@ -216,5 +224,6 @@ SECTION_HELP: dict[str, str] = {
     "codec": "How invalidations are written on the topic.",
     "signing": "HMAC-SHA256 signatures (WIRE.md §2). Every cluster needs the same keys.",
     "sync": "What the bridge (`cachesync run`) syncs, and how it guarantees nothing is silently lost.",
+    "doctor": "What `cachesync doctor` watches besides the topic: WSO2 IS nodes' queues.",
     "monitor": "The bridge's health and metrics endpoint. Keep it on a local or internal address.",
 }

@@ -20,6 +20,7 @@ from cachesync_cli.errors import (
 )
 
 CLOCK_WARN_MS = 1000.0
+NO_PROBE_ON_JMS_TOPIC = "no probe on jms.durable.topic: IS nodes read every message there"
 CLOCK_FAIL_MS = 30000.0
 
 
@@ -113,7 +114,7 @@ def _exchange(ctx: DoctorContext) -> str | None:
 
 def check_roundtrip(ctx: DoctorContext) -> Outcome:
     if _is_wso2_text_only(ctx):
-        return not_applicable("no probe on jms.durable.topic: IS nodes read every message there")
+        return not_applicable(NO_PROBE_ON_JMS_TOPIC)
     probe = ctx.probe()
     received = ctx.probe_delivery()
     timeout = ctx.settings.timeout
@@ -140,6 +141,8 @@ def check_signature(ctx: DoctorContext) -> Outcome:
     keyring = ctx.keyring()
     if keyring is None:
         return not_applicable("signing is off ([signing] key_id unset): messages are neither signed nor checked")
+    if _is_wso2_text_only(ctx):
+        return not_applicable(NO_PROBE_ON_JMS_TOPIC)
     if keyring.signing_key_id is None:
         return warn("signatures are checked but this cluster signs nothing ([signing] key_id unset)",
                     "set [signing] key_id and its key, the same on every cluster")
@@ -161,6 +164,8 @@ def check_signature(ctx: DoctorContext) -> Outcome:
 
 
 def check_clock(ctx: DoctorContext) -> Outcome:
+    if _is_wso2_text_only(ctx):
+        return not_applicable(NO_PROBE_ON_JMS_TOPIC)
     received = ctx.probe_delivery()
     if received is None:
         return fail("the probe did not come back, so the broker's clock could not be read")

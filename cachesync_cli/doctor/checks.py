@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cachesync_cli.doctor import broker, local, network, peers
+from cachesync_cli.doctor import broker, is_queues, local, network, peers
 from cachesync_cli.doctor.runner import Check
 
 CHECKS: tuple[Check, ...] = (
@@ -24,6 +24,9 @@ CHECKS: tuple[Check, ...] = (
           description="with [signing] on: the signed probe verifies with the configured keys"),
     Check("clock", "Clock skew", broker.check_clock, ("roundtrip",),
           description="this host's clock against the broker's, where the protocol gives a timestamp"),
+    Check("is-queues", "IS subscriptions", is_queues.check_is_queues, ("auth",),
+          description="with [doctor] is_subscriptions (RabbitMQ): each IS durable subscription's queue, looked at "
+                      "twice, warns when it has no consumer and grows"),
     Check("targets", "Local targets", local.check_targets, ("config",),
           description="every [[targets]] entry is reachable (Redis, memcached, webhooks, directories)"),
     Check("sources", "Local sources", local.check_sources, ("config",),

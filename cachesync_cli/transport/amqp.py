@@ -43,7 +43,7 @@ from cachesync_cli.errors import (
     TransportError,
     UsageError,
 )
-from cachesync_cli.transport.base import Delivery, SubscriptionSpec, Transport
+from cachesync_cli.transport.base import Delivery, QueueState, SubscriptionSpec, Transport
 from cachesync_cli.wire.rmq_jms import EXCHANGE as RMQ_JMS_EXCHANGE
 from cachesync_cli.wire.rmq_jms import frame_wso2_message
 
@@ -445,6 +445,32 @@ class AmqpTransport(Transport):
         except Exception as exc:
             raise self._translate(exc, f"delete queue {queues[0]} on {self.endpoint}") from None
         return f"queue {queues[0]} (and {queues[1]}, of older versions, if it was there)"
+
+    def queue_state(self, name: str) -> QueueState:
+        """A passive declare of queue `name`: its depth and consumers, or that it does not
+        exist (404) or is exclusive to another connection (405)."""
+
+        def look() -> QueueState:
+            channel = self._conn.channel()
+            try:
+                method = channel.queue_declare(name, passive=True).method
+                return QueueState(name, True, method.message_count, method.consumer_count)
+            except pex.ChannelClosedByBroker as exc:
+                if exc.reply_code == 404:
+                    return QueueState(name, False)
+                if exc.reply_code == 405:
+                    return QueueState(name, True, locked=True)
+                raise
+            finally:
+                if channel.is_open:
+                    channel.close()
+
+        try:
+            return self._call(look, self.options.connect_timeout)
+        except TransportError:
+            raise
+        except Exception as exc:
+            raise self._translate(exc, f"look at queue {name} on {self.endpoint}") from None
 
     def _consumer(self, channel, spec: SubscriptionSpec):
         def on_message(_channel, method, properties, body: bytes) -> None:

@@ -23,6 +23,18 @@ from cachesync_cli.transport.endpoint import Endpoint
 
 
 @dataclass(frozen=True)
+class QueueState:
+    """A broker queue as a passive declare reports it (`Transport.queue_state`)."""
+
+    name: str
+    exists: bool
+    messages: int = 0  # ready to deliver
+    consumers: int = 0
+    #: exclusive to another connection (e.g. a non-durable JMS subscriber's queue): not readable
+    locked: bool = False
+
+
+@dataclass(frozen=True)
 class TlsOptions:
     """TLS settings for `amqps://`, `stomp+ssl://`, `mqtts://`. Verification is on by default."""
 
@@ -246,3 +258,8 @@ class Transport(abc.ABC):
     def connection_lost(self, error: Exception) -> None:
         """Called by the transport itself when the connection dies under it."""
         self._on_lost(error)
+
+    def queue_state(self, name: str) -> QueueState | None:
+        """The depth and consumer count of queue `name`, looked at without declaring or taking
+        anything (AMQP: a passive declare); None where the protocol cannot tell (STOMP, MQTT)."""
+        return None

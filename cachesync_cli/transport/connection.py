@@ -300,6 +300,11 @@ class BrokerConnection:
         what was deleted."""
         return self.wait_connected(timeout).delete_durable_subscription(name, topic)
 
+    def queue_state(self, name: str, *, timeout: float = 10.0):
+        """Queue `name`'s depth and consumers (`Transport.queue_state`), None where the
+        protocol cannot tell."""
+        return self.wait_connected(timeout).queue_state(name)
+
     def close(self) -> None:
         with self._lock:
             if self._closed:

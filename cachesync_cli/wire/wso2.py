@@ -166,15 +166,24 @@ def _sender(headers: Mapping[str, Any]) -> str | None:
 
 
 def wso2_to_envelope_dict(msg: Wso2Message) -> dict[str, Any]:
-    """A WIRE.md §2-shaped dict for display (`tail`); non-string keys via `describe`."""
+    """A WIRE.md §2-shaped dict for display (`tail`): an object key as `java_keys` (base64 of
+    its exact stream, so `invalidate --file` replays it as it came), a legacy `Class@hash` as
+    `unusable_keys` (replayed as a clear-all of its cache, as a bridge does), and the body
+    format it came in (`wso2_format`: json or legacy)."""
     item: dict[str, Any] = {"manager": msg.manager, "cache": msg.cache}
     if msg.clear_all:
         item["all"] = True
+    elif msg.key_stream is not None:  # an object key: its exact stream, as a native item carries it (§2.4)
+        item["java_keys"] = [base64.b64encode(msg.key_stream).decode("ascii")]
+    elif isinstance(msg.key, ObjectKeyText):  # a legacy Class@hash: names no entry
+        item["unusable_keys"] = [msg.key.text]
+    elif isinstance(msg.key, str):
+        item["keys"] = [msg.key]
     else:
-        item["keys"] = [msg.key if isinstance(msg.key, str) else
-                        msg.key.text if isinstance(msg.key, ObjectKeyText) else describe(msg.key)]
+        item["keys"] = [describe(msg.key)]
     return {
         "type": INVALIDATE,
+        "wso2_format": msg.body_format,
         "origin": msg.sender or DEFAULT_ORIGIN,
         "tenant": {"domain": msg.tenant_domain, "id": msg.tenant_id},
         "items": [item],

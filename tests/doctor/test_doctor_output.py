@@ -14,7 +14,7 @@ def test_list_checks_in_order():
     result = cachesync("doctor", "--list-checks", "--format", "json")
     ids = [c["id"] for c in json.loads(result.stdout)]
     assert result.returncode == 0
-    assert ids == ["config", "dns", "tcp", "tls", "auth", "permissions", "roundtrip", "signature", "clock",
+    assert ids == ["config", "dns", "tcp", "tls", "auth", "permissions", "roundtrip", "signature", "clock", "is-queues",
                    "targets", "sources", "peers"]
     text = cachesync("doctor", "--list-checks").stdout
     assert text.splitlines()[0].startswith("config ")
@@ -60,7 +60,7 @@ def test_junit_is_valid_with_one_testcase_per_check(topic_name):
     suite = root.find("testsuite")
     cases = {case.get("name"): case for case in suite.findall("testcase")}
     assert list(cases)[:3] == ["config", "dns", "tcp"]
-    assert int(suite.get("tests")) == len(cases) == 11
+    assert int(suite.get("tests")) == len(cases) == 12
     assert cases["tcp"].find("failure") is not None and "fix:" in cases["tcp"].find("failure").text
     assert cases["auth"].find("skipped") is not None
     assert cases["config"].find("failure") is None and cases["config"].find("skipped") is None

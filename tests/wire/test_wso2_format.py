@@ -8,7 +8,7 @@ import json
 import pytest
 
 from cachesync_cli.errors import DecodeError
-from cachesync_cli.wire.javaser import JavaObject
+from cachesync_cli.wire.javaser import JavaObject, describe
 from cachesync_cli.wire.wso2 import (
     CLEAR_ALL_KEY,
     LOCAL_PREFIX,
@@ -85,9 +85,12 @@ def test_object_key_vectors_decode_for_display(wso2_vectors, name, class_name, f
     assert isinstance(decoded.key, JavaObject)
     assert decoded.key.class_name == class_name and decoded.key.fields == fields
     assert decoded.sender is None
+    assert describe(decoded.key) == shown
+    # displayed (and replayed by `invalidate --file`) as the exact stream, never as the text shown
     assert wso2_to_envelope_dict(decoded) == {
         "type": "invalidate", "origin": "wso2", "tenant": {"domain": "carbon.super", "id": -1234},
-        "items": [{"manager": MANAGER, "cache": "OAuthCache", "keys": [shown]}],
+        "items": [{"manager": MANAGER, "cache": "OAuthCache", "java_keys": [wso2_vectors[name]["cacheKeyBase64"]]}],
+        "wso2_format": "json",
     }
 
 
