@@ -122,9 +122,7 @@ def command(
         output.info(f"listening on {cfg['broker.topic']} at {connection.endpoint} ({connection.server}); "
                     f"Ctrl-C to stop")
         shown = _watch(connection, inbox, line or fmt, codec, keyring, wanted, count, idle_timeout)
-    except KeyboardInterrupt:
-        return
-    finally:
+    finally:  # Ctrl-C goes on to cli.shell_endings: exit 130
         connection.close()
     if count is not None and shown < count:
         output.info(f"idle for {idle_timeout:g}s after {shown} of {count} message(s)")
