@@ -56,9 +56,10 @@ EPILOG = """[b]Examples[/b]
 
 """ + "\n".join(f"  {name:<12} {text}" for name, text in TEMPLATE_FIELDS.items()) + """
 
-[b]Exit status[/b]: 0 after --count messages, on --idle-timeout without --count, or on Ctrl-C;
-1 when --idle-timeout passes before --count messages came; 2 usage or configuration error;
-3 broker unreachable, credentials refused, or no reconnection within --timeout."""
+[b]Exit status[/b]: 0 after --count messages, on --idle-timeout without --count, or when the
+reader of its output leaves (| head); 1 when --idle-timeout passes before --count messages came;
+2 usage or configuration error; 3 broker unreachable, credentials refused, or no reconnection
+within --timeout; 130 Ctrl-C."""
 
 
 def command(
