@@ -17,6 +17,7 @@ class ExitStatus(enum.IntEnum):
     FAILURE = 1  # the command ran but did not achieve what was asked (e.g. not confirmed)
     USAGE = 2  # bad command line, bad configuration, bad input file
     UNREACHABLE = 3  # broker unreachable, authentication or permission refused
+    INTERRUPTED = 130  # Ctrl-C (SIGINT), as a shell reports a process it interrupted
 
 
 class CachesyncError(Exception):

@@ -24,6 +24,7 @@ from cachesync_cli.bridge.silence import SilenceWatch
 from cachesync_cli.bridge.spool import Spool
 from cachesync_cli.bridge.state import BridgeState
 from cachesync_cli.bridge.stats import BridgeStats
+from cachesync_cli.bridge.status import BridgeStatus
 from cachesync_cli.bridge.throttled_log import ThrottledLog, clip
 from cachesync_cli.cleanup.scheduler import bridge_scheduler
 from cachesync_cli.config import Config
@@ -162,6 +163,28 @@ class Bridge:
         """For heartbeats: the watched clusters silent for longer than max_silence, and for
         how long (ms), so that `cachesync status` can list the clusters that stopped sending."""
         return {cluster: round(seconds * 1000) for cluster, seconds in self.silence.report().silent.items()}
+
+    def status(self) -> BridgeStatus:
+        """What this bridge says about itself now: for /healthz, /metrics, /fresh, the live status."""
+        connection = self.connection
+        fenced, freshness = self.peer_watch.freshness()
+        failure = self.failure
+        return BridgeStatus(
+            cluster=self.cluster, state=self.state, broker=str(connection.endpoint or ""), server=connection.server,
+            connected=connection.connected, failure=None if failure is None else str(failure),
+            targets=tuple(target.name for target in self.targets), failing=dict(self.incoming.failing),
+            spool_batches=self.spool.depth, spool_keys=self.spool.keys,
+            oldest_unpublished=self.outgoing.oldest_unpublished(), intake_working=self.context.intake.working,
+            intake_down=self.context.intake.not_receiving(), duplicate_nodes=tuple(self.duplicate.nodes()),
+            fenced=fenced, freshness=freshness, stats=self.stats.snapshot(),
+            cleanup=None if self.cleanup is None else tuple(self.cleanup.status()))
+
+    def check_target(self, name: str) -> None:
+        """Raise unless target `name` is reachable now (`Target.check`), for /healthz."""
+        target = next((target for target in self.targets if target.name == name), None)
+        if target is None:
+            raise CachesyncError(f"no target {name!r} any more (the rule files changed)")
+        target.check()
 
     @property
     def failure(self) -> CachesyncError | None:

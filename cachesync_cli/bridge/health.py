@@ -33,54 +33,54 @@ class HealthReport:
 
 
 class HealthCheck:
+    """Reads `Bridge.status()`; checks each target itself (`Bridge.check_target`), cached."""
+
     def __init__(self, bridge) -> None:
         self.bridge = bridge
         self._lock = threading.Lock()
         self._cache: dict[str, tuple[float, str]] = {}
 
-    def _target_status(self, target) -> str:
+    def _target_status(self, name: str) -> str:
         now = time.monotonic()
         with self._lock:
-            cached = self._cache.get(target.name)
+            cached = self._cache.get(name)
             if cached and now - cached[0] < CHECK_TTL:
                 return cached[1]
         try:
-            target.check()
+            self.bridge.check_target(name)
             status = "ok"
         except Exception as exc:  # any failure of a check is "not reachable", with its words
             status = str(exc) or type(exc).__name__
         with self._lock:
-            self._cache[target.name] = (now, status)
+            self._cache[name] = (now, status)
         return status
 
     def report(self) -> HealthReport:
-        bridge = self.bridge
-        connection = bridge.connection
-        report = HealthReport(ready=True, state=bridge.state,
-                              broker=str(connection.endpoint) if connection.endpoint else "")
-        if bridge.failure is not None:
-            report.problems.append(f"broker: {bridge.failure}")
-        elif not connection.connected:
+        status = self.bridge.status()
+        report = HealthReport(ready=True, state=status.state, broker=status.broker)
+        if status.failure is not None:
+            report.problems.append(f"broker: {status.failure}")
+        elif not status.connected:
             report.problems.append("broker: not connected (reconnecting)")
-        if bridge.state != "running":
-            report.problems.append(f"bridge: {bridge.state}")
-        for target in bridge.targets:
-            status = self._target_status(target)
-            failing = bridge.incoming.failing.get(target.name)
-            if status == "ok" and failing:
-                status = f"last apply failed: {failing}"
-            report.targets[target.name] = status
-            if status != "ok":
-                report.problems.append(f"target {target.name}: {status}")
+        if status.state != "running":
+            report.problems.append(f"bridge: {status.state}")
+        for name in status.targets:
+            reachable = self._target_status(name)
+            failing = status.failing.get(name)
+            if reachable == "ok" and failing:
+                reachable = f"last apply failed: {failing}"
+            report.targets[name] = reachable
+            if reachable != "ok":
+                report.problems.append(f"target {name}: {reachable}")
         # A source that is not receiving is reported, not made a readiness problem: the
         # others flush for it (its heartbeats stop vouching), and a Redis blip must not take
         # the pod out of its service.
-        report.duplicate_nodes = bridge.duplicate.nodes()
+        report.duplicate_nodes = list(status.duplicate_nodes)
         if report.duplicate_nodes:  # it misses messages and flushes: not a bridge to rely on
-            report.problems.append(f"cluster id {bridge.cluster} is used by another running bridge too (node "
+            report.problems.append(f"cluster id {status.cluster} is used by another running bridge too (node "
                                    f"{', '.join(report.duplicate_nodes)}): run one bridge per cluster id")
-        report.intake = bridge.context.intake.not_receiving()
-        waited = bridge.outgoing.oldest_unpublished()
+        report.intake = dict(status.intake_down)
+        waited = status.oldest_unpublished
         report.oldest_unpublished_seconds = None if waited is None else round(waited, 3)
         report.ready = not report.problems
         return report

@@ -1,7 +1,7 @@
 """`/metrics`: the bridge's counters in Prometheus text format (prometheus-client).
 
-A custom collector reads `BridgeStats` when Prometheus scrapes, so the bridge counts
-things once, in one place, and nothing here runs on the hot path.
+A custom collector reads `Bridge.status()` (its `BridgeStats` included) when Prometheus
+scrapes, so the bridge counts things once, in one place, and nothing here runs on the hot path.
 """
 
 from __future__ import annotations
@@ -32,7 +32,8 @@ class BridgeCollector:
         self.bridge = bridge
 
     def collect(self):
-        snapshot = self.bridge.stats.snapshot()
+        status = self.bridge.status()
+        snapshot = status.stats
         counters = snapshot["counters"]
         for name, help_text in COUNTERS.items():
             label = LABELS.get(name)
@@ -44,19 +45,20 @@ class BridgeCollector:
             else:
                 family.add_metric([], sum(values.values()))
             yield family
-        yield _gauge("cachesync_spool_depth", "Batches waiting in the spool for the broker.", self.bridge.spool.depth)
-        yield _gauge("cachesync_spool_keys", "Keys waiting in the spool.", self.bridge.spool.keys)
-        yield _gauge("cachesync_connected", "1 while connected to the broker.", int(self.bridge.connection.connected))
-        yield _gauge("cachesync_targets_failing", "Targets whose last apply failed.", len(self.bridge.incoming.failing))
+        yield _gauge("cachesync_spool_depth", "Batches waiting in the spool for the broker.", status.spool_batches)
+        yield _gauge("cachesync_spool_keys", "Keys waiting in the spool.", status.spool_keys)
+        yield _gauge("cachesync_connected", "1 while connected to the broker.", int(status.connected))
+        yield _gauge("cachesync_targets_failing", "Targets whose last apply failed.", len(status.failing))
         yield _gauge("cachesync_oldest_unpublished_seconds",
                      "How long the oldest local invalidation not yet confirmed by the broker has waited (0: none).",
-                     self.bridge.outgoing.oldest_unpublished() or 0.0)
+                     status.oldest_unpublished or 0.0)
         yield _gauge("cachesync_intake_working", "1 while every local source is receiving.",
-                     int(self.bridge.context.intake.working))
-        fenced, freshness = self.bridge.peer_watch.freshness()
+                     int(status.intake_working))
+        freshness = status.freshness
         yield _gauge("cachesync_fresh", "1 while every watched cluster is heard (0 after a silence, until a "
                                         "heartbeat sent after it is applied).", int(freshness["fresh"]))
-        yield _gauge("cachesync_fenced", "1 while GET /fresh answers 503 ([sync] on_silence has fence).", int(fenced))
+        yield _gauge("cachesync_fenced", "1 while GET /fresh answers 503 ([sync] on_silence has fence).",
+                     int(status.fenced))
         silence = GaugeMetricFamily("cachesync_origin_silent_seconds",
                                     "Per watched cluster silent for longer than [sync] max_silence: seconds since "
                                     "it was last heard.", labels=["origin"])

@@ -39,8 +39,9 @@ class MonitorServer:
                     self._send(200 if report.ready else 503, "application/json",
                                json.dumps(report.to_json()).encode())
                 elif self.path == "/fresh":
-                    fenced, report = bridge.peer_watch.freshness()
-                    self._send(503 if fenced else 200, "application/json", json.dumps(report).encode())
+                    status = bridge.status()
+                    self._send(503 if status.fenced else 200, "application/json",
+                               json.dumps(status.freshness).encode())
                 elif self.path == "/metrics":
                     self._send(200, CONTENT_TYPE_LATEST, generate_latest(registry))
                 else:

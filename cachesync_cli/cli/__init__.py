@@ -16,7 +16,8 @@ import typer
 from cachesync_cli import __version__
 from cachesync_cli.cli import completers, output
 from cachesync_cli.cli.lazy_commands import LazyCommand, lazy_group
-from cachesync_cli.errors import CachesyncError, ExitStatus
+from cachesync_cli.cli.shell_endings import guarded, shell_endings
+from cachesync_cli.errors import CachesyncError
 
 EPILOG = """[b]Examples[/b]
 
@@ -67,7 +68,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
     rich_markup_mode="rich",
     epilog=EPILOG,
-    cls=lazy_group(COMMANDS),
+    cls=guarded(lazy_group(COMMANDS)),  # Ctrl-C: 130 and one line; a closed pipe: 0, quietly
 )
 
 
@@ -99,17 +100,15 @@ def root(
 def main() -> None:
     """Run the CLI; every cachesync error becomes a message on stderr and a documented exit code.
 
-    Typer itself turns usage errors into exit code 2 and `typer.Exit` into its code."""
+    Typer itself turns usage errors into exit code 2 and `typer.Exit` into its code; Ctrl-C
+    and a closed stdout are decided by `shell_endings` (the root group runs every command in it)."""
     from cachesync_cli.cli import coercion, rich_help
 
     rich_help.install()  # Typer's help loads without rich.markdown and pygments, when it is shown
     coercion.install()  # no pydantic where no value needs converting (help, completion)
-    try:
-        app(prog_name="cachesync")
-    except CachesyncError as error:
-        output.print_error(error)
-        sys.exit(int(error.exit_status))
-    except KeyboardInterrupt:
-        sys.exit(130)
-    except BrokenPipeError:
-        sys.exit(ExitStatus.OK)
+    with shell_endings():  # what happens outside the root group: shell completion, the error below
+        try:
+            app(prog_name="cachesync")
+        except CachesyncError as error:
+            output.print_error(error)
+            sys.exit(int(error.exit_status))

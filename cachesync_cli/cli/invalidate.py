@@ -149,7 +149,7 @@ def command(
     result["seconds"] = round(time.monotonic() - started, 3)
     _report(result, as_json)
     if result.get("interrupted"):
-        raise typer.Exit(130)  # Ctrl-C, as the shell reports it
+        raise typer.Exit(ExitStatus.INTERRUPTED)  # Ctrl-C, as the shell reports it
     if result.get("error"):
         raise typer.Exit(ExitStatus.FAILURE)
 

@@ -11,7 +11,7 @@ from cachesync_cli.cli.output import new_table
 
 
 class LiveStatus:
-    """Renders a bridge's state; rates are computed between two renders."""
+    """Renders a bridge's `status()`; rates are computed between two renders."""
 
     def __init__(self, bridge) -> None:
         self.bridge = bridge
@@ -29,23 +29,21 @@ class LiveStatus:
         return rates
 
     def __rich__(self) -> Group:
-        bridge = self.bridge
-        snapshot = bridge.stats.snapshot()
-        counters = snapshot["counters"]
-        rates = self._rates(counters)
-        total = lambda name: sum(v for (n, _), v in counters.items() if n == name)  # noqa: E731
-        connection = bridge.connection
-        state = "connected" if connection.connected else "reconnecting"
+        status = self.bridge.status()
+        snapshot = status.stats
+        rates = self._rates(snapshot["counters"])
+        total = status.total
         head = Text.assemble(
-            ("cachesync run ", "bold"), (bridge.cluster, "bold cyan"), "  broker ",
-            (str(connection.endpoint or "-"), "cyan"), f" ({connection.server}) ",
-            (state, "green" if connection.connected else "bold red"),
+            ("cachesync run ", "bold"), (status.cluster, "bold cyan"), "  broker ",
+            (status.broker or "-", "cyan"), f" ({status.server}) ",
+            ("connected", "green") if status.connected else ("reconnecting", "bold red"),
         )
+        waited = status.oldest_unpublished
         flow = Text(
             f"out {rates['published_keys']:.0f} keys/s ({total('published_keys')} total)   "
             f"in {rates['applied_keys']:.0f} keys/s ({total('applied_keys')} applied)\n"
-            f"rejected {total('rejected')}   spool {bridge.spool.depth} batch(es), {bridge.spool.keys} key(s)"
-            + (f"   oldest unpublished {waited:.1f}s" if (waited := bridge.outgoing.oldest_unpublished()) else "")
+            f"rejected {total('rejected')}   spool {status.spool_batches} batch(es), {status.spool_keys} key(s)"
+            + (f"   oldest unpublished {waited:.1f}s" if waited else "")
         )
         last_gap = snapshot["last_gap"]
         gap = Text(f"last gap: {time.strftime('%H:%M:%S', time.localtime(last_gap[0]))} from {last_gap[1]} "
@@ -57,20 +55,20 @@ class LiveStatus:
             peers.add_row(origin, peer.node, str(peer.last_seq), f"{now - peer.last_seen:.0f}s ago",
                           "-" if lag is None else f"{lag} ms")
         targets = new_table("target", "state", box=None, title="targets", title_justify="left")
-        for target in bridge.targets:
-            failing = bridge.incoming.failing.get(target.name)
-            targets.add_row(target.name, Text(f"failing: {failing}", style="red") if failing else Text("ok", "green"))
+        for name in status.targets:
+            failing = status.failing.get(name)
+            targets.add_row(name, Text(f"failing: {failing}", style="red") if failing else Text("ok", "green"))
         for text in (head, flow, gap):  # wrap on a narrow terminal (the console soft-wraps), never cut
             text.no_wrap, text.overflow = False, "fold"
         parts = [head, flow, gap, peers, targets]
-        if duplicates := bridge.duplicate.nodes():
-            parts.insert(1, Text(f"ANOTHER BRIDGE RUNS WITH CLUSTER ID {bridge.cluster} (node "
-                                 f"{', '.join(duplicates)}): each misses messages and flushes; run one bridge per "
-                                 f"cluster id", style="bold red"))
-        if bridge.cleanup is not None:
+        if status.duplicate_nodes:
+            parts.insert(1, Text(f"ANOTHER BRIDGE RUNS WITH CLUSTER ID {status.cluster} (node "
+                                 f"{', '.join(status.duplicate_nodes)}): each misses messages and flushes; run one "
+                                 f"bridge per cluster id", style="bold red"))
+        if status.cleanup is not None:
             cleanup = new_table("cleanup", "schedule", "runs", "last", "next", box=None, title="cleanup",
                                 title_justify="left")
-            for job in bridge.cleanup.status():
+            for job in status.cleanup:
                 last = job["last"]
                 last_text = "-" if last is None else f"{last['status']}, {last['removed']} removed"
                 next_text = "-" if not job["next_at"] else time.strftime("%H:%M:%S", time.localtime(job["next_at"]))

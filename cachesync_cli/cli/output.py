@@ -7,6 +7,8 @@ import sys
 from collections.abc import Collection, Iterable, Sequence
 from typing import TYPE_CHECKING
 
+from cachesync_cli.cli.shell_endings import quiet_on_broken_pipe
+
 if TYPE_CHECKING:
     from rich.console import Console
     from rich.table import Table
@@ -18,14 +20,14 @@ if TYPE_CHECKING:
 def stderr() -> Console:
     from rich.console import Console
 
-    return Console(stderr=True, highlight=False, soft_wrap=True)
+    return quiet_on_broken_pipe(Console(stderr=True, highlight=False, soft_wrap=True))
 
 
 @functools.cache
 def stdout() -> Console:
     from rich.console import Console
 
-    return Console(highlight=False, soft_wrap=True)
+    return quiet_on_broken_pipe(Console(highlight=False, soft_wrap=True))
 
 
 def print_error(error: CachesyncError) -> None:

@@ -11,6 +11,8 @@ stand-ins that import the real class on first use, then removes the stand-ins: a
 `install()` does the same at the moment Typer first imports `typer.rich_utils` (a help
 page, a usage error, zsh's and fish's completion with help texts), so that `--version`
 and bash completion, which never need rich, do not import it at all.
+
+Either way, Typer's help consoles leave a closed pipe to `cli.shell_endings` (exit 0).
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ def load() -> None:
     if "typer.rich_utils" in sys.modules:
         return
     with _stand_ins():
-        importlib.import_module("typer.rich_utils")
+        _quiet_on_broken_pipe(importlib.import_module("typer.rich_utils"))
 
 
 def install() -> None:
@@ -77,9 +79,19 @@ class _WithStandIns:  # an importlib.abc.Loader
     def exec_module(self, module) -> None:
         with _stand_ins():
             self.loader.exec_module(module)
+        _quiet_on_broken_pipe(module)
 
     def __getattr__(self, name):  # get_source, get_filename... for tracebacks and inspect
         return getattr(self.loader, name)
+
+
+def _quiet_on_broken_pipe(rich_utils: types.ModuleType) -> None:
+    """Help pages on a closed pipe (`cachesync --help | head -1`) end as `cli.shell_endings`
+    says (exit 0, quietly), not as rich's consoles do (exit 1)."""
+    from cachesync_cli.cli.shell_endings import quiet_on_broken_pipe
+
+    make_console = rich_utils._get_rich_console
+    rich_utils._get_rich_console = lambda stderr=False: quiet_on_broken_pipe(make_console(stderr))
 
 
 @contextlib.contextmanager

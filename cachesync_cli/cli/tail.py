@@ -56,9 +56,10 @@ EPILOG = """[b]Examples[/b]
 
 """ + "\n".join(f"  {name:<12} {text}" for name, text in TEMPLATE_FIELDS.items()) + """
 
-[b]Exit status[/b]: 0 after --count messages, on --idle-timeout without --count, or on Ctrl-C;
-1 when --idle-timeout passes before --count messages came; 2 usage or configuration error;
-3 broker unreachable, credentials refused, or no reconnection within --timeout."""
+[b]Exit status[/b]: 0 after --count messages, on --idle-timeout without --count, or when the
+reader of its output leaves (| head); 1 when --idle-timeout passes before --count messages came;
+2 usage or configuration error; 3 broker unreachable, credentials refused, or no reconnection
+within --timeout; 130 Ctrl-C."""
 
 
 def command(
@@ -120,9 +121,7 @@ def command(
         output.info(f"listening on {cfg['broker.topic']} at {connection.endpoint} ({connection.server}); "
                     f"Ctrl-C to stop")
         shown = _watch(connection, inbox, line or fmt, codec, keyring, wanted, count, idle_timeout)
-    except KeyboardInterrupt:
-        return
-    finally:
+    finally:  # Ctrl-C goes on to cli.shell_endings: exit 130
         connection.close()
     if count is not None and shown < count:
         output.info(f"idle for {idle_timeout:g}s after {shown} of {count} message(s)")
