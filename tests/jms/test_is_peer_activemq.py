@@ -66,9 +66,12 @@ def test_is_node_to_tail(jms_peer, activemq_stomp_url, jms_topic, body_format):
     object_key = shown[len(KEYS)]["items"][0]
     if body_format == "json":  # the connector's bytes, read by our own code
         assert json.loads(sent)["cacheKeyBase64"] == vector("oauth-cache-key-object")
-        assert object_key["keys"] == ['OAuthCacheKey(cacheKeyString="client-abc:user-1")']
+        assert object_key["java_keys"] == [vector("oauth-cache-key-object")]  # the exact bytes, to replay
+        assert object_key["java_keys_read"] == [{"class": "org.wso2.carbon.identity.oauth.cache.OAuthCacheKey",
+                                                 "fields": {"cacheKeyString": "client-abc:user-1"}}]
+        assert "keys" not in object_key
     else:  # String.valueOf(key): Class@hash, which names no entry
-        assert object_key["keys"][0].startswith("org.wso2.carbon.identity.oauth.cache.OAuthCacheKey@")
+        assert object_key["unusable_keys"][0].startswith("org.wso2.carbon.identity.oauth.cache.OAuthCacheKey@")
     assert shown[-1]["items"] == [{"manager": MANAGER, "cache": CACHE, "all": True}]
 
 
@@ -109,3 +112,34 @@ def test_invalidate_to_is_nodes(jms_peer, activemq_stomp_url, jms_topic, tmp_pat
     assert not [line for line in republished if line.get("malformed")], republished
     shown_keys = [line["items"][0].get("keys", ["<all>"])[0] for line in republished]
     assert shown_keys == [key for key in KEYS + ["<all>"] for _ in formats]
+
+
+@pytest.mark.parametrize("body_format", ["json", "legacy"])
+def test_object_key_round_trip_tail_to_invalidate(jms_peer, activemq_stomp_url, jms_topic, tmp_path, body_format):
+    """An IS node's object key, recorded by `tail --format ndjson` and replayed by `invalidate
+    --file`, reaches another IS node as the same `OAuthCacheKey` (its exact bytes, never a string
+    key); a legacy body, whose `Class@hash` names no entry, reaches it as a clear-all of that cache."""
+    sender, receiver = (jms_peer(jms_topic, name, mode, wait=False)
+                        for name, mode in [("is-node-1", "send"), ("is-node-2", "consume")])
+    sender, receiver = sender.ready(), receiver.ready()
+    with Tail(activemq_stomp_url, jms_topic, "--codec", "wso2", "--format", "ndjson", "--origin", "is-node-1",
+              "--count", "1") as tail:
+        sender.publish(manager="OAuthCacheManager", cache="OAuthCache", oauth_key="client-abc:user-1",
+                       body_format=body_format)
+        recorded = tail.lines(1, timeout=30)[0]
+    assert receiver.received(lambda event: event["sender"] == "is-node-1")["accepted"] is True
+    config = tmp_path / "replay.toml"
+    config.write_text(f'[codec]\nname = "wso2"\nwso2_format = "{body_format}"\n')
+    replay = cachesync("invalidate", "--config", str(config), "--broker", activemq_stomp_url, "--topic", jms_topic,
+                       "--sender", "cachesync-test", "--confirm", "--file", "-", "--input", "ndjson",
+                       input=recorded + "\n", timeout=60)
+    assert replay.returncode == 0, replay.stderr
+    got = receiver.received(lambda event: event["sender"] == "cachesync-test")
+    assert got["accepted"] is True, got
+    assert (got["cacheManagerName"], got["cacheName"]) == ("OAuthCacheManager", "$__local__$.OAuthCache")
+    if body_format == "json":
+        assert got["keyClass"] == "org.wso2.carbon.identity.oauth.cache.OAuthCacheKey", got
+        assert got["keyFields"] == {"cacheKeyString": "client-abc:user-1"}
+        assert got["clearAll"] is False
+    else:
+        assert got["clearAll"] is True, got
