@@ -26,6 +26,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 
 from cachesync_cli.errors import UsageError
+from cachesync_cli.transport.base import Transport
 from cachesync_cli.transport.connection import BrokerConnection
 from cachesync_cli.wire import (
     DEFAULT_MAX_BYTES,
@@ -310,6 +311,7 @@ class Publisher:
         connection.publish(self.topic, message.body, message.headers, confirm=confirm, timeout=timeout)
 
     def publish_async(self, connection: BrokerConnection, message: PreparedMessage, *,
-                      timeout: float = 30.0) -> Future[None]:
-        """Send without waiting: the future is done once the broker confirmed (or did not)."""
-        return connection.publish_async(self.topic, message.body, message.headers, timeout=timeout)
+                      timeout: float = 30.0, on: Transport | None = None) -> Future[None]:
+        """Send without waiting: the future is done once the broker confirmed (or did not);
+        `on`: only on that transport (see `BrokerConnection.publish_async`)."""
+        return connection.publish_async(self.topic, message.body, message.headers, timeout=timeout, on=on)

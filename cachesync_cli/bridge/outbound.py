@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from cachesync_cli.local.intake import IntakeGap
 from cachesync_cli.publisher import PreparedMessage
+from cachesync_cli.transport.base import Transport
 from cachesync_cli.wire import Item, Tenant
 
 log = logging.getLogger("cachesync.bridge.outgoing")
@@ -86,3 +87,4 @@ class Outbound:
     batch: Batch | None  # None for heartbeats and acks: nothing to spool
     confirmed: Future[None] | None = None  # while in flight
     deadline: float = 0.0  # in flight: when the confirm is overdue
+    transport: Transport | None = None  # in flight: the connection it was sent on

@@ -56,7 +56,7 @@ from cachesync_cli.bridge.outbound import FAILED, AckRequest, Batch, GapNotice, 
 from cachesync_cli.bridge.rules import SyncRules
 from cachesync_cli.bridge.spool import Spool
 from cachesync_cli.bridge.stats import BridgeStats
-from cachesync_cli.errors import FATAL_TRANSPORT_ERRORS, CachesyncError, NotConfirmed, TransportError
+from cachesync_cli.errors import FATAL_TRANSPORT_ERRORS, CachesyncError, ConnectionFailed, NotConfirmed, TransportError
 from cachesync_cli.local.intake import IntakeGap
 from cachesync_cli.publisher import Publisher
 from cachesync_cli.transport.connection import BrokerConnection
@@ -295,14 +295,22 @@ class Outgoing:
         return True
 
     def _put_in_flight(self, item: Outbound) -> bool:
+        """Send one message on the connection the messages in flight went out on. When that
+        connection is gone they failed, whether the driver has said so yet or not: they are
+        held, and sent again before this one (it must not overtake them on the next one)."""
         try:
-            confirmed = self.publisher.publish_async(self.connection, item.message, timeout=PUBLISH_WAIT)
+            transport = self.connection.wait_connected(PUBLISH_WAIT)
+            if self._in_flight and self._in_flight[-1].transport is not transport:
+                self._hold_in_flight(ConnectionFailed("the connection was lost with messages awaiting confirms"))
+                return False
+            confirmed = self.publisher.publish_async(self.connection, item.message, timeout=PUBLISH_WAIT,
+                                                     on=transport)
         except FATAL_TRANSPORT_ERRORS:
             raise
         except TransportError as exc:
             log.warning("publish failed (%s); holding messages until the broker is back", exc)
             return False
-        item.confirmed, item.deadline = confirmed, time.monotonic() + PUBLISH_WAIT
+        item.confirmed, item.deadline, item.transport = confirmed, time.monotonic() + PUBLISH_WAIT, transport
         self._in_flight.append(item)
         return True
 
@@ -381,7 +389,7 @@ class Outgoing:
         held = list(self._in_flight)
         self._in_flight.clear()
         for item in held:
-            item.confirmed = None
+            item.confirmed = item.transport = None
             if item.batch is not None and item.batch.row is None:
                 self._spool_batch(item.batch)
         self._resend.extendleft(reversed(held))

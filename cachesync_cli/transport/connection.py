@@ -266,11 +266,15 @@ class BrokerConnection:
                 self._drop(transport)
 
     def publish_async(self, topic: str, body: bytes, headers: Mapping[str, str] | None = None, *,
-                      timeout: float = 10.0) -> Future[None]:
+                      timeout: float = 10.0, on: Transport | None = None) -> Future[None]:
         """Send without waiting for the broker's confirmation (see `Transport.publish_async`),
         waiting up to `timeout` for a connection. Unlike `publish`, a message the broker does
-        not confirm is not sent again: the caller holds it until the future is done."""
+        not confirm is not sent again: the caller holds it until the future is done. With
+        `on`, only on that connection (`wait_connected`'s transport): `ConnectionFailed` when
+        it was replaced, so that a message never overtakes unconfirmed ones sent before it."""
         transport = self.wait_connected(timeout)
+        if on is not None and transport is not on:
+            raise ConnectionFailed("the connection was replaced while earlier messages awaited their confirms")
         try:
             return transport.publish_async(topic, body, headers or {}, timeout=timeout)
         except FATAL_TRANSPORT_ERRORS:

@@ -14,6 +14,9 @@ all off again. Every method is safe from any thread.
 - `lose_confirms(count)`: the next `count` messages are routed and never confirmed.
 - `lose_messages(count)`: the next `count` messages are neither routed nor confirmed, as
   when they are lost with a connection that died unnoticed (drop it to fail them).
+- `lose_and_go_down()`: the next message is neither routed nor confirmed and the broker goes
+  down as it is sent (as `down()`); its confirm fails only at `up()`, as when the driver
+  reports a lost connection after the publisher has moved on to its next message.
 - `drop_connections()`: every client loses its connection (its `on_lost` is called, as a
   transport's driver thread would), and reconnects at once; `down()` also refuses new
   connections until `up()`.
@@ -41,6 +44,8 @@ class BrokerFaults:
         self._swallow = 0  # messages still to lose
         self._holding = False
         self._down = False
+        self._go_down = False  # the next message is lost and the broker goes down with it
+        self._late: list[Future[None]] = []  # confirms that fail at up()
         self._held: list[tuple[object, Future[None]]] = []  # (transport, confirm), oldest first
         self._lost: list[tuple[object, Future[None]]] = []
         self.refused = 0  # publishes refused so far
@@ -86,6 +91,10 @@ class BrokerFaults:
         with self._cond:
             self._swallow = count
 
+    def lose_and_go_down(self) -> None:
+        with self._cond:
+            self._go_down = True
+
     def drop_connections(self) -> None:
         self._drop()
 
@@ -97,11 +106,17 @@ class BrokerFaults:
     def up(self) -> None:
         with self._cond:
             self._down = False
+            late, self._late = self._late, []
+        for future in late:
+            if not future.done():
+                future.set_exception(ConnectionFailed(f"the memory broker {self.name!r} went down before it "
+                                                      f"confirmed (faults.lose_and_go_down())"))
 
     def clear(self) -> None:
         """Every fault off; held confirms are released."""
         with self._cond:
-            self._refuse, self._lose, self._swallow, self._down = 0, 0, 0, False
+            self._refuse, self._lose, self._swallow, self._go_down = 0, 0, 0, False
+        self.up()
         self.hold_confirms(False)
 
     # -- what the broker asks -----------------------------------------------------------------
@@ -115,6 +130,14 @@ class BrokerFaults:
         """A publish on `transport`: `route` it unless refused; its confirm (done, or
         pending while held or lost)."""
         future: Future[None] = Future()
+        with self._cond:
+            going_down, self._go_down = self._go_down, False
+            if going_down:
+                self._down = True
+                self._late.append(future)
+        if going_down:
+            self._drop()
+            return future
         with self._cond:
             if self._refuse > 0:
                 self._refuse -= 1

@@ -283,3 +283,23 @@ def test_a_stop_while_the_broker_is_down_leaves_everything_in_the_spool(rig):
     rig.submit("k1")
     rig.outgoing.stop(timeout=5)
     assert [list(p.items[0].keys) for p in rig.spool.peek(10)] == [["k0"], ["k1"]]
+
+
+def test_a_message_never_overtakes_one_lost_with_the_connection_before_the_driver_said_so(rig):
+    """A batch that takes several messages: the first is lost with the connection, whose
+    driver reports it only later; the second waits for a connection meanwhile. It must not
+    go out on the new connection ahead of the first (a receiver would flush for a gap)."""
+    rig.outgoing.publisher = Publisher(rig.outgoing.publisher.topic, origin="a", max_bytes=1024)
+    started(rig)
+    keys = [f"key-{n:03d}-" + "x" * 60 for n in range(40)]
+    rig.faults.lose_and_go_down()
+    rig.outgoing.submit(LocalMessage(items=(Item(cache="C", keys=tuple(keys)),)))
+    until(lambda: not rig.connection.connected, "the broker down with the first message")
+    rig.faults.up()  # the first message's confirm fails now; the connection comes back
+    until(lambda: rig.published() == len(keys) and rig.spool.depth == 0, "every key confirmed")
+
+    sent = rig.published("published_messages")
+    assert sent > 2  # the batch took several messages
+    received = rig.received(1 + sent)
+    assert check_order(received) == []
+    assert keys_in(received) == keys
