@@ -30,6 +30,9 @@ from cachesync_cli.cleanup.cron import cron_expression
 from cachesync_cli.cleanup.duration import duration
 from cachesync_cli.cleanup.entry_rules import check_cleanup_entry, no_caches_for_memcached, policy_choice
 from cachesync_cli.errors import ConfigError
+from cachesync_cli.local.leg_config import SOURCE_FIELDS as BROKER_SOURCE_FIELDS
+from cachesync_cli.local.leg_config import TARGET_FIELDS as BROKER_TARGET_FIELDS
+from cachesync_cli.local.leg_config import check_target as check_broker_target
 
 NAME = Field("name", nonempty_text, None, "A name for logs, metrics and health (default: the type and index).")
 REDIS_URL = Field("url", nonempty_text, "redis://127.0.0.1:6379/0", "Redis URL (redis:// or rediss://, db in the path).",
@@ -86,6 +89,10 @@ SOURCE_TYPES: dict[str, EntryType] = {
                    Field("configure", boolean, True,
                          "Turn on notify-keyspace-events in Redis if it is off (needs CONFIG SET).",
                          example="true"))),
+        EntryType("broker", "cachesync_cli.local.broker_source:BrokerSource",
+                  "A cluster-local broker topic (WSO2 IS nodes' cache-sync topic), read through a durable "
+                  "subscription of the bridge's own; what a broker target delivered is skipped.",
+                  (NAME, *BROKER_SOURCE_FIELDS)),
     )
 }
 
@@ -138,6 +145,10 @@ TARGET_TYPES: dict[str, EntryType] = {
                    Field("template", key_template, "{cache}/{key}",
                          "File path of a key, relative to path; keys are percent-encoded.",
                          example='"{cache}/{key}"'))),
+        EntryType("broker", "cachesync_cli.local.broker_target:BrokerTarget",
+                  "Publish the other clusters' invalidations on a cluster-local broker topic (WSO2 IS nodes'), "
+                  "object keys exactly; a flush becomes clear-alls of the listed caches per tenant.",
+                  (NAME, *BROKER_TARGET_FIELDS), check_entry=check_broker_target),
     )
 }
 

@@ -244,7 +244,7 @@ class StompTransport(Transport):
         else:
             headers["prefetch-count"] = prefetch
         if spec.durable_name is not None:
-            sub_id = f"cachesync.{spec.durable_name}"
+            sub_id = spec.durable_name if spec.exact_name else f"cachesync.{spec.durable_name}"
             if is_activemq:
                 if not self.options.client_id:
                     raise PermissionDenied("a durable ActiveMQ subscription needs a client id",
