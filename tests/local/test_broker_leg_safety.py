@@ -1,0 +1,89 @@
+"""The broker leg's safety (issue 17): two bridges on one IS topic with a hybrid-mode IS node
+re-publishing what they deliver do not loop; a leg whose durable subscription had to be
+re-created makes the other clusters flush; a leg refuses a subscription another consumer
+reads (RabbitMQ: the queue of that name). Real brokers, real bridges."""
+
+from __future__ import annotations
+
+import secrets
+import time
+import uuid
+
+import pika
+import pytest
+
+from ..bridge.processes import BridgeProcess, bridge_config, wait_until
+from ..redis_dbs import flushed_dbs
+from .leg_helpers import M, IsTopic, invalidate, leg_toml
+from .test_broker_leg import brokers  # noqa: F401 (fixture)
+
+DB_A, DB_B = 13, 14
+
+
+def test_two_bridges_on_one_is_topic_with_a_hybrid_republisher_do_not_loop(tmp_path, brokers, redis_url):  # noqa: F811
+    central, leg = brokers
+    topic, is_topic, tag = f"central-{uuid.uuid4().hex[:8]}", f"is-{uuid.uuid4().hex[:8]}", secrets.token_hex(3)
+    configs = [bridge_config(tmp_path, f"{c}-{tag}", central, topic, redis_db=db, redis_url=redis_url,
+                             sources=leg_toml(leg, is_topic, subscription=f"cachesync-leg-{c}-{tag}"))
+               for c, db in (("a", DB_A), ("b", DB_B))]
+    hybrid = IsTopic(leg, is_topic, republish_as="is-hybrid")
+    try:
+        with flushed_dbs(redis_url, DB_A, DB_B), BridgeProcess(configs[0]), BridgeProcess(configs[1]):
+            invalidate(leg, is_topic, "AppInfoCache", "app-1", "--manager", M)
+            # a and b each relay it; each delivers the other's relay; the hybrid node re-publishes both
+            wait_until(lambda: len(hybrid.seen) >= 5, message="the relays and their re-publications")
+            time.sleep(5)  # a loop would keep adding messages
+            senders = sorted(sender for sender, _ in hybrid.seen)
+            assert senders == sorted(["is-node-1", f"cachesync-bridge/a-{tag}", f"cachesync-bridge/b-{tag}",
+                                      "is-hybrid", "is-hybrid"]), senders
+    finally:
+        hybrid.close()
+
+
+def test_a_recreated_leg_subscription_makes_the_other_clusters_flush(tmp_path, amqp_url, redis_url):
+    """On RabbitMQ the leg can tell: its queue did not exist (first start, or deleted while the
+    bridge was away) is announced as an intake gap; a queue that survived is not."""
+    leg = f"{amqp_url}?exchange=jms.durable.topic"
+    topic, tag = f"central-{uuid.uuid4().hex[:8]}", secrets.token_hex(3)
+    queue = f"cachesync-leg-a-{tag}"
+    config_a = bridge_config(tmp_path, f"a-{tag}", amqp_url, topic, redis_db=DB_A, redis_url=redis_url,
+                             sources=leg_toml(leg, f"is-a-{uuid.uuid4().hex[:8]}", subscription=queue))
+    config_b = bridge_config(tmp_path, f"b-{tag}", amqp_url, topic, redis_db=DB_B, redis_url=redis_url,
+                             silence_flush='["AppInfoCache"]')
+    with flushed_dbs(redis_url, DB_B) as (redis_b,), BridgeProcess(config_b) as bridge_b:
+        for run, recreated in enumerate((True, False, True)):
+            redis_b.set("AppInfoCache:app-1", "x")
+            if run == 2:
+                _delete_queue(amqp_url, queue)
+            with BridgeProcess(config_a):
+                if recreated:
+                    bridge_b.wait_for_log(f"(recreated of broker-1)")
+                    wait_until(lambda: not redis_b.exists("AppInfoCache:app-1"), message="b flushes")
+                else:
+                    time.sleep(3)
+                    assert redis_b.exists("AppInfoCache:app-1"), "a surviving queue lost nothing: no flush"
+            assert bridge_b.text.count("(recreated of broker-1)") == (1 if run < 2 else 2)
+
+
+def test_a_leg_refuses_a_subscription_another_consumer_reads(tmp_path, amqp_url, redis_url):
+    leg = f"{amqp_url}?exchange=jms.durable.topic"
+    queue = f"cachesync-is-node-{secrets.token_hex(3)}"
+    params = pika.URLParameters(amqp_url)
+    with pika.BlockingConnection(params) as other:  # another consumer, e.g. an IS node given that name
+        channel = other.channel()
+        channel.queue_declare(queue, durable=True)
+        channel.basic_consume(queue, lambda *args: None)
+        config = bridge_config(tmp_path, f"a-{secrets.token_hex(3)}", amqp_url, f"central-{uuid.uuid4().hex[:8]}",
+                               redis_db=DB_A, redis_url=redis_url,
+                               sources=leg_toml(leg, f"is-{uuid.uuid4().hex[:8]}", subscription=queue))
+        bridge = BridgeProcess(config)
+        with pytest.raises(AssertionError, match="did not start"):
+            bridge.start(timeout=20)
+        assert bridge.process.returncode == 2, bridge.text
+        assert f"the durable subscription '{queue}'" in bridge.text and "already has 1 consumer" in bridge.text
+        channel.queue_delete(queue)
+
+
+def _delete_queue(amqp_url: str, queue: str) -> None:
+    with pika.BlockingConnection(pika.URLParameters(amqp_url)) as connection:
+        connection.channel().queue_delete(queue)
