@@ -10,8 +10,8 @@ re-publishing it (hybrid mode) is not taken for a new invalidation of this clust
 Tenants: an invalidation's tenant as it came; one named only by its domain gets its id from
 `tenants` (never a guess; unknown: skipped, logged); one without a tenant goes to every
 configured tenant. A flush (messages from another cluster may be lost) becomes a clear-all
-marker of every `flush` cache (literal manager/cache names: IS creates any cache it is told
-about), once per configured tenant, at most once per `flush_interval` (one asked for
+marker of each `flush` cache its patterns name (`*`: every one; `flush` itself holds literal
+manager/cache names: IS creates any cache it is told about), once per configured tenant, at most once per `flush_interval` (one asked for
 meanwhile goes out when the interval is over). IS nodes never confirm them.
 """
 

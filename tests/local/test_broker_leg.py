@@ -10,8 +10,6 @@ import secrets
 import time
 import uuid
 
-import pytest
-
 from cachesync_cli.publisher import Publisher
 from cachesync_cli.transport.base import ConnectOptions
 from cachesync_cli.transport.connection import BrokerConnection
@@ -22,16 +20,6 @@ from ..redis_dbs import flushed_dbs
 from .leg_helpers import FLUSH, M, IsTopic, invalidate, leg_toml, object_key_body, oauth_key_stream
 
 DB_A, DB_B = 11, 12
-
-
-@pytest.fixture(params=["activemq", "rabbitmq"])
-def brokers(request) -> tuple[str, str]:
-    """(central URL, IS leg URL) on one broker kind."""
-    if request.param == "activemq":
-        url = request.getfixturevalue("activemq_stomp_url")
-        return url, url
-    url = request.getfixturevalue("amqp_url")
-    return url, f"{url}?exchange=jms.durable.topic"
 
 
 def two_clusters(tmp_path, central, leg, redis_url):
@@ -47,8 +35,8 @@ def two_clusters(tmp_path, central, leg, redis_url):
     return topic, configs, is_topics
 
 
-def test_is_invalidations_cross_through_the_legs_and_nothing_echoes(tmp_path, brokers, redis_url):
-    central, leg = brokers
+def test_is_invalidations_cross_through_the_legs_and_nothing_echoes(tmp_path, leg_brokers, redis_url):
+    central, leg = leg_brokers
     _, configs, is_topics = two_clusters(tmp_path, central, leg, redis_url)
     stream = oauth_key_stream()
     side_a = IsTopic(leg, is_topics["a"])
@@ -82,8 +70,8 @@ def test_is_invalidations_cross_through_the_legs_and_nothing_echoes(tmp_path, br
         side_b.close()
 
 
-def test_a_lost_central_message_ends_in_clear_alls_on_the_far_is_side(tmp_path, brokers, redis_url):
-    central, leg = brokers
+def test_a_lost_central_message_ends_in_clear_alls_on_the_far_is_side(tmp_path, leg_brokers, redis_url):
+    central, leg = leg_brokers
     topic, configs, is_topics = two_clusters(tmp_path, central, leg, redis_url)
     side_b = IsTopic(leg, is_topics["b"])
     try:

@@ -5,7 +5,10 @@ reads (RabbitMQ: the queue of that name). Real brokers, real bridges."""
 
 from __future__ import annotations
 
+import os
 import secrets
+import subprocess
+import sys
 import time
 import uuid
 
@@ -15,13 +18,12 @@ import pytest
 from ..bridge.processes import BridgeProcess, bridge_config, wait_until
 from ..redis_dbs import flushed_dbs
 from .leg_helpers import M, IsTopic, invalidate, leg_toml
-from .test_broker_leg import brokers  # noqa: F401 (fixture)
 
 DB_A, DB_B = 13, 14
 
 
-def test_two_bridges_on_one_is_topic_with_a_hybrid_republisher_do_not_loop(tmp_path, brokers, redis_url):  # noqa: F811
-    central, leg = brokers
+def test_two_bridges_on_one_is_topic_with_a_hybrid_republisher_do_not_loop(tmp_path, leg_brokers, redis_url):
+    central, leg = leg_brokers
     topic, is_topic, tag = f"central-{uuid.uuid4().hex[:8]}", f"is-{uuid.uuid4().hex[:8]}", secrets.token_hex(3)
     configs = [bridge_config(tmp_path, f"{c}-{tag}", central, topic, redis_db=db, redis_url=redis_url,
                              sources=leg_toml(leg, is_topic, subscription=f"cachesync-leg-{c}-{tag}"))
@@ -57,7 +59,7 @@ def test_a_recreated_leg_subscription_makes_the_other_clusters_flush(tmp_path, a
                 _delete_queue(amqp_url, queue)
             with BridgeProcess(config_a):
                 if recreated:
-                    bridge_b.wait_for_log(f"(recreated of broker-1)")
+                    bridge_b.wait_for_log("(recreated of broker-1)")
                     wait_until(lambda: not redis_b.exists("AppInfoCache:app-1"), message="b flushes")
                 else:
                     time.sleep(3)
@@ -87,3 +89,20 @@ def test_a_leg_refuses_a_subscription_another_consumer_reads(tmp_path, amqp_url,
 def _delete_queue(amqp_url: str, queue: str) -> None:
     with pika.BlockingConnection(pika.URLParameters(amqp_url)) as connection:
         connection.channel().queue_delete(queue)
+
+
+def test_doctor_connects_to_each_leg(tmp_path, activemq_stomp_url, redis_url):
+    config = bridge_config(tmp_path, f"a-{secrets.token_hex(3)}", activemq_stomp_url, f"central-{uuid.uuid4().hex[:8]}",
+                           redis_db=DB_A, redis_url=redis_url,
+                           sources=leg_toml(activemq_stomp_url, f"is-{uuid.uuid4().hex[:8]}",
+                                            subscription="cachesync-leg-doctor"))
+    config.write_text(config.read_text().replace(
+        'type = "broker"\nname = "is-nodes"\nurl = "' + activemq_stomp_url, 'type = "broker"\nname = "is-nodes"\nurl = '
+        '"stomp://127.0.0.1:1'))
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("CACHESYNC_")}
+    result = subprocess.run([sys.executable, "-m", "cachesync_cli", "doctor", "--config", str(config)], env=environ,
+                            capture_output=True, text=True, timeout=120)
+    lines = {line.split()[1]: line for line in result.stdout.splitlines() if len(line.split()) > 1}
+    assert lines["sources"].startswith("ok"), result.stdout
+    assert lines["targets"].startswith("FAIL") and "is-nodes" in result.stdout, result.stdout
+    assert "stomp://127.0.0.1:1" in result.stdout
