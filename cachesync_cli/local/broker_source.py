@@ -27,7 +27,7 @@ import threading
 from cachesync_cli.errors import DecodeError, SubscriptionInUse, TransportError
 from cachesync_cli.local.base import EmitFn, RejectFn, Source, SourceError
 from cachesync_cli.local.intake import IntakeGap
-from cachesync_cli.local.leg_config import leg_connection
+from cachesync_cli.local.leg_config import check_leg, leg_connection
 from cachesync_cli.local.leg_guard import is_leg_producer
 from cachesync_cli.transport.base import Delivery, DurableState, SubscriptionSpec
 from cachesync_cli.wire import INVALIDATE, Tenant, decode_message
@@ -114,13 +114,8 @@ class BrokerSource(Source):
             self.connection.close()
 
     def check(self) -> None:
-        connection = self._connection(None)
-        try:
-            connection.open()
-        except TransportError as exc:
-            raise SourceError(f"{self.describe()}: {exc}", hint=exc.hint) from None
-        finally:
-            connection.close()
+        check_leg(self.options, self.context.environ, f"[[sources]] {self.name!r}",
+                  lambda message, hint: SourceError(message, hint=hint), self.describe())
 
     # -- the connection's callbacks (they only record or queue) -----------------------------
 
@@ -135,7 +130,7 @@ class BrokerSource(Source):
         self._attached_before = True
 
     def _on_event(self, event) -> None:
-        if event.kind == "lost":
+        if event.kind in ("lost", "failed"):
             self.context.intake.down(self.name, str(event.error))
         elif event.kind == "connected":
             self.context.intake.up(self.name, gap=False)  # durable: nothing missed (or announced by _attached)

@@ -24,7 +24,7 @@ from fnmatch import fnmatchcase
 
 from cachesync_cli.errors import TransportError, UsageError
 from cachesync_cli.local.base import Invalidation, Target, TargetError
-from cachesync_cli.local.leg_config import leg_connection
+from cachesync_cli.local.leg_config import check_leg, leg_connection
 from cachesync_cli.local.leg_guard import leg_producer
 from cachesync_cli.publisher import Publisher
 from cachesync_cli.wire import Item, Tenant
@@ -77,13 +77,8 @@ class BrokerTarget(Target):
             self._publish(items, tenant)
 
     def check(self) -> None:
-        connection = leg_connection(self.options, self.context.environ, f"[[targets]] {self.name!r}", client_id=None)
-        try:
-            connection.open()
-        except TransportError as exc:
-            raise TargetError(f"{self.describe()}: {exc}", hint=exc.hint) from None
-        finally:
-            connection.close()
+        check_leg(self.options, self.context.environ, f"[[targets]] {self.name!r}",
+                  lambda message, hint: TargetError(message, hint=hint), self.describe())
 
     def close(self) -> None:
         with self._lock:

@@ -114,3 +114,18 @@ def leg_connection(options: Mapping[str, Any], environ: Mapping[str, str], where
     connect = ConnectOptions(username=options["username"], password=password, client_id=client_id,
                              connect_timeout=10.0)
     return BrokerConnection(options["url"], connect, on_event=on_event, backoff=Backoff(cap=10.0))
+
+
+def check_leg(options: Mapping[str, Any], environ: Mapping[str, str], where: str, error: Callable[[str, str], Exception],
+              describe: str) -> None:
+    """Connect to the leg's broker once (`check()` of a broker source or target: health, doctor);
+    `error(message, hint)` is what to raise when it cannot."""
+    from cachesync_cli.errors import TransportError
+
+    connection = leg_connection(options, environ, where, client_id=None)
+    try:
+        connection.open()
+    except TransportError as exc:
+        raise error(f"{describe}: {exc}", exc.hint) from None
+    finally:
+        connection.close()
