@@ -115,7 +115,7 @@ def command(
     key_id, key_map = signing_keys(cfg)
     origin = cluster_id(cfg)
     publisher = Publisher(cfg["broker.topic"], origin=origin, codec=cfg["codec.name"],
-                          producer=cfg["codec.producer"],
+                          producer=cfg["codec.producer"], wso2_format=cfg["codec.wso2_format"],
                           keyring=Keyring(key_id, key_map) if key_map else None)
     if wait_acks and publisher.codec == "wso2":
         raise UsageError("--wait-acks needs the native codec: WSO2 messages cannot ask for acknowledgements")

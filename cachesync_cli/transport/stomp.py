@@ -1,10 +1,11 @@
 """`stomp://` and `stomp+ssl://`: STOMP 1.2 with stomp.py (ActiveMQ, RabbitMQ's STOMP plugin).
 
 Messages go to `/topic/<topic>`. SENDs carry no `content-length`, so ActiveMQ turns them into
-JMS TextMessages, as WSO2 Identity Server nodes expect (WIRE.md §3). Durable subscriptions use
-each broker's own headers: ActiveMQ a `client-id` on CONNECT plus `activemq.subscriptionName`;
-RabbitMQ `durable:true` and `auto-delete:false` with a stable subscription id (WIRE.md §1).
-The broker is recognised from the `server` header of its CONNECTED frame.
+JMS TextMessages, as WSO2 Identity Server nodes expect (WIRE.md §3); on ActiveMQ, texts are
+converted to and from the Java modified UTF-8 it keeps them in (`activemq_text`). Durable
+subscriptions use each broker's own headers: ActiveMQ a `client-id` on CONNECT plus
+`activemq.subscriptionName`; RabbitMQ `durable:true` and `auto-delete:false` with a stable
+subscription id (WIRE.md §1). The broker is recognised from the `server` header of its CONNECTED frame.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import stomp
 import stomp.exception
 
 from cachesync_cli.errors import AuthenticationFailed, ConnectionFailed, NotConfirmed, PermissionDenied
+from cachesync_cli.transport.activemq_text import text_from_activemq, text_to_activemq
 from cachesync_cli.transport.base import Delivery, SubscriptionSpec, Transport
 from cachesync_cli.transport.probe import explain, identify, probe_budget, wrong_protocol
 
@@ -73,6 +75,7 @@ class StompTransport(Transport):
         self._closing = False
         self._lost = False
         self._hung_up = False  # closed by the other end before CONNECTED
+        self._activemq = False  # set from CONNECTED's `server` header
         heartbeat_ms = max(1, opts.heartbeat) * 1000
         self._conn = stomp.Connection12(
             host_and_ports=[(ep.host, ep.port)],
@@ -159,6 +162,7 @@ class StompTransport(Transport):
 
     def _on_connected(self, headers: Mapping[str, str]) -> None:
         self.server = headers.get("server", "STOMP")
+        self._activemq = "activemq" in self.server.lower()
         self._connected.set()
 
     def _on_error(self, message: str, body) -> None:
@@ -183,8 +187,11 @@ class StompTransport(Transport):
         app_headers = {k: v for k, v in headers.items() if k not in _FRAME_HEADERS}
         destination = headers.get("destination", "")
         timestamp = headers.get("timestamp", "")
+        body = body if isinstance(body, bytes) else (body or "").encode("utf-8")
+        if self._activemq and "content-length" not in headers:  # a TextMessage's stored text
+            body = text_from_activemq(body)
         spec.deliver(Delivery(
-            body=body if isinstance(body, bytes) else (body or "").encode("utf-8"),
+            body=body,
             headers=app_headers,
             destination=destination.removeprefix("/topic/"),
             redelivered=headers.get("redelivered") == "true",
@@ -217,6 +224,8 @@ class StompTransport(Transport):
             receipt = uuid.uuid4().hex
             self._receipts[receipt] = threading.Event()
             frame_headers["receipt"] = receipt
+        if self._activemq:
+            body = text_to_activemq(body)
         try:
             self._conn.send(topic_destination(topic), body, headers=frame_headers)
         except Exception as exc:
