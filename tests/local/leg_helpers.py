@@ -39,13 +39,15 @@ def object_key_body(stream: bytes) -> bytes:
                        "cacheKeyBase64": base64.b64encode(stream).decode()}).encode()
 
 
-def leg_toml(url: str, topic: str, *, subscription: str, flush=FLUSH, extra_target: str = "") -> str:
+def leg_toml(url: str, topic: str, *, subscription: str, flush=FLUSH, extra_target: str = "",
+             codec: str = "wso2") -> str:
     return f'''
 [[sources]]
 type = "broker"
 url = "{url}"
 topic = "{topic}"
 subscription = "{subscription}"
+codec = "{codec}"
 
 [[targets]]
 type = "broker"
@@ -55,6 +57,7 @@ topic = "{topic}"
 tenants = [{{domain = "carbon.super", id = -1234}}]
 flush = {json.dumps(flush)}
 flush_interval = 1
+codec = "{codec}"
 {extra_target}
 '''
 
@@ -74,8 +77,8 @@ class IsTopic:
     `republish`, it also does what IS hybrid mode does: what a bridge delivered is published
     again under this node's own sender."""
 
-    def __init__(self, url: str, topic: str, *, republish_as: str | None = None) -> None:
-        self.url, self.topic = url, topic
+    def __init__(self, url: str, topic: str, *, republish_as: str | None = None, codec: str = "wso2") -> None:
+        self.url, self.topic, self.codec = url, topic, codec
         self.seen: list = []
         self.republish_as = republish_as
         self._outbox: queue.SimpleQueue = queue.SimpleQueue()
@@ -86,7 +89,11 @@ class IsTopic:
             threading.Thread(target=self._republish, daemon=True).start()
 
     def _on_message(self, delivery) -> None:
-        message = decode_message(delivery.body, delivery.headers, "wso2").wso2
+        decoded = decode_message(delivery.body, delivery.headers, self.codec)
+        if decoded.envelope is not None:  # the native codec: (origin, envelope)
+            self.seen.append((decoded.envelope.origin, decoded.envelope))
+            return
+        message = decoded.wso2
         self.seen.append((message.sender, message))
         if self.republish_as and is_leg_producer(message.sender):
             self._outbox.put(message)

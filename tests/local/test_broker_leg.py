@@ -90,3 +90,29 @@ def test_a_lost_central_message_ends_in_clear_alls_on_the_far_is_side(tmp_path, 
             assert cleared == {(f.split("/")[0], f.split("/")[1], "carbon.super", -1234) for f in FLUSH}
     finally:
         side_b.close()
+
+
+def test_a_native_leg_carries_envelopes_and_skips_its_own(tmp_path, amqp_url, redis_url):
+    """`codec = "native"` on both halves: cachesync envelopes on the cluster-local topic."""
+    topic, tag = f"central-{uuid.uuid4().hex[:8]}", secrets.token_hex(3)
+    is_topics = {c: f"local-{c}-{uuid.uuid4().hex[:8]}" for c in "ab"}
+    configs = {c: bridge_config(tmp_path, f"{c}-{tag}", amqp_url, topic, redis_db=db, redis_url=redis_url,
+                                sources=leg_toml(amqp_url, is_topics[c], subscription=f"cachesync-leg-{c}-{tag}",
+                                                 codec="native"))
+               for c, db in (("a", DB_A), ("b", DB_B))}
+    side_a = IsTopic(amqp_url, is_topics["a"], codec="native")
+    side_b = IsTopic(amqp_url, is_topics["b"], codec="native")
+    try:
+        with flushed_dbs(redis_url, DB_A, DB_B), BridgeProcess(configs["b"]), BridgeProcess(configs["a"]):
+            app = Publisher(is_topics["a"], origin="apps-a")
+            with BrokerConnection([amqp_url], ConnectOptions()).open(timeout=10) as connection:
+                app.publish(connection, next(app.messages([Item(cache="AppInfoCache", keys=("app-1",), manager=M)])),
+                            confirm=True)
+            wait_until(lambda: side_b.seen, message="the envelope on b's local topic")
+            [(origin, envelope)] = side_b.seen
+            assert origin == f"cachesync-bridge/b-{tag}" and envelope.items[0].keys == ("app-1",)
+            time.sleep(2)
+            assert [o for o, _ in side_a.seen] == ["apps-a"], "nothing came back to a's topic"
+    finally:
+        side_a.close()
+        side_b.close()
