@@ -30,6 +30,16 @@ def subscription_name(value: Any) -> str:
     return name
 
 
+def leg_urls(value: Any) -> list[str]:
+    """`broker_urls`, its errors as ValueError, so that they name the file, entry and key."""
+    from cachesync_cli.errors import UsageError
+
+    try:
+        return broker_urls(value)
+    except UsageError as exc:
+        raise ValueError(f"{exc}" + (f" ({exc.hint})" if exc.hint else "")) from None
+
+
 def tenant_list(value: Any) -> list[dict[str, Any]]:
     """`[{domain = "carbon.super", id = -1234}, ...]`: both are required (an id is never guessed)."""
     if not isinstance(value, list) or not value:
@@ -60,7 +70,7 @@ def literal_caches(value: Any) -> list[str]:
 
 def _common(direction: str) -> tuple[Field, ...]:
     return (
-        Field("url", broker_urls, None, "The cluster-local broker: a URL, or a list in failover order (any "
+        Field("url", leg_urls, None, "The cluster-local broker: a URL, or a list in failover order (any "
               "transport; amqp://...?exchange=jms.durable.topic for IS nodes on RabbitMQ).", required=True,
               example='"stomp://is-broker.internal:61613"'),
         Field("topic", nonempty_text, None, f"The topic {direction} (the IS nodes' cache-sync topic).",

@@ -62,13 +62,16 @@ codec = "{codec}"
 '''
 
 
-def invalidate(url: str, topic: str, *args: str, sender: str = "is-node-1") -> None:
-    """An IS node's invalidation, sent by `cachesync invalidate --codec wso2`."""
+def invalidate(url: str, topic: str, *args: str, sender: str = "is-node-1", lines: list[dict] | None = None) -> None:
+    """An IS node's invalidations, sent by `cachesync invalidate --codec wso2` (`lines`: NDJSON
+    items on stdin, one message each, in order)."""
+    if lines is not None:
+        args = (*args, "--file", "-", "--input", "ndjson")
     environ = {k: v for k, v in os.environ.items() if not k.startswith("CACHESYNC_")}
     result = subprocess.run([sys.executable, "-m", "cachesync_cli", "invalidate", *args, "--codec", "wso2",
                              "--sender", sender, "--tenant", "carbon.super:-1234", "--broker", url, "--topic", topic,
                              "--confirm", "--timeout", "15"], env=environ, capture_output=True, text=True,
-                            timeout=60)
+                            timeout=60, input="".join(json.dumps(line) + "\n" for line in lines or ()))
     assert result.returncode == 0, result.stderr
 
 

@@ -106,3 +106,34 @@ def test_doctor_connects_to_each_leg(tmp_path, activemq_stomp_url, redis_url):
     assert lines["sources"].startswith("ok"), result.stdout
     assert lines["targets"].startswith("FAIL") and "is-nodes" in result.stdout, result.stdout
     assert "stomp://127.0.0.1:1" in result.stdout
+
+
+def test_sync_rules_and_the_all_limit_apply_to_what_the_leg_reads(tmp_path, activemq_stomp_url, redis_url):
+    """`[sync] block` drops an IS cache; clear-alls over `all_rate` from one IS sender are held
+    and coalesced, then published: none is lost."""
+    topic, tag = f"central-{uuid.uuid4().hex[:8]}", secrets.token_hex(3)
+    is_topics = {c: f"is-{c}-{uuid.uuid4().hex[:8]}" for c in "ab"}
+    configs = {c: bridge_config(tmp_path, f"{c}-{tag}", activemq_stomp_url, topic, redis_db=db, redis_url=redis_url,
+                                sources=leg_toml(activemq_stomp_url, is_topics[c], subscription=f"cachesync-leg-{c}-{tag}"))
+               for c, db in (("a", DB_A), ("b", DB_B))}
+    configs["a"].write_text(configs["a"].read_text().replace(
+        "[sync]\n", '[sync]\nblock = ["*/LocalOnlyCache"]\nall_rate = 0.2\nall_burst = 1\n', 1))
+    side_b = IsTopic(activemq_stomp_url, is_topics["b"])
+    try:
+        with flushed_dbs(redis_url, DB_A, DB_B), BridgeProcess(configs["b"]), BridgeProcess(configs["a"]) as bridge_a:
+            invalidate(activemq_stomp_url, is_topics["a"], lines=[
+                {"manager": M, "cache": "LocalOnlyCache", "keys": ["k1"]},
+                {"manager": M, "cache": "AppInfoCache", "all": True},
+                {"manager": M, "cache": "ServiceProviderCache", "all": True},
+                {"manager": M, "cache": "AppInfoCache", "all": True},
+                {"manager": M, "cache": "AppInfoCache", "keys": ["k-after"]}])
+            wait_until(lambda: len(side_b.from_bridges()) >= 4, timeout=30, message="every invalidation on b's side")
+            time.sleep(2)
+            shown = [(m.cache, "<all>" if m.clear_all else m.key) for m in side_b.from_bridges()]
+            assert shown[0] == ("AppInfoCache", "<all>") and ("AppInfoCache", "k-after") in shown
+            assert sorted(shown[shown.index(("AppInfoCache", "k-after")) + 1:]) == [
+                ("AppInfoCache", "<all>"), ("ServiceProviderCache", "<all>")], shown  # held, coalesced, sent
+            assert "LocalOnlyCache" not in {cache for cache, _ in shown}
+            assert "exceed [sync] all_rate" in bridge_a.text
+    finally:
+        side_b.close()
