@@ -37,14 +37,15 @@ def jms_peer_classes(tmp_path_factory):
 
 @pytest.fixture
 def jms_peer(jms_peer_classes, activemq_openwire_url):
-    """start(topic, sender, mode="consume") -> a running JmsPeer; all are stopped afterwards.
-    Modes: "consume" (an IS node), "hybrid" (re-publishes what it accepts under its own
-    sender) and "send" (no subscription)."""
+    """start(topic, sender, mode="consume", wait=True) -> a running JmsPeer; all are stopped
+    afterwards. Modes: "consume" (an IS node), "hybrid" (re-publishes what it accepts under
+    its own sender) and "send" (no subscription). With wait=False call `peer.ready()` before
+    using it, so that several JVMs boot at once."""
     started: list[JmsPeer] = []
 
-    def start(topic: str, sender: str, mode: str = "consume") -> JmsPeer:
+    def start(topic: str, sender: str, mode: str = "consume", *, wait: bool = True) -> JmsPeer:
         try:
-            peer = JmsPeer(jms_peer_classes, activemq_openwire_url, topic, sender, mode)
+            peer = JmsPeer(jms_peer_classes, activemq_openwire_url, topic, sender, mode, wait=wait)
         except PeerUnavailable as exc:
             if in_ci():
                 pytest.fail(f"CI=true: the JMS peer cannot run: {exc}", pytrace=False)

@@ -61,7 +61,10 @@ def compile_peer(directory: Path) -> Path:
 class JmsPeer:
     """One IsPeer process: `publish`/`text`/`bytes` send, `next_event` waits for what it saw."""
 
-    def __init__(self, classes: Path, url: str, topic: str, sender: str, mode: str = "consume") -> None:
+    def __init__(self, classes: Path, url: str, topic: str, sender: str, mode: str = "consume", *,
+                 wait: bool = True) -> None:
+        """Start the peer; with `wait`, return once it is connected and subscribed (else call
+        `ready()` later: JVMs started together boot in parallel)."""
         self.sender, self.topic, self.mode = sender, topic, mode
         java = shutil.which("java")
         if java is None:
@@ -77,11 +80,17 @@ class JmsPeer:
         self._stderr: list[str] = []
         threading.Thread(target=self._read_events, daemon=True).start()
         threading.Thread(target=self._read_stderr, daemon=True).start()
+        if wait:
+            self.ready()
+
+    def ready(self) -> JmsPeer:
+        """Wait until the peer is connected (and subscribed, unless mode "send")."""
         try:
             self.next_event("ready", timeout=EVENT_WAIT + 10)  # a cold JVM on a busy machine
         except AssertionError:
             self.stop()
             raise
+        return self
 
     def _read_events(self) -> None:
         for raw in self.process.stdout:

@@ -72,15 +72,15 @@ def test_is_node_to_tail(jms_peer, activemq_stomp_url, jms_topic, body_format):
     assert shown[-1]["items"] == [{"manager": MANAGER, "cache": CACHE, "all": True}]
 
 
-@pytest.mark.parametrize("body_format", ["json", "legacy", "both"])
+@pytest.mark.parametrize("body_format", ["legacy", "both"])  # both: the JSON too
 def test_invalidate_to_is_nodes(jms_peer, activemq_stomp_url, jms_topic, tmp_path, body_format):
     """Each message `invalidate` sends reaches the JMS consumer as the connector reads it, and
     the consumer goes on: a native envelope on the IS topic first (the connector rejects it),
     then the WSO2 messages, then one from another IS node, which must still arrive. A node in
     hybrid mode re-publishes what it accepted; `tail` reads those back from the JVM."""
-    node = jms_peer(jms_topic, "is-node-1")
-    hybrid = jms_peer(jms_topic, "is-node-2", "hybrid")
-    other = jms_peer(jms_topic, "is-node-3", "send")
+    peers = [jms_peer(jms_topic, name, mode, wait=False)  # three JVMs boot at once
+             for name, mode in [("is-node-1", "consume"), ("is-node-2", "hybrid"), ("is-node-3", "send")]]
+    node, hybrid, other = (peer.ready() for peer in peers)
     formats = ["json", "legacy"] if body_format == "both" else [body_format]
     wso2_messages = (len(KEYS) + 1) * len(formats)
     with Tail(activemq_stomp_url, jms_topic, "--codec", "wso2", "--format", "ndjson", "--origin", "is-node-2",
