@@ -36,10 +36,9 @@ def test_two_is_clusters_through_their_bridges_legs(tmp_path, jms_peer, activemq
     configs = {c: bridge_config(tmp_path, f"{c}-{tag}", activemq_stomp_url, central, redis_db=db, redis_url=redis_url,
                                 sources=leg_toml(activemq_stomp_url, is_topics[c], subscription=f"cachesync-leg-{c}-{tag}"))
                for c, db in (("a", DB_A), ("b", DB_B))}
-    a_node = jms_peer(is_topics["a"], "is-a-1", "send")
-    a_watch = jms_peer(is_topics["a"], "is-a-2")
-    b_node = jms_peer(is_topics["b"], "is-b-1")
-    b_hybrid = jms_peer(is_topics["b"], "is-b-2", "hybrid")
+    peers = [jms_peer(is_topics[sender[3]], sender, mode, wait=False) for sender, mode in
+             (("is-a-1", "send"), ("is-a-2", "consume"), ("is-b-1", "consume"), ("is-b-2", "hybrid"))]
+    a_node, a_watch, b_node, b_hybrid = (peer.ready() for peer in peers)  # four JVMs booting together
     with flushed_dbs(redis_url, DB_A, DB_B), BridgeProcess(configs["b"]) as bridge_b, BridgeProcess(configs["a"]):
         a_node.publish(manager=M, cache="AppInfoCache", key="app-1")
         a_node.publish(manager=OAUTH_M, cache="OAuthCache", oauth_key="client-abc:user-1")
