@@ -27,7 +27,7 @@ import threading
 from cachesync_cli.errors import DecodeError, SubscriptionInUse, TransportError
 from cachesync_cli.local.base import EmitFn, RejectFn, Source, SourceError
 from cachesync_cli.local.intake import IntakeGap
-from cachesync_cli.local.leg_config import check_leg, leg_connection
+from cachesync_cli.local.leg_connection import check_leg, leg_connection
 from cachesync_cli.local.leg_guard import is_leg_producer
 from cachesync_cli.transport.base import Delivery, DurableState, SubscriptionSpec
 from cachesync_cli.wire import INVALIDATE, Tenant, decode_message

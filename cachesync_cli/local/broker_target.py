@@ -24,7 +24,7 @@ from fnmatch import fnmatchcase
 
 from cachesync_cli.errors import TransportError, UsageError
 from cachesync_cli.local.base import Invalidation, Target, TargetError
-from cachesync_cli.local.leg_config import check_leg, leg_connection
+from cachesync_cli.local.leg_connection import check_leg, leg_connection
 from cachesync_cli.local.leg_guard import leg_producer
 from cachesync_cli.publisher import Publisher
 from cachesync_cli.wire import Item, Tenant

@@ -25,13 +25,13 @@ import threading
 import time
 from collections import OrderedDict
 
+from cachesync_cli.local.leg_fields import ECHO_WINDOW as DEFAULT_WINDOW
 from cachesync_cli.wire.envelope import Item, Tenant
 from cachesync_cli.wire.javaser import serialize_string
 
 RESERVED_PREFIX = "cachesync-bridge/"
 """The start of every producer name a bridge's broker leg publishes under; broker sources skip it."""
 
-DEFAULT_WINDOW = 10.0
 MAX_ENTRIES = 200_000  # a flood must not grow the guard without bound: the oldest go first
 
 GuardKey = tuple[str, str, int | None, str, str, bytes | None]

@@ -30,9 +30,9 @@ from cachesync_cli.cleanup.cron import cron_expression
 from cachesync_cli.cleanup.duration import duration
 from cachesync_cli.cleanup.entry_rules import check_cleanup_entry, no_caches_for_memcached, policy_choice
 from cachesync_cli.errors import ConfigError
-from cachesync_cli.local.leg_config import SOURCE_FIELDS as BROKER_SOURCE_FIELDS
-from cachesync_cli.local.leg_config import TARGET_FIELDS as BROKER_TARGET_FIELDS
-from cachesync_cli.local.leg_config import check_target as check_broker_target
+from cachesync_cli.local.leg_fields import SOURCE_FIELDS as BROKER_SOURCE_FIELDS
+from cachesync_cli.local.leg_fields import TARGET_FIELDS as BROKER_TARGET_FIELDS
+from cachesync_cli.local.leg_fields import check_target as check_broker_target
 
 NAME = Field("name", nonempty_text, None, "A name for logs, metrics and health (default: the type and index).")
 REDIS_URL = Field("url", nonempty_text, "redis://127.0.0.1:6379/0", "Redis URL (redis:// or rediss://, db in the path).",

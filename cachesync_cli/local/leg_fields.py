@@ -1,9 +1,8 @@
-"""The settings of a cluster-local broker leg (`type = "broker"` source and target), and the
-connection each opens with its own URL and credentials (docs/local.md)."""
+"""The settings of a cluster-local broker leg (`type = "broker"` source and target, docs/local.md):
+their fields and checkers. Imports nothing of `local` (the kinds' tables may move below it)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
 from typing import Any
 
 from cachesync_cli.config.schema import (
@@ -15,9 +14,10 @@ from cachesync_cli.config.schema import (
     positive_number,
     secret_source,
 )
-from cachesync_cli.local.leg_guard import DEFAULT_WINDOW
 from cachesync_cli.wire.envelope import Tenant
 
+ECHO_WINDOW = 10.0
+"""Seconds a leg remembers what it delivered, by default (`echo_window`)."""
 SUBSCRIPTION_PREFIX = "cachesync"
 """A leg's durable subscription name starts with it: never an IS node's."""
 
@@ -102,7 +102,7 @@ TARGET_FIELDS = (
           example='["IdentityApplicationManagementCacheManager/AppInfoCache"]'),
     Field("flush_interval", positive_number, 30.0, "Seconds at least between two rounds of flushes; one asked "
           "for meanwhile is sent when the interval is over.", example="30"),
-    Field("echo_window", positive_number, DEFAULT_WINDOW, "Seconds during which what came back equal to what "
+    Field("echo_window", positive_number, ECHO_WINDOW, "Seconds during which what came back equal to what "
           "this leg delivered is taken for its echo.", example="10"),
 )
 
@@ -111,31 +111,3 @@ def check_target(entry: dict[str, Any]) -> None:
     if entry["codec"] == "wso2" and not entry["tenants"]:
         raise ValueError('tenants is required with codec "wso2": [{domain = "carbon.super", id = -1234}, ...] '
                          "(IS tenant ids are never guessed)")
-
-
-def leg_connection(options: Mapping[str, Any], environ: Mapping[str, str], where: str, *,
-                   client_id: str | None, on_event: Callable | None = None):
-    """A `BrokerConnection` to the leg's broker, with its own credentials (not yet open)."""
-    from cachesync_cli.config.resolve import resolve_secret
-    from cachesync_cli.transport.base import ConnectOptions
-    from cachesync_cli.transport.connection import Backoff, BrokerConnection
-
-    password = resolve_secret(options["password"], f"{where} password", environ) if options["password"] else None
-    connect = ConnectOptions(username=options["username"], password=password, client_id=client_id,
-                             connect_timeout=10.0)
-    return BrokerConnection(options["url"], connect, on_event=on_event, backoff=Backoff(cap=10.0))
-
-
-def check_leg(options: Mapping[str, Any], environ: Mapping[str, str], where: str, error: Callable[[str, str], Exception],
-              describe: str) -> None:
-    """Connect to the leg's broker once (`check()` of a broker source or target: health, doctor);
-    `error(message, hint)` is what to raise when it cannot."""
-    from cachesync_cli.errors import TransportError
-
-    connection = leg_connection(options, environ, where, client_id=None)
-    try:
-        connection.open()
-    except TransportError as exc:
-        raise error(f"{describe}: {exc}", exc.hint) from None
-    finally:
-        connection.close()
