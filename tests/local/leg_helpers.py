@@ -40,7 +40,7 @@ def object_key_body(stream: bytes) -> bytes:
 
 
 def leg_toml(url: str, topic: str, *, subscription: str, flush=FLUSH, extra_target: str = "",
-             codec: str = "wso2") -> str:
+             codec: str = "wso2", flush_interval: float = 1) -> str:
     return f'''
 [[sources]]
 type = "broker"
@@ -56,7 +56,7 @@ url = "{url}"
 topic = "{topic}"
 tenants = [{{domain = "carbon.super", id = -1234}}]
 flush = {json.dumps(flush)}
-flush_interval = 1
+flush_interval = {flush_interval}
 codec = "{codec}"
 {extra_target}
 '''

@@ -70,24 +70,47 @@ def test_is_invalidations_cross_through_the_legs_and_nothing_echoes(tmp_path, le
         side_b.close()
 
 
+def lose_a_central_message(central: str, topic: str, publisher: Publisher) -> None:
+    """`publisher` sends two messages and skips a number between them: a gap for every receiver."""
+    with BrokerConnection([central], ConnectOptions()).open(timeout=10) as connection:
+        publisher.publish(connection, next(publisher.messages([Item(cache="Unrelated", keys=("k",))])), confirm=True)
+        publisher.next_seq()  # a message lost on the central topic
+        publisher.publish(connection, next(publisher.messages([Item(cache="Unrelated", keys=("k2",))])), confirm=True)
+
+
 def test_a_lost_central_message_ends_in_clear_alls_on_the_far_is_side(tmp_path, leg_brokers, redis_url):
     central, leg = leg_brokers
     topic, configs, is_topics = two_clusters(tmp_path, central, leg, redis_url)
     side_b = IsTopic(leg, is_topics["b"])
     try:
         with flushed_dbs(redis_url, DB_B), BridgeProcess(configs["b"]) as bridge_b:
-            other = Publisher(topic, origin=f"x-{secrets.token_hex(3)}")
-            with BrokerConnection([central], ConnectOptions()).open(timeout=10) as connection:
-                [first] = other.messages([Item(cache="Unrelated", keys=("k",))])
-                other.publish(connection, first, confirm=True)
-                other.next_seq()  # a message lost on the central topic
-                [third] = other.messages([Item(cache="Unrelated", keys=("k2",))])
-                other.publish(connection, third, confirm=True)
+            lose_a_central_message(central, topic, Publisher(topic, origin=f"x-{secrets.token_hex(3)}"))
             bridge_b.wait_for_log("gap: 1 message(s)")
             wait_until(lambda: len(side_b.from_bridges()) >= 2, message="clear-alls on b's IS topic")
             cleared = {(m.manager, m.cache, m.tenant_domain, m.tenant_id) for m in side_b.from_bridges()}
             assert all(m.clear_all for m in side_b.from_bridges())
             assert cleared == {(f.split("/")[0], f.split("/")[1], "carbon.super", -1234) for f in FLUSH}
+    finally:
+        side_b.close()
+
+
+def test_flushes_towards_is_are_limited_by_flush_interval_and_none_is_dropped(tmp_path, activemq_stomp_url,
+                                                                               redis_url):
+    topic, tag = f"central-{uuid.uuid4().hex[:8]}", secrets.token_hex(3)
+    is_topic = f"is-b-{uuid.uuid4().hex[:8]}"
+    config = bridge_config(tmp_path, f"b-{tag}", activemq_stomp_url, topic, redis_db=DB_B, redis_url=redis_url,
+                           sources=leg_toml(activemq_stomp_url, is_topic, subscription=f"cachesync-leg-b-{tag}",
+                                            flush_interval=4))
+    side_b = IsTopic(activemq_stomp_url, is_topic)
+    try:
+        with flushed_dbs(redis_url, DB_B), BridgeProcess(config) as bridge_b:
+            for origin in ("x", "y", "z"):  # three gaps at once: one round now, the others merged into one later
+                lose_a_central_message(activemq_stomp_url, topic, Publisher(topic, origin=f"{origin}-{tag}"))
+            wait_until(lambda: len(side_b.from_bridges()) >= 2 * len(FLUSH), timeout=30,
+                       message="two rounds of clear-alls")
+            bridge_b.wait_for_log("within 4s of the last one: sending it in")
+            time.sleep(6)  # a third round would have come by now
+            assert len(side_b.from_bridges()) == 2 * len(FLUSH), [(m.cache, m.clear_all) for m in side_b.seen]
     finally:
         side_b.close()
 
