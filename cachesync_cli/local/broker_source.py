@@ -24,7 +24,7 @@ import logging
 import queue
 import threading
 
-from cachesync_cli.errors import DecodeError, SubscriptionInUse, TransportError
+from cachesync_cli.errors import ClientIdTaken, DecodeError, SubscriptionInUse, TransportError
 from cachesync_cli.local.base import EmitFn, RejectFn, Source, SourceError
 from cachesync_cli.local.intake import IntakeGap
 from cachesync_cli.local.leg_connection import check_leg, leg_connection
@@ -79,6 +79,12 @@ class BrokerSource(Source):
         except SubscriptionInUse:
             self.stop()
             raise
+        except ClientIdTaken as exc:  # ActiveMQ: the subscription's client id is connected elsewhere
+            self.stop()
+            raise SubscriptionInUse(f"{self.describe()}: another client already reads the durable subscription "
+                                    f"{self.subscription!r} ({exc})",
+                                    hint="give this leg a subscription name of its own (subscription = "
+                                         "\"cachesync-...\"), or stop the other bridge") from None
         except TransportError as exc:
             if self.connection.failure is not None:  # credentials or permissions refused
                 self.stop()

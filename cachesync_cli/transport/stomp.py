@@ -20,7 +20,7 @@ from collections.abc import Mapping
 import stomp
 import stomp.exception
 
-from cachesync_cli.errors import AuthenticationFailed, ConnectionFailed, NotConfirmed, PermissionDenied
+from cachesync_cli.errors import AuthenticationFailed, ClientIdTaken, ConnectionFailed, NotConfirmed, PermissionDenied
 from cachesync_cli.transport.activemq_text import text_from_activemq, text_to_activemq
 from cachesync_cli.transport.base import Delivery, SubscriptionSpec, Transport
 from cachesync_cli.transport.probe import explain, identify, probe_budget, wrong_protocol
@@ -148,7 +148,7 @@ class StompTransport(Transport):
             return AuthenticationFailed(f"{ep} refused user {user!r}: {text}",
                                         hint="check the credentials (URL, [broker] username, password_env/password_file)")
         if "client" in lowered and "id" in lowered:
-            return ConnectionFailed(f"{ep}: {text}",
+            return ClientIdTaken(f"{ep}: {text}",
                                     hint="another process uses the same client id (one bridge per cluster)")
         if text:
             return ConnectionFailed(f"{ep} refused the connection: {text}")
