@@ -66,6 +66,12 @@ class ConnectionFailed(TransportError):
     """The broker could not be reached, or the connection was lost. Worth retrying."""
 
 
+class ClientIdTaken(ConnectionFailed):
+    """The broker refused the connection because another client holds its client id (ActiveMQ
+    over STOMP). Retried like any failed connection (at a reconnection it may be this process's
+    own previous connection, not yet gone); a broker leg refuses to start on it."""
+
+
 class AuthenticationFailed(TransportError):
     """The broker refused the credentials. Retrying will not help."""
 

@@ -30,7 +30,7 @@ from cachesync_cli.cleanup.scheduler import bridge_scheduler
 from cachesync_cli.config import Config
 from cachesync_cli.config.resolve import cluster_id, connect_options, keyring
 from cachesync_cli.errors import CachesyncError, ConfigError, UsageError
-from cachesync_cli.local.base import EchoGuard, LocalContext, Source, SourceError, Target
+from cachesync_cli.local.base import EchoGuard, LocalContext, Source, Target
 from cachesync_cli.local.intake import IntakeGap
 from cachesync_cli.entries import build_source, build_target
 from cachesync_cli.publisher import Fit, Publisher
@@ -83,7 +83,8 @@ class Bridge:
                                    on_unfit=lambda fit, tenant: self._report_unfit(fit, tenant, "publishing"))
         self.rules = SyncRules(tuple(config["sync.allow"]), tuple(config["sync.block"]))
         self.dropin_targets: list[Target] = []
-        context = LocalContext(cluster=self.cluster, echo_guard=EchoGuard(), environ=config.environ)
+        context = LocalContext(cluster=self.cluster, echo_guard=EchoGuard(), environ=config.environ,
+                               new_all_limiter=lambda: AllLimiter(config["sync.all_rate"], config["sync.all_burst"]))
         self.base_targets: list[Target] = [build_target(entry, context) for entry in config["targets"]]
         self.targets: list[Target] = list(self.base_targets)
         self.sources: list[Source] = [build_source(entry, context) for entry in config["sources"]]
@@ -274,7 +275,7 @@ class Bridge:
         for source in self.sources:
             try:
                 source.start(self._submit, self._reject_local)
-            except SourceError:
+            except CachesyncError:  # SourceError; SubscriptionInUse (a broker leg's subscription taken)
                 self.stop()
                 raise
         # Only now that the sources listen: what was published before is what is lost. (Announced

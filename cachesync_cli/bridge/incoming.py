@@ -42,6 +42,7 @@ from cachesync_cli.local.base import Invalidation, Target, TargetError
 from cachesync_cli.transport.backoff import Backoff
 from cachesync_cli.transport.base import Delivery
 from cachesync_cli.wire import INVALIDATE, Item, Keyring, Tenant, decode_message, new_envelope_id
+from cachesync_cli.wire.wso2 import wso2_item
 
 log = logging.getLogger("cachesync.bridge.incoming")
 
@@ -270,18 +271,14 @@ class Incoming:
         delivery.ack()
 
     def _wso2_item(self, message) -> Item:
-        """The item a WSO2 message stands for: an object key as its exact stream (`java_keys`);
-        a legacy `Class@hash` key names nothing, so its whole cache (counted)."""
-        if message.clear_all:
-            return Item(cache=message.cache, manager=message.manager, all=True)
-        if message.key_stream is not None:
-            return Item(cache=message.cache, manager=message.manager, java_keys=(message.key_stream,))
-        if not isinstance(message.key, str):
+        """The item a WSO2 message stands for (`wso2_item`); a legacy `Class@hash` key names
+        nothing, so its whole cache (counted)."""
+        item, usable = wso2_item(message)
+        if not usable:
             self.stats.inc("unusable_keys", label=message.cache)
             log.warning("a key of %s from %s is %s, which names no entry (a legacy connector's Class@hash): "
                         "flushing that cache", message.cache, message.sender or "wso2", clip(str(message.key), 80))
-            return Item(cache=message.cache, manager=message.manager, all=True)
-        return Item(cache=message.cache, manager=message.manager, keys=(message.key,))
+        return item
 
     # -- the limit on `all` -------------------------------------------------------------------
 

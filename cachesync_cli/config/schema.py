@@ -13,6 +13,7 @@ from cachesync_cli.entries import ENTRY_ARRAYS as ENTRY_KINDS
 from cachesync_cli.entries.fields import (
     Checker,
     boolean,
+    broker_urls,
     choice,
     listen_address,
     non_negative_number,
@@ -23,19 +24,6 @@ from cachesync_cli.entries.fields import (
     text_list,
 )
 from cachesync_cli.wire.codec_names import CODEC_NAMES
-
-
-def broker_urls(value: Any) -> list[str]:
-    """One URL, or a list of them in failover order."""
-    if isinstance(value, str):
-        value = [value]
-    if not isinstance(value, list) or not value or not all(isinstance(v, str) and v for v in value):
-        raise ValueError("must be a URL string or a non-empty list of URL strings")
-    from cachesync_cli.transport.endpoint import parse_endpoint
-
-    for url in value:
-        parse_endpoint(url)  # raises UsageError naming the scheme/host; loader adds file and key
-    return list(value)
 
 
 def key_sources(value: Any) -> dict[str, str]:

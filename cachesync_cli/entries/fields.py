@@ -100,6 +100,19 @@ def non_negative_number(value: Any) -> float:
     return float(value)
 
 
+def broker_urls(value: Any) -> list[str]:
+    """One URL, or a list of them in failover order."""
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) and v for v in value):
+        raise ValueError("must be a URL string or a non-empty list of URL strings")
+    from cachesync_cli.transport.endpoint import parse_endpoint
+
+    for url in value:
+        parse_endpoint(url)  # raises UsageError naming the scheme/host; loader adds file and key
+    return list(value)
+
+
 @dataclass(frozen=True)
 class Field:
     """One key of an entry in an array of tables ([[sources]], [[targets]], ...)."""

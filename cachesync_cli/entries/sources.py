@@ -3,6 +3,7 @@ Each kind is an `EntryType`: its fields and its class as "module:Class" (see ent
 
 from __future__ import annotations
 
+from cachesync_cli.entries.broker_leg import SOURCE_FIELDS as BROKER_SOURCE_FIELDS
 from cachesync_cli.entries.fields import (CACHES, NAME, REDIS_URL, TEMPLATE, EntryType, Field, boolean, by_name,
     listen_address, non_negative_number, nonempty_text, nonempty_text_list, positive_int, positive_number,
     secret_source)
@@ -51,4 +52,8 @@ SOURCE_TYPES: dict[str, EntryType] = by_name(
                Field("configure", boolean, True,
                      "Turn on notify-keyspace-events in Redis if it is off (needs CONFIG SET).",
                      example="true"))),
+    EntryType("broker", "cachesync_cli.local.broker_source:BrokerSource",
+              "A cluster-local broker topic (WSO2 IS nodes' cache-sync topic), read through a durable "
+              "subscription of the bridge's own; what a broker target delivered is skipped.",
+              (NAME, *BROKER_SOURCE_FIELDS)),
 )

@@ -3,6 +3,8 @@ memcached, a webhook...), each an `EntryType` naming its fields and "module:Clas
 
 from __future__ import annotations
 
+from cachesync_cli.entries.broker_leg import TARGET_FIELDS as BROKER_TARGET_FIELDS
+from cachesync_cli.entries.broker_leg import check_target as check_broker_target
 from cachesync_cli.entries.fields import (DIRECTORY_PATH, MEMCACHED_SERVERS, NAME, REDIS_URL, TEMPLATE, EntryType,
     Field, boolean, by_name, choice, key_template, nonempty_text, nonempty_text_list, positive_int,
     positive_number, secret_source)
@@ -53,4 +55,8 @@ TARGET_TYPES: dict[str, EntryType] = by_name(
                Field("template", key_template, "{cache}/{key}",
                      "File path of a key, relative to path; keys are percent-encoded.",
                      example='"{cache}/{key}"'))),
+    EntryType("broker", "cachesync_cli.local.broker_target:BrokerTarget",
+              "Publish the other clusters' invalidations on a cluster-local broker topic (WSO2 IS nodes'), "
+              "object keys exactly; a flush becomes clear-alls of the listed caches per tenant.",
+              (NAME, *BROKER_TARGET_FIELDS), check_entry=check_broker_target),
 )

@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 
 from cachesync_cli.errors import CachesyncError
 from cachesync_cli.local.intake import Intake
+from cachesync_cli.local.leg_guard import LegGuard
 from cachesync_cli.wire.envelope import Item, Tenant
 from cachesync_cli.wire.local import LocalMessage
 
@@ -105,6 +106,12 @@ class LocalContext:
     environ: Mapping[str, str]
     #: where sources report whether they receive, and windows in which they could not
     intake: Intake = field(default_factory=Intake)
+    #: what broker legs delivered a moment ago (their sources skip its echoes)
+    leg_guard: LegGuard = field(default_factory=LegGuard)
+    #: the bridge's limit on `all` per origin (`[sync] all_rate`, `all_burst`): makes a new
+    #: token bucket set (bridge/all_limit.py) for a source whose input has origins of its own
+    #: (IS nodes on a broker leg); None outside a bridge (doctor)
+    new_all_limiter: Callable[[], Any] | None = None
 
 
 class Target(abc.ABC):

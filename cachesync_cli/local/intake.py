@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 #: Why local invalidations may have been lost (the `reason` of an intake gap).
-GAP_REASONS = ("start", "crash", "reconnect", "trimmed", "failover", "overflow")
+GAP_REASONS = ("start", "crash", "reconnect", "trimmed", "failover", "overflow", "recreated")
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,7 @@ from cachesync_cli.errors import (
     TransportError,
     UsageError,
 )
-from cachesync_cli.transport.base import Delivery, QueueState, SubscriptionSpec, Transport
+from cachesync_cli.transport.base import Delivery, DurableState, QueueState, SubscriptionSpec, Transport
 from cachesync_cli.wire.rmq_jms import EXCHANGE as RMQ_JMS_EXCHANGE
 from cachesync_cli.wire.rmq_jms import frame_wso2_message
 
@@ -67,6 +67,13 @@ def durable_queue_name(name: str, topic: str) -> str:
     digest = hashlib.sha256(f"{name}\0{topic}".encode("utf-8")).hexdigest()[:16]
     head = queue.encode("utf-8")[:MAX_QUEUE_NAME - len(digest) - 1].decode("utf-8", "ignore")
     return f"{head}~{digest}"
+
+
+def spec_queue_name(spec: SubscriptionSpec) -> str:
+    """The durable queue of `spec`: its durable name itself when `exact_name` (as the
+    RabbitMQ JMS client names a durable subscriber's queue), else `durable_queue_name`."""
+    assert spec.durable_name is not None
+    return spec.durable_name if spec.exact_name else durable_queue_name(spec.durable_name, spec.topic)
 
 
 def legacy_queue_name(name: str) -> str:
@@ -294,7 +301,7 @@ class AmqpTransport(Transport):
             self._wait(lambda done: channel.basic_qos(prefetch_count=self.options.prefetch, callback=done),
                        channel, "set the prefetch")
             if spec.durable_name is not None:
-                arguments = {"queue": durable_queue_name(spec.durable_name, spec.topic), "durable": True}
+                arguments = {"queue": spec_queue_name(spec), "durable": True}
             else:
                 arguments = {"queue": "", "exclusive": True, "auto_delete": True}
             queue = self._wait(lambda done: channel.queue_declare(callback=done, **arguments),
@@ -313,7 +320,7 @@ class AmqpTransport(Transport):
         doing = f"subscribe to {spec.topic} on {self.endpoint}"
         try:
             self._call(declare, self.options.connect_timeout + 5)
-            if spec.durable_name is not None:
+            if spec.durable_name is not None and not spec.exact_name:
                 self._adopt_legacy_queue_or_say_why(spec.durable_name, spec.topic, channel_and_queue[1])
             self._call(consume, self.options.connect_timeout + 5)
         except TransportError:
@@ -394,31 +401,13 @@ class AmqpTransport(Transport):
                     "into %s, and deleted it (%d message(s) of other topics dropped)",
                     self.endpoint, moved, topic, legacy, queue, dropped)
 
-    def durable_consumers(self, spec: SubscriptionSpec) -> int | None:
-        """The consumer count of the queue `subscribe` declares for `spec` (a passive
-        declare: 0 when it does not exist yet)."""
+    def durable_state(self, spec: SubscriptionSpec) -> DurableState:
+        """Whether the queue `subscribe` declares for `spec` exists, and its consumer count
+        (`queue_state`: a passive declare; one exclusive to another connection is consumed)."""
         if spec.durable_name is None:
-            return None
-        queue = durable_queue_name(spec.durable_name, spec.topic)  # the name subscribe() declares
-
-        def count() -> int:
-            channel = self._conn.channel()
-            try:
-                return channel.queue_declare(queue, passive=True).method.consumer_count
-            except pex.ChannelClosedByBroker as exc:
-                if exc.reply_code == 404:  # not declared yet: nobody consumes it
-                    return 0
-                raise
-            finally:
-                if channel.is_open:
-                    channel.close()
-
-        try:
-            return self._call(count, self.options.connect_timeout)
-        except TransportError:
-            raise
-        except Exception as exc:
-            raise self._translate(exc, f"look at queue {queue} on {self.endpoint}") from None
+            return DurableState()
+        state = self.queue_state(spec_queue_name(spec))  # the name subscribe() declares
+        return DurableState(state.exists, max(state.consumers, 1) if state.locked else state.consumers)
 
     def _cancelled(self, spec: SubscriptionSpec) -> None:
         """The broker ended a subscription (its queue was deleted): reconnect, which declares

@@ -112,6 +112,20 @@ LostFn = Callable[[Exception], None]
 
 
 @dataclass(frozen=True)
+class DurableState:
+    """What the broker says of a durable subscription just before subscribing to it: whether
+    it `exists` and how many `consumers` it has (None where the protocol cannot tell)."""
+
+    exists: bool | None = None
+    consumers: int | None = None
+
+    @property
+    def recreated(self) -> bool:
+        """It did not exist: what was published for it before is gone (a first start too)."""
+        return self.exists is False
+
+
+@dataclass(frozen=True)
 class SubscriptionSpec:
     """What to subscribe to. `durable_name` (normally the cluster id) makes it durable."""
 
@@ -120,8 +134,15 @@ class SubscriptionSpec:
     durable_name: str | None = None
     manual_ack: bool = False
     #: durable only: at the first connection, refuse (SubscriptionInUse) when the subscription
-    #: already has a consumer, where the transport can tell (`durable_consumers`)
+    #: already has a consumer, where the transport can tell (`durable_state`)
     alone: bool = False
+    #: durable only: the durable name is the broker's own name for the subscription, as a JMS
+    #: client names a durable subscriber's (the queue on AMQP, the subscription name on STOMP),
+    #: not `cachesync.<name>@<topic>`
+    exact_name: bool = False
+    #: durable only: called after every (re)subscription with the `DurableState` read just
+    #: before it (from the connecting thread; it must only queue or record)
+    on_attach: Callable[[DurableState], None] | None = None
 
     @property
     def durable(self) -> bool:
@@ -239,11 +260,12 @@ class Transport(abc.ABC):
     def subscribe(self, spec: SubscriptionSpec) -> None:
         """Start delivering the topic's messages to `spec.deliver`."""
 
-    def durable_consumers(self, spec: SubscriptionSpec) -> int | None:
-        """How many consumers `spec`'s durable subscription has now (0 when it does not exist
-        yet), where the protocol tells it cheaply (AMQP); None where it cannot tell (STOMP,
-        MQTT: their brokers refuse or take over a second client with the same client id)."""
-        return None
+    def durable_state(self, spec: SubscriptionSpec) -> DurableState:
+        """Whether `spec`'s durable subscription exists and how many consumers it has now,
+        where the protocol tells it cheaply (AMQP: a passive declare of its queue); unknown
+        (None) where it cannot (STOMP, MQTT: their brokers refuse or take over a second
+        client with the same client id, and say nothing of a subscription's existence)."""
+        return DurableState()
 
     @abc.abstractmethod
     def delete_durable_subscription(self, name: str, topic: str) -> str:

@@ -27,7 +27,7 @@ from cachesync_cli.errors import (
     UsageError,
 )
 from cachesync_cli.transport.backoff import Backoff
-from cachesync_cli.transport.base import ConnectOptions, SubscriptionSpec, Takeovers, Transport
+from cachesync_cli.transport.base import ConnectOptions, DurableState, SubscriptionSpec, Takeovers, Transport
 from cachesync_cli.transport.endpoint import Endpoint, parse_endpoint
 from cachesync_cli.transport.schemes import transport_class
 
@@ -184,9 +184,10 @@ class BrokerConnection:
         cell.append(transport)
         transport.connect()
         try:
+            states = [_durable_state(transport, spec) for spec in self._subscriptions]
             if not reconnect:  # at a reconnection, this process's own consumer may not be gone yet
-                for spec in self._subscriptions:
-                    _refuse_if_consumed(transport, spec)
+                for spec, state in zip(self._subscriptions, states):
+                    _refuse_if_consumed(transport, spec, state)
             for spec in self._subscriptions:
                 transport.subscribe(spec)
         except Exception:
@@ -203,6 +204,9 @@ class BrokerConnection:
         if lost_error is not None:
             transport.close()
             raise ConnectionFailed(f"{lost_error}") from None
+        for spec, state in zip(self._subscriptions, states):
+            if spec.on_attach is not None and spec.durable:
+                spec.on_attach(state)
         durable = all(spec.durable for spec in self._subscriptions)
         self._emit(ConnectionEvent("connected", endpoint, durable=durable, reconnect=reconnect))
 
@@ -327,12 +331,26 @@ class BrokerConnection:
         self.close()
 
 
-def _refuse_if_consumed(transport: Transport, spec: SubscriptionSpec) -> None:
+def _durable_state(transport: Transport, spec: SubscriptionSpec) -> DurableState:
+    """The broker's word on `spec`'s durable subscription, asked only when someone uses it."""
+    if spec.durable and (spec.alone or spec.on_attach is not None):
+        return transport.durable_state(spec)
+    return DurableState()
+
+
+def _refuse_if_consumed(transport: Transport, spec: SubscriptionSpec, state: DurableState) -> None:
     """A subscription that must be `alone` already has a consumer: another process with the
-    same durable name (cluster id) would share its messages."""
+    same durable name would share its messages."""
     if not (spec.alone and spec.durable):
         return
-    consumers = transport.durable_consumers(spec)
+    consumers = state.consumers
+    if consumers and spec.exact_name:
+        raise SubscriptionInUse(
+            f"the durable subscription {spec.durable_name!r} on {transport.endpoint} (topic {spec.topic}) already "
+            f"has {consumers} consumer(s): another process reads it (an IS node whose subscription has this name, "
+            f"or another bridge), and would take part of its messages",
+            hint="give this leg a subscription name of its own (subscription = \"cachesync-...\"), or stop the "
+                 "other consumer; the broker's management UI lists its connection")
     if consumers:
         raise SubscriptionInUse(
             f"another bridge with cluster id {spec.durable_name!r} is running: the durable subscription of "

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 import stomp
 import stomp.exception
 
-from cachesync_cli.errors import AuthenticationFailed, ConnectionFailed, NotConfirmed, PermissionDenied
+from cachesync_cli.errors import AuthenticationFailed, ClientIdTaken, ConnectionFailed, NotConfirmed, PermissionDenied
 from cachesync_cli.transport.activemq_text import text_from_activemq, text_to_activemq
 from cachesync_cli.transport.base import Delivery, SubscriptionSpec, Transport
 from cachesync_cli.transport.probe import explain, identify, probe_budget, wrong_protocol
@@ -153,7 +153,7 @@ class StompTransport(Transport):
             return AuthenticationFailed(f"{ep} refused user {user!r}: {text}",
                                         hint="check the credentials (URL, [broker] username, password_env/password_file)")
         if "client" in lowered and "id" in lowered:
-            return ConnectionFailed(f"{ep}: {text}",
+            return ClientIdTaken(f"{ep}: {text}",
                                     hint="another process uses the same client id (one bridge per cluster)")
         if text:
             return ConnectionFailed(f"{ep} refused the connection: {text}")
@@ -258,7 +258,7 @@ class StompTransport(Transport):
         else:
             headers["prefetch-count"] = prefetch
         if spec.durable_name is not None:
-            sub_id = f"cachesync.{spec.durable_name}"
+            sub_id = spec.durable_name if spec.exact_name else f"cachesync.{spec.durable_name}"
             if is_activemq:
                 if not self.options.client_id:
                     raise PermissionDenied("a durable ActiveMQ subscription needs a client id",

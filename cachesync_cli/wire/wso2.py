@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cachesync_cli.errors import DecodeError
-from cachesync_cli.wire.envelope import INVALIDATE, dumps_compact
+from cachesync_cli.wire.envelope import INVALIDATE, Item, dumps_compact
 from cachesync_cli.wire.javaser import JavaValue, describe, read_object, serialize_string
 from cachesync_cli.wire.strictjson import DEFAULT_MAX_BYTES, parse_json_object
 from cachesync_cli.wire.wso2_legacy import PREFIX as LEGACY_PREFIX
@@ -188,3 +188,16 @@ def wso2_to_envelope_dict(msg: Wso2Message) -> dict[str, Any]:
         "tenant": {"domain": msg.tenant_domain, "id": msg.tenant_id},
         "items": [item],
     }
+
+
+def wso2_item(msg: Wso2Message) -> tuple[Item, bool]:
+    """The item a WSO2 message stands for, and whether its key was usable: an object key
+    as its exact stream (`java_keys`); a legacy `Class@hash` key names nothing, so it
+    stands for its whole cache (False: the caller counts it)."""
+    if msg.clear_all:
+        return Item(cache=msg.cache, manager=msg.manager, all=True), True
+    if msg.key_stream is not None:
+        return Item(cache=msg.cache, manager=msg.manager, java_keys=(msg.key_stream,)), True
+    if not isinstance(msg.key, str):
+        return Item(cache=msg.cache, manager=msg.manager, all=True), False
+    return Item(cache=msg.cache, manager=msg.manager, keys=(msg.key,)), True

@@ -80,3 +80,14 @@ def wait_until(predicate, timeout: float = 5.0, interval: float = 0.02) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")
         time.sleep(interval)
+
+
+@pytest.fixture(params=["activemq", "rabbitmq"])
+def leg_brokers(request) -> tuple[str, str]:
+    """(central URL, IS leg URL) on one broker kind: ActiveMQ over STOMP, or RabbitMQ with the
+    central topic on amq.topic and the IS nodes on jms.durable.topic (the RabbitMQ JMS client's)."""
+    if request.param == "activemq":
+        url = request.getfixturevalue("activemq_stomp_url")
+        return url, url
+    url = request.getfixturevalue("amqp_url")
+    return url, f"{url}?exchange=jms.durable.topic"

@@ -49,7 +49,10 @@ OFFLINE = {
     "webhook": {"urls": ["http://127.0.0.1:1/"]},
     "command": {"argv": ["true"]},
     "directory": {"path": "/nonexistent"},
+    "broker": {"url": "stomp://127.0.0.1:1", "topic": "is"},
 }
+OFFLINE_TARGETS = {**OFFLINE, "broker": {**OFFLINE["broker"], "tenants": [{"domain": "carbon.super", "id": -1234}],
+                                         "flush": ["M/C"]}}
 
 
 @pytest.mark.parametrize("kind", SOURCE_TYPES)
@@ -60,7 +63,7 @@ def test_every_source_type_builds_with_its_service_down(kind, context):
 
 @pytest.mark.parametrize("kind", TARGET_TYPES)
 def test_every_target_type_builds_with_its_service_down(kind, context):
-    target = build_target(entry("targets", type=kind, **OFFLINE[kind]), context)
+    target = build_target(entry("targets", type=kind, **OFFLINE_TARGETS[kind]), context)
     assert isinstance(target, Target) and target.type == kind
 
 
