@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
+import time
 from pathlib import Path
 
 from cachesync_cli.bridge.all_limit import AllLimiter
@@ -42,6 +43,10 @@ log = logging.getLogger("cachesync.bridge")
 
 
 MAX_APPLIED_ORIGINS = 1000
+#: Seconds a stop may take in all, however dead the broker is: publishing what is queued (what
+#: the broker does not confirm is spooled), the threads, closing the connection. Under the
+#: 30 s a service manager usually grants after SIGTERM (docs/deployment.md).
+STOP_SECONDS = 20.0
 
 
 def rules_directory(config: Config) -> Path | None:
@@ -351,9 +356,10 @@ class Bridge:
                 source.stop()
             except Exception:
                 log.exception("%s did not stop cleanly", source.describe())
-        self.outgoing.stop()
-        self.incoming.stop()
-        self.connection.close()
+        deadline = time.monotonic() + STOP_SECONDS
+        self.outgoing.stop(timeout=min(15.0, max(0.0, deadline - time.monotonic())))
+        self.incoming.stop(timeout=min(10.0, max(0.0, deadline - time.monotonic())))
+        self._close_connection(max(0.0, deadline - time.monotonic()))
         for target in self.targets:
             try:
                 target.close()
@@ -366,3 +372,14 @@ class Bridge:
             self.monitor.stop()
         self.input_log.flush()
         self.state = "stopped"
+
+    def _close_connection(self, timeout: float) -> None:
+        """Close the broker connection, waiting at most `timeout` seconds: a transport's close
+        may wait for the broker's answer on a connection nobody answers any more (black-holed).
+        What it has not finished by then ends with the process."""
+        closing = threading.Thread(target=self.connection.close, daemon=True, name="cachesync-close")
+        closing.start()
+        closing.join(timeout)
+        if closing.is_alive():
+            log.warning("the connection to %s did not close within %.0fs; stopping without it",
+                        self.connection.endpoint or "the broker", timeout)
