@@ -348,6 +348,7 @@ class Bridge:
         if self.state in ("stopping", "stopped"):
             return
         self.state = "stopping"
+        deadline = time.monotonic() + STOP_SECONDS
         self.reloader.stop()
         if self.cleanup is not None:
             self.cleanup.stop()
@@ -356,7 +357,6 @@ class Bridge:
                 source.stop()
             except Exception:
                 log.exception("%s did not stop cleanly", source.describe())
-        deadline = time.monotonic() + STOP_SECONDS
         self.outgoing.stop(timeout=min(15.0, max(0.0, deadline - time.monotonic())))
         self.incoming.stop(timeout=min(10.0, max(0.0, deadline - time.monotonic())))
         self._close_connection(max(0.0, deadline - time.monotonic()))
