@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
+import time
 from pathlib import Path
 
 from cachesync_cli.bridge.all_limit import AllLimiter
@@ -44,6 +45,10 @@ log = logging.getLogger("cachesync.bridge")
 
 
 MAX_APPLIED_ORIGINS = 1000
+#: Seconds a stop may take in all, however dead the broker is: publishing what is queued (what
+#: the broker does not confirm is spooled), the threads, closing the connection. Under the
+#: 30 s a service manager usually grants after SIGTERM (docs/deployment.md).
+STOP_SECONDS = 20.0
 
 
 def rules_directory(config: Config) -> Path | None:
@@ -366,13 +371,14 @@ class Bridge:
         if self.state in ("stopping", "stopped"):
             return
         self.state = "stopping"
+        deadline = time.monotonic() + STOP_SECONDS
         self.reloader.stop()
         if self.cleanup is not None:
             self.cleanup.stop()
         _each_quietly(self.sources, "stop")
-        self.outgoing.stop()
-        self.incoming.stop()
-        self.connection.close()
+        self.outgoing.stop(timeout=min(15.0, max(0.0, deadline - time.monotonic())))
+        self.incoming.stop(timeout=min(10.0, max(0.0, deadline - time.monotonic())))
+        self._close_connection(max(0.0, deadline - time.monotonic()))
         _each_quietly(self.targets, "close")
         self.spool.close()
         if self.outgoing.started:
@@ -381,6 +387,17 @@ class Bridge:
             self.monitor.stop()
         self.input_log.flush()
         self.state = "stopped"
+
+    def _close_connection(self, timeout: float) -> None:
+        """Close the broker connection, waiting at most `timeout` seconds: a transport's close
+        may wait for the broker's answer on a connection nobody answers any more (black-holed).
+        What it has not finished by then ends with the process."""
+        closing = threading.Thread(target=self.connection.close, daemon=True, name="cachesync-close")
+        closing.start()
+        closing.join(timeout)
+        if closing.is_alive():
+            log.warning("the connection to %s did not close within %.0fs; stopping without it",
+                        self.connection.endpoint or "the broker", timeout)
 
 
 def _each_quietly(parts, method: str) -> None:

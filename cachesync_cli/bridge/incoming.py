@@ -98,7 +98,7 @@ class Incoming:
         self.retry_backoff = Backoff(base=0.1, cap=retry_max_delay)
         self.on_applied = on_applied or (lambda origin, node, seq: None)
         self.on_ack_requested = on_ack_requested or (lambda message_id: None)
-        self.queue: queue.SimpleQueue[Delivery] = queue.SimpleQueue()  # put and get run in C
+        self.queue: queue.SimpleQueue[Delivery | None] = queue.SimpleQueue()  # None: a wake-up; C put and get
         self.sequences = SequenceTracker()
         self.recent = RecentIds()
         self.failing: dict[str, str] = {}  # target name -> last error, while it fails
@@ -132,6 +132,7 @@ class Incoming:
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
+        self.queue.put(None)  # a wake-up: the thread may be waiting for a delivery
         if self._thread.is_alive():  # never started when the bridge failed to connect
             self._thread.join(timeout)
 

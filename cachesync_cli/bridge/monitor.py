@@ -66,7 +66,9 @@ class MonitorServer:
                               hint="choose a free port, or set [monitor] enabled = false") from None
         self.server.daemon_threads = True
         self.address = "%s:%d" % self.server.server_address[:2]
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True, name="cachesync-monitor")
+        # polls for shutdown() every 0.1 s (0.5 by default: a stop waited for it)
+        self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True,
+                                        name="cachesync-monitor")
 
     def start(self) -> None:
         self._thread.start()

@@ -168,7 +168,7 @@ class Outgoing:
     def stop(self, timeout: float = 15.0) -> None:
         """Publish (or spool) everything queued, then stop."""
         self._stop.set()
-        self.queue.put(FAILED)  # a wake-up: the thread may be waiting up to 0.5 s for a message
+        self.queue.put(FAILED)  # only a wake-up: the thread may be waiting for a local message
         if self._thread.is_alive():  # never started when the bridge failed to connect
             self._thread.join(timeout)
 

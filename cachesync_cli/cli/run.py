@@ -6,7 +6,7 @@ import os
 import signal
 import sys
 import threading
-from typing import Annotated, Optional
+from typing import Annotated, Callable, Optional
 
 import typer
 
@@ -71,7 +71,7 @@ def command(
     sys.setswitchinterval(SWITCH_INTERVAL)
     bridge = Bridge(cfg)
     try:
-        bridge.start()
+        _start(bridge, signals)
         _say_what_it_does(cfg)
         notifier.ready(_running(bridge))
         if live:
@@ -83,6 +83,26 @@ def command(
         logging.getLogger("cachesync.bridge").info("stopping: flushing the outgoing queue")
         bridge.stop()
     raise typer.Exit(ExitStatus.OK)
+
+
+def _start(bridge, signals: "_Signals") -> None:
+    """Start the bridge; a stop asked for meanwhile ends the start instead of waiting for it:
+    a broker that cannot be reached is retried for up to 30 s, and a service manager's SIGTERM
+    must not wait for that. Stopped so, the bridge exits 0 (the caller's `finally` stops it)."""
+    from cachesync_cli.errors import TransportError
+
+    signals.on_stop = bridge.connection.close  # ends the connect loop at its next look
+    try:
+        bridge.start()
+    except TransportError as exc:
+        if not signals.stop.is_set():
+            raise
+        logging.getLogger("cachesync.bridge").warning("stopped while connecting (%s)", exc)
+        raise typer.Exit(ExitStatus.OK) from None
+    finally:
+        signals.on_stop = None
+    if signals.stop.is_set():
+        logging.getLogger("cachesync.bridge").info("asked to stop while starting")
 
 
 def _say_what_it_does(cfg) -> None:
@@ -110,13 +130,21 @@ class _Signals:
         self._wake = threading.Event()
         self._hangup_stops = hangup_stops
         self._terminal_fds = [fd for fd in (1, 2) if os.isatty(fd)]
+        #: run in a thread of its own at a stop (never inside the handler: it may take locks
+        #: the interrupted main thread holds); set while the bridge starts
+        self.on_stop: Callable[[], None] | None = None
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, self._on_stop)
         signal.signal(signal.SIGHUP, self._on_hup)
 
     def _on_stop(self, *_) -> None:
-        self.stop.set()
+        self._stopping()
         self._wake.set()
+
+    def _stopping(self) -> None:
+        self.stop.set()
+        if self.on_stop is not None:
+            threading.Thread(target=self.on_stop, daemon=True, name="cachesync-stop").start()
 
     def _on_hup(self, *_) -> None:
         if self._hangup_stops and not _has_terminal():
@@ -127,7 +155,7 @@ class _Signals:
                 os.dup2(devnull, fd)
             os.close(devnull)
             logging.getLogger("cachesync.bridge").warning("the terminal hung up (SIGHUP): stopping")
-            self.stop.set()
+            self._stopping()
         else:
             self._reload.set()
         self._wake.set()

@@ -79,7 +79,8 @@ class BridgeProcess:
         self.log: list[str] = []
         self.process: subprocess.Popen | None = None
 
-    def start(self, timeout: float = 30.0) -> "BridgeProcess":
+    def spawn(self) -> threading.Event:
+        """Start the process without waiting: the event is set once it runs (or ended)."""
         environ = {k: v for k, v in os.environ.items() if not k.startswith("CACHESYNC_")}
         environ.update({"NO_COLOR": "1", **self.env})
         self.log = []
@@ -96,6 +97,10 @@ class BridgeProcess:
             ready.set()
 
         threading.Thread(target=pump, daemon=True).start()
+        return ready
+
+    def start(self, timeout: float = 30.0) -> "BridgeProcess":
+        ready = self.spawn()
         if not ready.wait(timeout) or self.process.poll() is not None:
             self.kill()
             raise AssertionError(f"bridge did not start:\n{self.text}")

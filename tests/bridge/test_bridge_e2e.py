@@ -22,7 +22,6 @@ from cachesync_cli.transport.connection import BrokerConnection
 from cachesync_cli.wire import Item
 
 from ..cli.run import Tail
-from ..redis_dbs import flushed_dbs
 from ..transport.brokers import delete_bridge_queue
 from .processes import BridgeProcess, bridge_config, http_get, wait_until
 
@@ -34,21 +33,6 @@ def broker(request) -> str:
     return request.getfixturevalue(f"{request.param}_url")
 
 
-@pytest.fixture
-def redis_dbs(redis_url):
-    with flushed_dbs(redis_url, DB_A, DB_B) as clients:
-        yield clients
-
-
-@pytest.fixture
-def clusters(broker, request):
-    """Unique cluster ids (their durable queues are per cluster), removed afterwards on RabbitMQ."""
-    suffix = secrets.token_hex(3)
-    names = (f"a-{suffix}", f"b-{suffix}")
-    yield names
-    if broker.startswith("amqp"):
-        for name in names:
-            delete_bridge_queue(broker, name, request.getfixturevalue("topic_name"))
 
 
 def configs(tmp_path, broker, topic_name, redis_url, clusters, extra_b: str = "", sources_a=None, sources_b=None):
@@ -262,8 +246,9 @@ def test_sigterm_publishes_what_is_queued(tmp_path, amqp_url, topic_name, redis_
     cluster = f"a-{secrets.token_hex(3)}"
     request.addfinalizer(lambda: delete_bridge_queue(amqp_url, cluster, topic_name))
     config = bridge_config(tmp_path, cluster, amqp_url, topic_name, redis_db=DB_A, redis_url=redis_url)
+    bridge = BridgeProcess(config).start()  # before the tail: its idle timeout must not run out while a starts
+    request.addfinalizer(bridge.kill)
     with Tail(amqp_url, topic_name, "--format", "ndjson", "--idle-timeout", "3") as tail:
-        bridge = BridgeProcess(config).start()
         for n in range(200):
             publish_local(redis_a, cluster, {"cache": "C", "keys": [f"k{n}"]})
         assert bridge.stop() == 0

@@ -17,26 +17,11 @@ import pytest
 from cachesync_cli.transport.amqp import durable_queue_name
 
 from ..cli.run import cachesync
-from ..redis_dbs import flushed_dbs
-from ..transport.brokers import delete_bridge_queue
 from .processes import BridgeProcess, bridge_config, wait_until
 
 DB_A, DB_B = 11, 12
 
 
-@pytest.fixture
-def clusters(amqp_url, topic_name):
-    suffix = secrets.token_hex(3)
-    names = (f"a-{suffix}", f"b-{suffix}")
-    yield names
-    for name in names:
-        delete_bridge_queue(amqp_url, name, topic_name)
-
-
-@pytest.fixture
-def redis_dbs(redis_url):
-    with flushed_dbs(redis_url, DB_A, DB_B) as clients:
-        yield clients
 
 
 def queue_exists(amqp_url: str, name: str) -> bool:

@@ -5,14 +5,10 @@ acknowledgements from every cluster, `status`, and rule files changed at run tim
 from __future__ import annotations
 
 import json
-import secrets
 import time
 
-import pytest
-
 from ..cli.run import cachesync
-from ..redis_dbs import PrivateRedis, flushed_dbs
-from ..transport.brokers import delete_bridge_queue
+from ..redis_dbs import PrivateRedis
 from .processes import BridgeProcess, bridge_config, http_get, wait_until
 
 DB_A, DB_B = 13, 14
@@ -40,19 +36,6 @@ def metric(text: str, name: str) -> float:
     raise AssertionError(f"{name} not in metrics")
 
 
-@pytest.fixture
-def clusters(amqp_url, topic_name):
-    suffix = secrets.token_hex(3)
-    names = (f"a-{suffix}", f"b-{suffix}")
-    yield names
-    for name in names:
-        delete_bridge_queue(amqp_url, name, topic_name)
-
-
-@pytest.fixture
-def redis_dbs(redis_url):
-    with flushed_dbs(redis_url, DB_A, DB_B) as clients:
-        yield clients
 
 
 def test_health_follows_a_target_going_down_and_up(tmp_path, amqp_url, topic_name, redis_url, clusters):
@@ -111,20 +94,20 @@ def test_wait_acks_returns_when_both_applied_and_fails_when_one_is_stopped(tmp_p
     env = {"CACHESYNC_CLUSTER": "operator"}
     with BridgeProcess(config_a), BridgeProcess(config_b) as bridge_b:
         started = time.monotonic()
-        ok = cachesync("invalidate", "C", "k1", "--wait-acks", "--discover", "3", "--json",
+        ok = cachesync("invalidate", "C", "k1", "--wait-acks", "--discover", "2", "--json",
                        "--broker", amqp_url, "--topic", topic_name, env=env)
         assert ok.returncode == 0, ok.stderr
         outcome = json.loads(ok.stdout)
         assert outcome["acked"] == sorted(clusters) and outcome["not_acked"] == []
         assert time.monotonic() - started < 15
-        status = cachesync("status", "--window", "3", "--json", "--broker", amqp_url, "--topic", topic_name)
+        status = cachesync("status", "--window", "2", "--json", "--broker", amqp_url, "--topic", topic_name)
         assert status.returncode == 0, status.stderr
         seen = {c["origin"]: c for c in json.loads(status.stdout)["clusters"]}
         assert set(seen) == set(clusters)
         assert seen[clusters[0]]["last_seen_seconds"] < 3
         assert bridge_b.stop() == 0
         failed = cachesync("invalidate", "C", "k2", "--wait-acks", "--expect", ",".join(clusters),
-                           "--ack-timeout", "3", "--json", "--broker", amqp_url, "--topic", topic_name, env=env)
+                           "--ack-timeout", "2", "--json", "--broker", amqp_url, "--topic", topic_name, env=env)
     assert failed.returncode == 1
     outcome = json.loads(failed.stdout)
     assert outcome["acked"] == [clusters[0]] and outcome["not_acked"] == [clusters[1]]
@@ -184,7 +167,7 @@ def test_invalidate_run_in_a_cluster_reaches_that_cluster_too(tmp_path, amqp_url
     with BridgeProcess(config_a), BridgeProcess(config_b):
         for client in (redis_a, redis_b):
             client.set("OAuthCache:tok-42", "x")
-        done = cachesync("invalidate", "OAuthCache", "tok-42", "--wait-acks", "--discover", "3", "--json",
+        done = cachesync("invalidate", "OAuthCache", "tok-42", "--wait-acks", "--discover", "2", "--json",
                          "--config", str(config_a))
         assert done.returncode == 0, done.stderr
         assert json.loads(done.stdout)["acked"] == sorted(clusters)  # its own cluster's bridge too

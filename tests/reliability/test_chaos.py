@@ -24,8 +24,8 @@ import pytest
 
 from ..redis_dbs import PrivateRedis
 from ..transport.brokers import ROOT, broker_kind, wait_port
-from .chaos import (BOUND, HEARTBEAT_INTERVAL, BothWays, Cluster, chaos_configs, move_source, move_target,
-                    unretried_redis, within_bound)
+from .chaos import (BOUND, HEARTBEAT_INTERVAL, MAX_SILENCE, BothWays, Cluster, chaos_configs, move_source,
+                    move_target, unretried_redis, within_bound)
 from .helpers import BridgeProcess, broker_proxy, cluster_names, metric, record, redis_dbs  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.chaos
@@ -37,6 +37,9 @@ RATE = 20
 QUIET_START = 2 * HEARTBEAT_INTERVAL
 #: Seconds of steady flow before the fault, and after it ended.
 BEFORE, AFTER = 1.0, 1.0
+#: How long the flow runs without a fault in the no-fault scenario: twice max_silence, over
+#: which a false alarm (a silence flush) would have come twice.
+NO_FAULT_SECONDS = 2 * MAX_SILENCE
 #: How long a lasting fault (a cut, a black hole, a target down) lasts: twice the bound, and
 #: 2 s more so that the entry re-cached one bound into a cut still has over a bound of cut ahead.
 FAULT_SECONDS = 2 * BOUND + 2
@@ -107,7 +110,7 @@ def test_no_fault_no_flush(tmp_path, broker, topic_name, redis_url, redis_dbs, r
     clusters = clusters_on(redis_dbs, names)
     config_a, config_b = chaos_configs(tmp_path, broker, topic_name, redis_url, names)
     with BridgeProcess(config_a) as bridge_a, BridgeProcess(config_b) as bridge_b:
-        flow, counters = run_with_fault(clusters, [bridge_a, bridge_b], lambda flow: time.sleep(FAULT_SECONDS))
+        flow, counters = run_with_fault(clusters, [bridge_a, bridge_b], lambda flow: time.sleep(NO_FAULT_SECONDS))
     figures = judge(f"chaos_no_fault[{broker_kind(broker)}]", flow, clusters, counters)
     assert all(count == 0 for name, count in counters.items() if name != "fault_s"), figures
     assert flow.recorder.flush_count() == {name: 0 for name in names}, figures
