@@ -5,11 +5,15 @@ the subscription, bound to `jms.durable.topic` (docs/wire.md §3.2). While its n
 or after its consumer stopped on a body it could not read, the queue has no consumer and
 grows: that node applies no invalidation, and the broker fills up. Doctor cannot tell
 which queues are IS nodes' by their names, so it looks only at those listed in `[doctor]
-is_subscriptions`: twice, `is_interval` apart, by passive declares that take nothing.
+is_subscriptions`: twice, `is_interval` apart, by passive declares that take nothing. It
+looks where the IS nodes are: on the broker of each cluster-local leg (`[[sources]]` and
+`[[targets]]` of type "broker", with their own credentials) when there are legs, else on
+`[broker]` (IS nodes and bridges on one topic).
 """
 
 from __future__ import annotations
 
+import os
 import time
 
 from cachesync_cli.doctor.context import DoctorContext
@@ -24,18 +28,21 @@ def check_is_queues(ctx: DoctorContext) -> Outcome:
     names = ctx.cfg["doctor.is_subscriptions"]
     if not names:
         return not_applicable("no IS subscriptions to watch ([doctor] is_subscriptions unset)")
-    connection, _ = ctx.broker()
     timeout = ctx.settings.timeout
-    first = {name: connection.queue_state(name, timeout=timeout) for name in names}
+    brokers = _is_brokers(ctx)  # (label, connection); label "" for [broker]
+    first = {(label, name): connection.queue_state(name, timeout=timeout)
+             for label, connection in brokers for name in names}
     if any(state is None for state in first.values()):
-        scheme = ctx.endpoints()[0].scheme
-        return not_applicable(f"{scheme}:// cannot tell a queue's depth and consumers: IS subscriptions are "
-                              f"watched on RabbitMQ over amqp:// only (docs/wso2.md)")
+        return not_applicable("the IS nodes' broker cannot tell a queue's depth and consumers over "
+                              f"{' or '.join(sorted({_scheme(c) for _, c in brokers}))}: IS subscriptions are "
+                              "watched on RabbitMQ over amqp:// only (docs/wso2.md)")
     interval = ctx.cfg["doctor.is_interval"]
     time.sleep(interval)
-    details = [_judge(first[name], connection.queue_state(name, timeout=timeout), interval) for name in names]
+    details = [_judge(first[label, name], connection.queue_state(name, timeout=timeout), interval, label)
+               for label, connection in brokers for name in names]
     status = worst(detail.status for detail in details)
-    summary = f"{len(names)} IS subscription(s) looked at {interval:g}s apart"
+    where = f" on {len(brokers)} leg broker(s)" if brokers[0][0] else ""
+    summary = f"{len(names)} IS subscription(s) looked at {interval:g}s apart{where}"
     if status is Status.OK:
         return ok(f"{summary}: each has a consumer, or nothing waiting that grows", details=tuple(details))
     stalled = [d.name for d in details if d.status is Status.WARN and "grew" in d.message]
@@ -47,8 +54,33 @@ def check_is_queues(ctx: DoctorContext) -> Outcome:
                 "jms.durable.topic, routing key = the IS topic)", details=tuple(details))
 
 
-def _judge(before, after, interval: float) -> Detail:
-    name = after.name
+def _is_brokers(ctx: DoctorContext) -> list:
+    """Where IS nodes' queues are: each broker leg's broker (one connection a URL list), else `[broker]`."""
+    from cachesync_cli.local.leg_connection import leg_connection
+
+    legs = {}
+    for array in ("sources", "targets"):
+        for entry in ctx.cfg[array]:
+            if entry["type"] == "broker":
+                legs.setdefault(tuple(entry["url"]), (f"[[{array}]] {entry['name']!r}", entry))
+    if not legs:
+        connection, _ = ctx.broker()
+        return [("", connection)]
+    brokers = []
+    for where, entry in legs.values():
+        connection = leg_connection(entry, os.environ, where, client_id=None)
+        ctx.on_close(connection.close)
+        connection.open(timeout=ctx.settings.timeout)
+        brokers.append((where, connection))
+    return brokers
+
+
+def _scheme(connection) -> str:
+    return f"{connection.endpoints[0].scheme}://"
+
+
+def _judge(before, after, interval: float, where: str = "") -> Detail:
+    name = f"{after.name} ({where})" if where else after.name
     if not after.exists:
         return Detail(name, Status.WARN, "no such queue on this virtual host (not an IS durable subscription "
                                          "here, or not created yet)")

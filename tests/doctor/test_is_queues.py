@@ -144,3 +144,38 @@ def test_not_configured_or_not_amqp_is_not_applicable(activemq_stomp_url, amqp_u
     result = check(report, "is-queues")
     assert result["status"] == "skip" and code == 0, result
     assert "amqp:// only" in result["message"]
+
+
+def test_with_a_broker_leg_it_looks_on_the_legs_broker(activemq_stomp_url, amqp_url, topic_name, tmp_path,
+                                                       subscriptions):
+    """The central topic on ActiveMQ, the IS nodes behind a leg on RabbitMQ: the queues are looked
+    at on the leg's broker (with its own URL), where they are, and each detail names the leg."""
+    stalled = subscriptions.durable(f"is-node-1-sub-{secrets.token_hex(3)}")
+    path = tmp_path / "cachesync.toml"
+    path.write_text(f'''[cluster]
+id = "dc-east"
+[broker]
+url = "{activemq_stomp_url}"
+topic = "{topic_name}-central"
+[doctor]
+is_subscriptions = ["{stalled}"]
+is_interval = 1
+[[targets]]
+type = "broker"
+name = "is-nodes"
+url = "{amqp_url.rstrip('/')}/?exchange={EXCHANGE}"
+topic = "{topic_name}"
+tenants = [{{domain = "carbon.super", id = -1234}}]
+flush = ["M/AppInfoCache"]
+''')
+    stop = threading.Event()
+    publisher = publish_while(amqp_url, topic_name, stop)
+    try:
+        code, report, _ = doctor("--config", str(path), "--only", "is-queues")
+    finally:
+        stop.set()
+        publisher.join(5)
+    result = check(report, "is-queues")
+    assert result["status"] == "warn" and code == 1, result
+    assert "no consumer and growing" in result["message"] and "1 leg broker(s)" in result["message"]
+    assert [d["name"] for d in result["details"]] == [f"{stalled} ([[targets]] 'is-nodes')"]
