@@ -129,6 +129,7 @@ class AmqpTransport(Transport):
                     RMQ_JMS_EXCHANGE, exchange_type="topic", durable=True, auto_delete=False, callback=done),
                     self._publishing, f"declare the exchange {RMQ_JMS_EXCHANGE}")
         except Exception as exc:  # pika raises many kinds; all become ours here
+            self._close_opened_quietly()  # opened, then failed setting up its channels: not left open
             error = self._translate(exc, f"connect to {ep}")
             if _handshake_failed(exc):
                 error = _wrong_protocol(ep, opts.connect_timeout, exc) or error
@@ -138,6 +139,14 @@ class AmqpTransport(Transport):
         self.server = f"{_text(product)}/{_text(version)}"
         self._io_thread = threading.Thread(target=self._io_loop, daemon=True, name=f"amqp-io-{ep.host}")
         self._io_thread.start()
+
+    def _close_opened_quietly(self) -> None:
+        connection = self._conn
+        if connection is not None and connection.is_open:
+            try:
+                connection.close()
+            except Exception:  # already failing: the error being raised is the one to tell
+                pass
 
     # -- asynchronous channels, on the thread that owns the connection ----------------------
 

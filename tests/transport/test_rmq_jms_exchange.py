@@ -114,3 +114,35 @@ def test_tail_reads_what_the_rmq_jms_client_put_on_the_wire(amqp_url, jms_url, t
     assert {m["origin"] for m in seen} == {"is-node-1"}
     assert [m["items"][0].get("keys", ["ALL"])[0] for m in seen] == \
         [v["key"] if "clear-all" not in v["name"] else "ALL" for v in chosen]
+
+
+def _open_connections(user: str) -> int:
+    import subprocess
+
+    listed = subprocess.run(["rabbitmqctl", "-q", "list_connections", "user"], capture_output=True, text=True,
+                            timeout=30, check=True).stdout.split()
+    return listed.count(user)
+
+
+def test_a_connection_that_fails_while_declaring_the_exchange_is_closed(restricted_amqp_url):
+    """The restricted user may log in but not declare jms.durable.topic: the connect fails
+    after the connection opened, and that connection is closed, not left open."""
+    import time
+    from urllib.parse import urlsplit
+
+    from cachesync_cli.errors import TransportError
+    from cachesync_cli.transport.amqp import AmqpTransport
+    from cachesync_cli.transport.base import ConnectOptions
+    from cachesync_cli.transport.endpoint import parse_endpoint
+
+    user = urlsplit(restricted_amqp_url).username
+    before = _open_connections(user)
+    transport = AmqpTransport(parse_endpoint(f"{restricted_amqp_url.rstrip('/')}/?exchange={EXCHANGE}"),
+                              ConnectOptions(), lambda error: None)
+    with pytest.raises(TransportError):
+        transport.connect()
+    deadline = time.monotonic() + 5
+    while _open_connections(user) > before and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _open_connections(user) == before, "the failed connection was left open"
+    del transport
