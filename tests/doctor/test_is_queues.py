@@ -67,6 +67,18 @@ def publish_while(amqp_url: str, topic: str, stop: threading.Event) -> threading
     return thread
 
 
+def is_queues_while_publishing(amqp_url: str, topic: str, config, only: str):
+    """`doctor --only ONLY` while an IS node publishes on the topic: its exit code and is-queues' result."""
+    stop = threading.Event()
+    publisher = publish_while(amqp_url, topic, stop)
+    try:
+        code, report, _ = doctor("--config", str(config), "--only", only)
+    finally:
+        stop.set()
+        publisher.join(5)
+    return code, check(report, "is-queues")
+
+
 @pytest.fixture
 def subscriptions(amqp_url, topic_name):
     subs = IsSubscriptions(amqp_url, topic_name)
@@ -96,14 +108,7 @@ def test_a_growing_subscription_without_consumer_warns(amqp_url, topic_name, tmp
     live = subscriptions.durable(f"is-node-2-sub-{secrets.token_hex(3)}")
     subscriptions.consume(live)
     config = config_with(tmp_path, amqp_url, topic_name, [stalled, live])
-    stop = threading.Event()
-    publisher = publish_while(amqp_url, topic_name, stop)
-    try:
-        code, report, _ = doctor("--config", str(config), "--only", "auth,is-queues")
-    finally:
-        stop.set()
-        publisher.join(5)
-    result = check(report, "is-queues")
+    code, result = is_queues_while_publishing(amqp_url, topic_name, config, "auth,is-queues")
     assert result["status"] == "warn" and code == 1, result
     assert stalled in result["message"] and "no consumer and growing" in result["message"]
     assert live not in result["message"]
@@ -168,14 +173,7 @@ topic = "{topic_name}"
 tenants = [{{domain = "carbon.super", id = -1234}}]
 flush = ["M/AppInfoCache"]
 ''')
-    stop = threading.Event()
-    publisher = publish_while(amqp_url, topic_name, stop)
-    try:
-        code, report, _ = doctor("--config", str(path), "--only", "is-queues")
-    finally:
-        stop.set()
-        publisher.join(5)
-    result = check(report, "is-queues")
+    code, result = is_queues_while_publishing(amqp_url, topic_name, path, "is-queues")
     assert result["status"] == "warn" and code == 1, result
     assert "no consumer and growing" in result["message"] and "1 leg broker(s)" in result["message"]
     assert [d["name"] for d in result["details"]] == [f"{stalled} ([[targets]] 'is-nodes')"]
