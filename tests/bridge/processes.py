@@ -154,6 +154,40 @@ class BridgeProcess:
                 assert code == 0, f"bridge exited {code}:\n{self.text}"
 
 
+class BridgePair:
+    """Several bridges started at once and stopped at once (`with BridgePair(a, b) as (x, y)`):
+    their starts and stops overlap instead of adding up."""
+
+    def __init__(self, *configs: Path) -> None:
+        self.bridges = [BridgeProcess(config) for config in configs]
+
+    def __enter__(self) -> list[BridgeProcess]:
+        ready = [bridge.spawn() for bridge in self.bridges]
+        for bridge, event in zip(self.bridges, ready):
+            if not event.wait(30.0) or bridge.process.poll() is not None:
+                self._stop()
+                raise AssertionError(f"bridge did not start:\n{bridge.text}")
+        return self.bridges
+
+    def _stop(self) -> list[tuple[BridgeProcess, int]]:
+        running = [bridge for bridge in self.bridges if bridge.process is not None and bridge.process.poll() is None]
+        for bridge in running:
+            bridge.process.send_signal(signal.SIGTERM)
+        codes = []
+        for bridge in running:
+            try:
+                codes.append(bridge.process.wait(30.0))
+            except subprocess.TimeoutExpired:
+                bridge.kill()
+                raise AssertionError(f"bridge did not stop on SIGTERM:\n{bridge.text}")
+        return list(zip(running, codes))
+
+    def __exit__(self, *exc_info) -> None:
+        for bridge, code in self._stop():
+            if exc_info[0] is None:
+                assert code == 0, f"bridge exited {code}:\n{bridge.text}"
+
+
 def http_get(url: str, timeout: float = 5) -> tuple[int, str]:
     """(status, body) of a GET, also for error statuses (a 503 from /healthz is an answer)."""
     import urllib.error

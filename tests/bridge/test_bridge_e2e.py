@@ -77,6 +77,7 @@ def test_wso2_codec_bridges_carry_invalidations_and_reject_what_it_cannot_carry(
     manager = "IdentityApplicationManagementCacheManager"
     with BridgeProcess(config_a) as bridge_a, BridgeProcess(config_b), \
             Tail(broker, topic_name, "--codec", "wso2", "--format", "ndjson", "--idle-timeout", "4") as tail:
+        watching = time.monotonic()
         publish_local(redis_a, clusters[0], {"cache": "AppInfoCache", "keys": ["app-2"]})  # no manager
         publish_local(redis_a, clusters[0], {"manager": manager, "cache": "AppInfoCache", "keys": ["app-1"]})
         publish_local(redis_a, clusters[0], {"items": [{"manager": manager, "cache": "AuthzCache", "all": True}]})
@@ -85,6 +86,8 @@ def test_wso2_codec_bridges_carry_invalidations_and_reject_what_it_cannot_carry(
         bridge_a.wait_for_log("rejected a local message (no-manager): cache 'AppInfoCache'")
         metrics = http_get(f"http://{bridge_a.monitor_url}/metrics")[1]
         assert 'cachesync_local_rejected_total{reason="no-manager"} 1.0' in metrics
+        time.sleep(max(0.0, watching + 1.5 - time.monotonic()))  # over a heartbeat interval (1 s): none may show
+        tail.stop()  # its --idle-timeout is a guard only
     seen = [json.loads(line) for line in tail.process_output()]
     assert {m["codec"] for m in seen} == {"wso2"}  # no heartbeats: IS nodes would read them as theirs
     assert [(m["items"][0]["cache"], m["items"][0].get("keys"), m["items"][0].get("all")) for m in seen] == \
@@ -111,6 +114,7 @@ def test_keyspace_delete_is_mirrored_and_does_not_bounce(tmp_path, broker, topic
         time.sleep(2)
         assert redis_a.get("SessionCache:s-1") == b"fresh"
         assert redis_b.exists("SessionCache:s-2") == 1
+        tail.stop()  # a bounce would have shown in these 2 s; its --idle-timeout is a guard only
     seen = [json.loads(line) for line in tail.process_output()]
     invalidations = [m for m in seen if m.get("type") == "invalidate"]
     assert [m["origin"] for m in invalidations] == [clusters[0]], invalidations

@@ -22,9 +22,14 @@ def test_log_format_json_gives_one_object_per_line(tmp_path, amqp_url, topic_nam
     config = bridge_config(tmp_path, cluster, amqp_url, topic_name, redis_db=13, redis_url=redis_url)
     process = subprocess.Popen([sys.executable, "-m", "cachesync_cli", "run", "--config", str(config),
                                 "--log-format", "json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(3)
+    first_lines = []
+    for line in process.stderr:  # until it runs (or ended)
+        first_lines.append(line)
+        if "running on" in line:
+            break
     process.terminate()
-    _, stderr = process.communicate(timeout=30)
+    _, rest = process.communicate(timeout=30)
+    stderr = "".join(first_lines) + rest
     assert process.returncode == 0, stderr
     entries = [json.loads(line) for line in stderr.splitlines()]
     assert any(e["message"].startswith(f"bridge {cluster} running on") for e in entries)
@@ -36,6 +41,8 @@ def test_refused_credentials_are_a_clear_error_not_a_traceback(tmp_path, amqp_ur
     """Stopping a bridge that never started once raised from joining its unstarted threads,
     and the user saw a RuntimeError traceback instead of why the broker refused."""
     wrong = amqp_url.replace("guest:guest@", "guest:wrong@")
+    # its monitor on a free port, not the default 9754 (taken when two test runs overlap)
+    (tmp_path / "cachesync.toml").write_text('[monitor]\nlisten = "127.0.0.1:0"\n')
     result = cachesync("run", "--broker", wrong, "--cluster", "refused", "--log-format", "text", cwd=tmp_path)
     assert result.returncode == 3, result.stderr
     assert "refused user 'guest': wrong user name or password" in result.stderr

@@ -84,6 +84,10 @@ class Tail:
             got.append(line)
         return got
 
+    def stop(self) -> None:
+        """SIGTERM: the test read what it waited for (instead of waiting out --idle-timeout)."""
+        self.process.terminate()
+
     def __exit__(self, *exc_info) -> None:
         try:
             self.returncode = self.process.wait(timeout=30)

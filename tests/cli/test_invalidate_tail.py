@@ -58,6 +58,7 @@ def test_bulk_100000_keys_arrive_complete(real_broker, topic_name, tmp_path):
     with Tail(real_broker, topic_name, "--format", "ndjson", "--idle-timeout", "5") as tail:
         result = invalidate(real_broker, topic_name, "OAuthCache", "--file", str(key_file))
         lines = tail.lines(result["messages"])
+        tail.stop()  # its --idle-timeout is a guard only
     assert result["keys"] == 100_000 and result["confirmed"] is True
     assert 1 < result["messages"] < 100  # batched into envelopes, not one message per key
     received = [key for line in lines for item in json.loads(line)["items"] for key in item["keys"]]

@@ -100,7 +100,7 @@ def test_flushes_towards_is_are_limited_by_flush_interval_and_none_is_dropped(tm
     is_topic = f"is-b-{uuid.uuid4().hex[:8]}"
     config = bridge_config(tmp_path, f"b-{tag}", activemq_stomp_url, topic, redis_db=DB_B, redis_url=redis_url,
                            sources=leg_toml(activemq_stomp_url, is_topic, subscription=f"cachesync-leg-b-{tag}",
-                                            flush_interval=4))
+                                            flush_interval=2))
     side_b = IsTopic(activemq_stomp_url, is_topic)
     try:
         with flushed_dbs(redis_url, DB_B), BridgeProcess(config) as bridge_b:
@@ -108,8 +108,8 @@ def test_flushes_towards_is_are_limited_by_flush_interval_and_none_is_dropped(tm
                 lose_a_central_message(activemq_stomp_url, topic, Publisher(topic, origin=f"{origin}-{tag}"))
             wait_until(lambda: len(side_b.from_bridges()) >= 2 * len(FLUSH), timeout=30,
                        message="two rounds of clear-alls")
-            bridge_b.wait_for_log("within 4s of the last one: sending it in")
-            time.sleep(6)  # a third round would have come by now
+            bridge_b.wait_for_log("within 2s of the last one: sending it in")
+            time.sleep(3)  # more than flush_interval: a third round would have come by now
             assert len(side_b.from_bridges()) == 2 * len(FLUSH), [(m.cache, m.clear_all) for m in side_b.seen]
     finally:
         side_b.close()

@@ -15,6 +15,7 @@ import pytest
 
 from ..bridge.processes import (  # noqa: F401 (re-exported)
     QUIET_SILENCE_FLUSH,
+    BridgePair,
     BridgeProcess,
     bridge_config,
     http_get,

@@ -93,6 +93,13 @@ class StalenessRecorder:
     def stopped(self) -> bool:
         return self._stop.is_set()
 
+    def wait_for_poll(self, name: str, after: float, timeout: float = 10.0) -> None:
+        """Wait until a poll of `name`'s cache that began after `after` (monotonic) answered."""
+        deadline = time.monotonic() + timeout
+        while (self._answered[name] or 0.0) <= after:
+            assert time.monotonic() < deadline, f"no poll of {name} answered in {timeout} s"
+            time.sleep(0.01)
+
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(10)

@@ -149,7 +149,7 @@ def test_a_silent_network_cut_is_noticed_by_heartbeats(tmp_path, amqp_url, topic
     proxy = broker_proxy(amqp_url, request)
     config_a, config_b = two_configs(tmp_path, proxy.url(amqp_url), topic_name, redis_url, clusters)
     for config in (config_a, config_b):
-        set_broker_options(config, heartbeat=2)
+        set_broker_options(config, heartbeat=1)
     keys = [f"cut-{n}" for n in range(300)]
     redis_b.mset({f"C:{k}": "x" for k in keys})
 
@@ -177,10 +177,10 @@ def test_a_silent_network_cut_is_noticed_by_heartbeats(tmp_path, amqp_url, topic
         caught_up = time.monotonic() - restored
         flushes = metric(bridge_b, "cachesync_flushes_total")
         spooled = metric(bridge_a, "cachesync_spooled_total")
-    record("network_blackhole[amqp]", sent=len(keys), applied=len(keys), lost=0, heartbeat_seconds=2,
+    record("network_blackhole[amqp]", sent=len(keys), applied=len(keys), lost=0, heartbeat_seconds=1,
            a_noticed_after_s=round(noticed_a, 1), b_noticed_after_s=round(noticed_b, 1),
            caught_up_after_restore_s=round(caught_up, 1), batches_spooled=int(spooled), flushes=int(flushes))
-    assert noticed_a < 15 and noticed_b < 15  # heartbeat 2 s: noticed in a few intervals, not TCP's minutes
+    assert noticed_a < 15 and noticed_b < 15  # heartbeat 1 s: noticed in seconds, not TCP's minutes
 
 
 def test_failover_to_the_second_url_and_back(tmp_path, amqp_url, topic_name, redis_url, redis_dbs, request):

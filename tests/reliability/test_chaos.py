@@ -26,7 +26,7 @@ from ..redis_dbs import PrivateRedis
 from ..transport.brokers import ROOT, broker_kind, wait_port
 from .chaos import (BOUND, HEARTBEAT_INTERVAL, MAX_SILENCE, BothWays, Cluster, chaos_configs, move_source,
                     move_target, unretried_redis, within_bound)
-from .helpers import BridgeProcess, broker_proxy, cluster_names, metric, record, redis_dbs  # noqa: F401 (fixture)
+from .helpers import BridgePair, BridgeProcess, broker_proxy, cluster_names, metric, record, redis_dbs  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.chaos
 
@@ -40,9 +40,13 @@ BEFORE, AFTER = 1.0, 1.0
 #: How long the flow runs without a fault in the no-fault scenario: twice max_silence, over
 #: which a false alarm (a silence flush) would have come twice.
 NO_FAULT_SECONDS = 2 * MAX_SILENCE
-#: How long a lasting fault (a cut, a black hole, a target down) lasts: twice the bound, and
-#: 2 s more so that the entry re-cached one bound into a cut still has over a bound of cut ahead.
-FAULT_SECONDS = 2 * BOUND + 2
+#: How long the cut or black hole of a broker path lasts after a's app cached an entry again
+#: (once a's first flush in the fault was seen): more than a bound, so that the entry can only
+#: go by a repeated silence flush while the fault lasts, not by anything its end sets off.
+RECACHED_FAULT_SECONDS = BOUND + 0.5
+#: How long b's cache is down: longer than the bound (from b, a's heartbeats stuck behind the
+#: unacknowledged deliveries are silence: b flushes for it once its Redis is back).
+TARGET_DOWN_SECONDS = BOUND + 2
 #: Once the apps stop, how long the far caches get to drop the rest before it counts as stale.
 SETTLE_SECONDS = 2 * BOUND
 #: Counters of a flush or of a missed window (0 when a bridge does not have them yet).
@@ -109,7 +113,7 @@ def test_no_fault_no_flush(tmp_path, broker, topic_name, redis_url, redis_dbs, r
     names = cluster_names(broker, request)
     clusters = clusters_on(redis_dbs, names)
     config_a, config_b = chaos_configs(tmp_path, broker, topic_name, redis_url, names)
-    with BridgeProcess(config_a) as bridge_a, BridgeProcess(config_b) as bridge_b:
+    with BridgePair(config_a, config_b) as (bridge_a, bridge_b):
         flow, counters = run_with_fault(clusters, [bridge_a, bridge_b], lambda flow: time.sleep(NO_FAULT_SECONDS))
     figures = judge(f"chaos_no_fault[{broker_kind(broker)}]", flow, clusters, counters)
     assert all(count == 0 for name, count in counters.items() if name != "fault_s"), figures
@@ -133,7 +137,7 @@ def test_bridge_restart(tmp_path, broker, topic_name, redis_url, redis_dbs, requ
             bridge_a.kill()
         bridge_a.start()
 
-    with BridgeProcess(config_a) as bridge_a, BridgeProcess(config_b) as bridge_b:
+    with BridgePair(config_a, config_b) as (bridge_a, bridge_b):
         flow, counters = run_with_fault(clusters, [bridge_a, bridge_b], restart)
     judge(f"chaos_restart_{how}[{broker_kind(broker)}]", flow, clusters, counters)
 
@@ -141,10 +145,10 @@ def test_bridge_restart(tmp_path, broker, topic_name, redis_url, redis_dbs, requ
 @pytest.mark.parametrize("mode", ["refuse", "blackhole"])
 def test_broker_path_fault(tmp_path, broker, topic_name, redis_url, redis_dbs, request, mode):
     """a's path to the broker cut (connections closed, new ones refused) or black-holed
-    (bytes dropped, sockets open) for twice the bound. One bound into the fault (after the
-    first silence flush, once there is one), a's app caches again an entry b revoked during
-    the fault: with more than a bound of fault ahead, it must not survive past the bound
-    either (silence flushes repeat while silence lasts)."""
+    (bytes dropped, sockets open) for over twice max_silence. Once a flushed for the silence
+    (max_silence into the fault at the earliest, one bound at the latest), a's app caches again an entry b revoked
+    during the fault: with more than a bound of fault ahead, it must not survive past the
+    bound either (silence flushes repeat while silence lasts)."""
     names = cluster_names(broker, request)
     clusters = clusters_on(redis_dbs, names)
     proxy = broker_proxy(broker, request)
@@ -153,13 +157,17 @@ def test_broker_path_fault(tmp_path, broker, topic_name, redis_url, redis_dbs, r
     def fault(flow) -> None:
         started = time.monotonic()
         getattr(proxy, mode)()
-        time.sleep(BOUND)
+        deadline = started + BOUND  # a's first silence flush: no earlier than max_silence into the cut
+        flushes_a = flow.recorder.flushes[names[0]]
+        while time.monotonic() < deadline and not any(t > started + MAX_SILENCE for t in flushes_a):
+            time.sleep(0.05)
+        time.sleep(0.5)  # the flush done (SLACK allows it 0.5 s): it must not take the entry cached again
         revoked_by_b = [r for r in flow.recorder.revocations if r.near == names[1] and r.published > started]
         flow.streams[0].application.recache(revoked_by_b[-1])
-        time.sleep(FAULT_SECONDS - BOUND)
+        time.sleep(RECACHED_FAULT_SECONDS)
         proxy.restore()
 
-    with BridgeProcess(config_a) as bridge_a, BridgeProcess(config_b) as bridge_b:
+    with BridgePair(config_a, config_b) as (bridge_a, bridge_b):
         flow, counters = run_with_fault(clusters, [bridge_a, bridge_b], fault)
     judge(f"chaos_path_{mode}[{broker_kind(broker)}]", flow, clusters, counters)
 
@@ -181,7 +189,7 @@ def test_source_redis_restart(tmp_path, amqp_url, topic_name, redis_url, redis_d
         time.sleep(1.0)
         source.start()
 
-    with BridgeProcess(config_a) as bridge_a, BridgeProcess(config_b) as bridge_b:
+    with BridgePair(config_a, config_b) as (bridge_a, bridge_b):
         flow, counters = run_with_fault(clusters, [bridge_a, bridge_b], restart)
     channel_a.close()
     judge("chaos_source_redis_restart[rabbitmq]", flow, clusters, counters)
@@ -190,9 +198,9 @@ def test_source_redis_restart(tmp_path, amqp_url, topic_name, redis_url, redis_d
 def test_target_down(tmp_path, amqp_url, topic_name, redis_url, redis_dbs, request):
     """b's cache (the Redis b's bridge applies to, a redis-server of the test's own that keeps
     its data) down for twice the bound. a's app cached its keys in b before, so it keeps
-    revoking keys b holds. While b's Redis is down nobody reads it (that time is not
-    staleness); once it is back, what b could not apply must go within the bound. RabbitMQ
-    only (the fault is local)."""
+    revoking keys b holds. While b's Redis is down (longer than the bound) nobody reads it
+    (that time is not staleness); once it is back, what b could not apply must go within the
+    bound. RabbitMQ only (the fault is local)."""
     names = cluster_names(amqp_url, request)
     target = PrivateRedis(tmp_path)
     target.start()
@@ -204,12 +212,12 @@ def test_target_down(tmp_path, amqp_url, topic_name, redis_url, redis_dbs, reque
 
     def down(flow) -> None:
         target.stop()
-        time.sleep(FAULT_SECONDS)
+        time.sleep(TARGET_DOWN_SECONDS)
         target.start()
 
-    with BridgeProcess(config_a) as bridge_a, BridgeProcess(config_b) as bridge_b:
+    with BridgePair(config_a, config_b) as (bridge_a, bridge_b):
         flow, counters = run_with_fault(clusters, [bridge_a, bridge_b], down,
-                                        precache=int(RATE * (BEFORE + FAULT_SECONDS + AFTER + 2)))
+                                        precache=int(RATE * (BEFORE + TARGET_DOWN_SECONDS + AFTER + 2)))
     cache_b.close()
     judge("chaos_target_down[rabbitmq]", flow, clusters, counters)
 
@@ -221,7 +229,7 @@ def test_activemq_restart(tmp_path, activemq_stomp_url, topic_name, redis_url, r
     names = cluster_names(activemq_stomp_url, request)
     clusters = clusters_on(redis_dbs, names)
     config_a, config_b = chaos_configs(tmp_path, activemq_stomp_url, topic_name, redis_url, names)
-    with BridgeProcess(config_a) as bridge_a, BridgeProcess(config_b) as bridge_b:
+    with BridgePair(config_a, config_b) as (bridge_a, bridge_b):
         flow, counters = run_with_fault(clusters, [bridge_a, bridge_b],
                                         lambda flow: restart_activemq(activemq_stomp_url))
     judge("chaos_broker_restart[activemq]", flow, clusters, counters)

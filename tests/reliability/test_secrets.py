@@ -10,6 +10,7 @@ import secrets
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -69,8 +70,20 @@ def test_bridge_logs_and_command_line_hold_no_secret(tmp_path, amqp_url, rabbit_
     process = subprocess.Popen([sys.executable, "-m", "cachesync_cli", "-vv", "run", "--config", str(config),
                                 "--log-format", log_format], env=env, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True)
+    lines: list[str] = []
+    running = threading.Event()
+
+    def pump() -> None:
+        for line in process.stdout:
+            lines.append(line)
+            if " running on " in line:
+                running.set()
+        running.set()
+
+    reader = threading.Thread(target=pump, daemon=True)
+    reader.start()
     try:
-        time.sleep(3)
+        running.wait(30)  # connected, subscribed and logging (instead of a fixed 3 s)
         cmdline = open(f"/proc/{process.pid}/cmdline", "rb").read().decode(errors="replace")
         client = redis.Redis.from_url(f"{redis_url.rstrip('/')}/1")
         client.publish(f"local.{clusters[0]}", json.dumps({"cache": "C", "keys": ["k"]}))
@@ -78,7 +91,9 @@ def test_bridge_logs_and_command_line_hold_no_secret(tmp_path, amqp_url, rabbit_
         time.sleep(1.5)
     finally:
         process.send_signal(signal.SIGTERM)
-        output, _ = process.communicate(timeout=30)
+        process.wait(timeout=30)
+        reader.join(10)
+    output = "".join(lines)
     assert " running on " in output and process.returncode == 0, output
     assert_clean(output, f"the {log_format} log at -vv over {scheme}")
     assert_clean(cmdline, "/proc/PID/cmdline")

@@ -18,6 +18,7 @@ from ..redis_dbs import PrivateRedis
 from .helpers import (
     DB_A,
     DB_B,
+    BridgePair,
     BridgeProcess,
     broker_proxy,
     cluster_names,
@@ -113,10 +114,10 @@ def test_a_cut_off_cluster_is_flushed_within_the_bound_again_while_it_lasts_and_
     silence = 2.0
     config_a = config(tmp_path, a, proxy.url(amqp_url), topic_name, redis_url, DB_A, silence=silence)
     config_b = config(tmp_path, b, amqp_url, topic_name, redis_url, DB_B, silence=silence)
-    with BridgeProcess(config_b) as bridge_b, BridgeProcess(config_a) as bridge_a:
+    with BridgePair(config_b, config_a) as (bridge_b, bridge_a):
         wait_until(lambda: fresh(bridge_a)[1]["watched"] == [b] and fresh(bridge_b)[1]["watched"] == [a],
                    message="both watch each other")
-        time.sleep(2 * silence)  # no fault: no silence flush, both fresh
+        time.sleep(silence + 1.0)  # no fault: no silence flush (one would come after max_silence), both fresh
         assert metric(bridge_a, "cachesync_silence_flushes_total") == metric(bridge_b,
                                                                              "cachesync_silence_flushes_total") == 0
         assert fresh(bridge_a) == (200, fresh(bridge_a)[1]) and fresh(bridge_a)[1]["fresh"]
@@ -170,7 +171,7 @@ def test_retired_cluster_is_no_longer_watched_and_the_watched_set_survives_a_res
         assert f"retired {a}" in result.stderr
         bridge_b.wait_for_log(f"retired {a}")
         flushes = metric(bridge_b, "cachesync_silence_flushes_total")
-        time.sleep(5)  # more than two max_silence: no more flushes for a
+        time.sleep(2.0 + 1.0)  # more than max_silence (flushes repeat every 2 s while a is silent): none for a
         assert metric(bridge_b, "cachesync_silence_flushes_total") == flushes
         _, body = fresh(bridge_b)
         assert body["watched"] == [] and body["fresh"]
