@@ -2,15 +2,14 @@
 
 
 import logging
-import os
 import signal
 import sys
-import threading
-from typing import Annotated, Callable, Optional
+from typing import Annotated, Optional
 
 import typer
 
 from cachesync_cli.cli import completers
+from cachesync_cli.cli.bridge_signals import BridgeSignals, has_terminal
 from cachesync_cli.cli.options import BrokerOption, ConfigOption, TopicOption
 from cachesync_cli.errors import ExitStatus, UsageError
 from cachesync_cli.logs import LOG_FORMATS, setup_logging
@@ -63,7 +62,7 @@ def command(
     # loaded once the log format is set: warnings about the file follow it (one JSON object per line)
     cfg = load(config, broker, topic, **{"cluster.id": (cluster, "--cluster")})
     # nohup (SIGHUP ignored at start): the terminal may go; SIGHUP still reloads
-    signals = _Signals(hangup_stops=_has_terminal() and signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN)
+    signals = BridgeSignals(hangup_stops=has_terminal() and signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN)
     notifier = SystemdNotifier.from_environ()
     # The bridge's threads hand work to each other at every step; a thread woken to take it
     # waits for the interpreter lock up to the switch interval (5 ms by default) when another
@@ -85,13 +84,15 @@ def command(
     raise typer.Exit(ExitStatus.OK)
 
 
-def _start(bridge, signals: "_Signals") -> None:
+def _start(bridge, signals: BridgeSignals) -> None:
     """Start the bridge; a stop asked for meanwhile ends the start instead of waiting for it:
     a broker that cannot be reached is retried for up to 30 s, and a service manager's SIGTERM
     must not wait for that. Stopped so, the bridge exits 0 (the caller's `finally` stops it)."""
     from cachesync_cli.errors import TransportError
 
     signals.on_stop = bridge.connection.close  # ends the connect loop at its next look
+    if signals.stop.is_set():  # asked before on_stop was there to hear it
+        bridge.connection.close()
     try:
         bridge.start()
     except TransportError as exc:
@@ -118,69 +119,7 @@ def _say_what_it_does(cfg) -> None:
         log.info("this bridge %s", work.describe())
 
 
-class _Signals:
-    """SIGTERM and SIGINT ask to stop, SIGHUP to reload the rules; the handlers only set a
-    flag, which the main loop acts on (a reload never runs inside a signal handler). A hangup
-    of the terminal the bridge runs on (its SSH session closed) stops it, as it always did:
-    a bridge left running without its terminal would be found by nobody."""
-
-    def __init__(self, *, hangup_stops: bool) -> None:
-        self.stop = threading.Event()
-        self._reload = threading.Event()
-        self._wake = threading.Event()
-        self._hangup_stops = hangup_stops
-        self._terminal_fds = [fd for fd in (1, 2) if os.isatty(fd)]
-        #: run in a thread of its own at a stop (never inside the handler: it may take locks
-        #: the interrupted main thread holds); set while the bridge starts
-        self.on_stop: Callable[[], None] | None = None
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(signum, self._on_stop)
-        signal.signal(signal.SIGHUP, self._on_hup)
-
-    def _on_stop(self, *_) -> None:
-        self._stopping()
-        self._wake.set()
-
-    def _stopping(self) -> None:
-        self.stop.set()
-        if self.on_stop is not None:
-            threading.Thread(target=self.on_stop, daemon=True, name="cachesync-stop").start()
-
-    def _on_hup(self, *_) -> None:
-        if self._hangup_stops and not _has_terminal():
-            # What was written to the terminal now fails (EIO): it goes nowhere instead, so
-            # that the stop runs to its end and exits 0 (logs sent elsewhere still go there).
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            for fd in self._terminal_fds:
-                os.dup2(devnull, fd)
-            os.close(devnull)
-            logging.getLogger("cachesync.bridge").warning("the terminal hung up (SIGHUP): stopping")
-            self._stopping()
-        else:
-            self._reload.set()
-        self._wake.set()
-
-    def take_reload(self) -> bool:
-        if not self._reload.is_set():
-            return False
-        self._reload.clear()
-        return True
-
-    def wait(self, seconds: float) -> None:
-        self._wake.wait(seconds)
-        self._wake.clear()
-
-
-def _has_terminal() -> bool:
-    """Whether this process still has a controlling terminal (not after a hangup)."""
-    try:
-        os.close(os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY))
-    except OSError:
-        return False
-    return True
-
-
-def _serve(bridge, signals: _Signals, notifier) -> None:
+def _serve(bridge, signals: BridgeSignals, notifier) -> None:
     """Until asked to stop: reload on SIGHUP, ping the watchdog, stop when the bridge fails."""
     while not signals.stop.is_set():
         if signals.take_reload():
@@ -202,7 +141,7 @@ def _check(bridge) -> None:
         raise bridge.failure
 
 
-def _live(bridge, signals: _Signals, notifier) -> None:
+def _live(bridge, signals: BridgeSignals, notifier) -> None:
     from rich.live import Live
 
     from cachesync_cli.cli import output
