@@ -1,13 +1,6 @@
 """The signals a running bridge answers (`cachesync run`): SIGTERM and SIGINT stop it, SIGHUP
-reloads its rules, or stops it when it is the hangup of the terminal it runs on.
-
-A signal handler runs in the main thread between two of its bytecodes, wherever that thread
-is, holding whatever locks it holds: even setting a `threading.Event` there can deadlock (the
-main thread may be inside that Event's own wait, holding its lock: seen, a bridge that never
-stopped on SIGTERM). So the handler only writes the signal's number to a pipe; a thread of its
-own reads the pipe and does the rest (events, the log line, closing a connection that is still
-being opened), where taking a lock is safe.
-"""
+reloads its rules, or stops it when it is the hangup of the terminal it runs on. The handlers
+are a `SignalPipe`'s (they take no lock); what a signal does happens in its thread."""
 
 from __future__ import annotations
 
@@ -16,6 +9,8 @@ import os
 import signal
 import threading
 from collections.abc import Callable
+
+from cachesync_cli.cli.signal_pipe import SignalPipe
 
 
 def has_terminal() -> bool:
@@ -28,8 +23,8 @@ def has_terminal() -> bool:
 
 
 class BridgeSignals:
-    """Installs the handlers (from the main thread); `stop` is set once asked to stop,
-    `take_reload()` tells whether a reload was asked for since, `wait()` sleeps until either."""
+    """`stop` is set once asked to stop, `take_reload()` tells whether a reload was asked for
+    since, `wait()` sleeps until either."""
 
     def __init__(self, *, hangup_stops: bool) -> None:
         self.stop = threading.Event()
@@ -39,32 +34,14 @@ class BridgeSignals:
         self._terminal_fds = [fd for fd in (1, 2) if os.isatty(fd)]
         #: run in a thread of its own at a stop; set while the bridge starts
         self.on_stop: Callable[[], None] | None = None
-        self._read_fd, self._write_fd = os.pipe()
-        os.set_blocking(self._write_fd, False)
-        self._previous = {signum: signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
-        threading.Thread(target=self._watch, daemon=True, name="cachesync-signals").start()
-        for signum in self._previous:
-            signal.signal(signum, self._on_signal)
+        self._pipe = SignalPipe((signal.SIGTERM, signal.SIGINT, signal.SIGHUP), self._on_signal)
 
-    def _on_signal(self, signum: int, _frame) -> None:
-        """The handler: one byte down the pipe, no lock, nothing else."""
-        try:
-            os.write(self._write_fd, bytes([signum]))
-        except BlockingIOError:  # the pipe is full of signals not yet read: this one adds nothing
-            pass
-
-    def _watch(self) -> None:
-        while True:
-            received = os.read(self._read_fd, 64)
-            if not received:  # `restore()` closed the other end
-                os.close(self._read_fd)
-                return
-            for signum in received:
-                if signum == signal.SIGHUP:
-                    self._on_hup()
-                else:
-                    self._stopping()
-            self._wake.set()
+    def _on_signal(self, signum: int) -> None:
+        if signum == signal.SIGHUP:
+            self._on_hup()
+        else:
+            self._stopping()
+        self._wake.set()
 
     def _stopping(self) -> None:
         self.stop.set()
@@ -95,7 +72,4 @@ class BridgeSignals:
         self._wake.clear()
 
     def restore(self) -> None:
-        """Put the handlers there were back (a test process goes on after its bridge)."""
-        for signum, handler in self._previous.items():
-            signal.signal(signum, handler)
-        os.close(self._write_fd)
+        self._pipe.restore()

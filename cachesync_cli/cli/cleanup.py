@@ -11,6 +11,7 @@ import typer
 
 from cachesync_cli.cli import completers, formats, output
 from cachesync_cli.cli.options import ConfigOption
+from cachesync_cli.cli.signal_pipe import SignalPipe
 from cachesync_cli.errors import ExitStatus, UsageError
 
 FORMATS = ("table", "ndjson")
@@ -112,8 +113,7 @@ def command(
     cleaners = _build(cfg, entries)
     report = Report(as_json, dry_run, lines=schedules is not None)
     stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
+    SignalPipe((signal.SIGTERM, signal.SIGINT), lambda _signum: stop.set())  # a handler must not take stop's lock
     if schedules is None:
         failed = _once(cleaners, stop, dry_run, report)
     else:

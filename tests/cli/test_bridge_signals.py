@@ -1,4 +1,4 @@
-"""`cachesync run`'s signal handling (cli/bridge_signals.py). A handler runs in the main thread
+"""`cachesync run`'s signal handling (cli/bridge_signals.py, cli/signal_pipe.py). A handler runs in the main thread
 wherever that thread is, holding what it holds: a bridge once never stopped on SIGTERM because
 its handler set a `threading.Event` whose lock the interrupted main thread held (inside that
 Event's own `wait`; py-spy showed `_on_stop -> Event.set -> Condition.__enter__` above
@@ -35,7 +35,7 @@ def test_the_handler_takes_no_lock_the_main_thread_may_hold(signals, signum):
     for lock in held:
         lock.acquire()  # as the main thread does, for a moment, inside Event.wait/clear
     try:
-        handler = threading.Thread(target=signals._on_signal, args=(signum, None), daemon=True)
+        handler = threading.Thread(target=signals._pipe.handler, args=(signum, None), daemon=True)
         handler.start()
         handler.join(2)
         assert not handler.is_alive(), "the handler waited for a lock the interrupted thread holds: a deadlock"
@@ -61,6 +61,6 @@ def test_a_real_signal_to_this_process_stops_and_a_hangup_reloads(signals):
 def test_restore_puts_the_previous_handlers_back():
     previous = signal.getsignal(signal.SIGTERM)
     handled = BridgeSignals(hangup_stops=False)
-    assert signal.getsignal(signal.SIGTERM) == handled._on_signal
+    assert signal.getsignal(signal.SIGTERM) == handled._pipe.handler
     handled.restore()
     assert signal.getsignal(signal.SIGTERM) is previous
